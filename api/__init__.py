@@ -1,0 +1,1 @@
+"""HTTP API, pages and CLI. Routes parse, authorise, call one application method, map the result."""

@@ -1,0 +1,129 @@
+"""Dependencies shared by the routers: services, authentication, roles, idempotency, paging."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel
+
+from api.errors import ApiError
+from domain.application import Actor, IdempotencyKey, Jindou
+from domain.errors import Forbidden, NotFound
+from domain.ids import parse_id
+from infra.wiring import Services
+
+ADMIN, STAFF, AUDITOR = "admin", "staff", "auditor"
+VOLUNTEER, BENEFICIARY, MERCHANT = "volunteer", "beneficiary", "merchant"
+PEOPLE_WHO_RUN = (ADMIN, STAFF, AUDITOR)
+HOLDERS = (VOLUNTEER, BENEFICIARY, MERCHANT)
+
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")  # 1–200 visible ASCII characters
+TOKEN_LENGTH_MAX = 512
+PAGE_LIMIT_DEFAULT = 50
+PAGE_LIMIT_MAX = 500
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_app(services: ServicesDep) -> Jindou:
+    return services.app
+
+
+AppDep = Annotated[Jindou, Depends(get_app)]
+
+
+def authenticate(app: AppDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    if not authorization:
+        raise ApiError("unauthorized", "send Authorization: Bearer TOKEN")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > TOKEN_LENGTH_MAX:
+        raise ApiError("unauthorized", "send Authorization: Bearer TOKEN")
+    actor = app.authenticate(token)
+    if actor is None:
+        raise ApiError("unauthorized", "this token is not valid")
+    return actor
+
+
+def require(*roles: str) -> Callable[..., Actor]:
+    """A dependency admitting only the given roles (401 without a valid token, 403 otherwise)."""
+
+    def dependency(actor: Annotated[Actor, Depends(authenticate)]) -> Actor:
+        if actor.role not in roles:
+            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", role=actor.role)
+        return actor
+
+    return dependency
+
+
+def path_id(value: str, what: str) -> UUID:
+    """Ids in paths are opaque to clients; anything that is not one of ours is simply not found."""
+    parsed = parse_id(value)
+    if parsed is None:
+        raise NotFound(f"{what} not found", id=value[:100])
+    return parsed
+
+
+def body_id(value: str | None) -> UUID | None:
+    return None if value is None else parse_id(value)
+
+
+def check_may_read_account(actor: Actor, account_id: UUID, community_id: UUID) -> None:
+    """Holders read only their own account; people who run a community read only theirs."""
+    if actor.role in HOLDERS:
+        if actor.account_id != account_id:
+            raise Forbidden("you may read only your own account")
+    elif actor.community_id is not None and actor.community_id != community_id:
+        raise Forbidden("this account belongs to another community")
+
+
+def request_hash(request: Request, body: BaseModel | None) -> str:
+    canonical = json.dumps(
+        {"method": request.method, "path": request.url.path, "body": body.model_dump(mode="json") if body else None},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def idempotency(
+    request: Request, actor: Actor, body: BaseModel | None, key: str | None, *, required: bool = False
+) -> IdempotencyKey | None:
+    if key is None:
+        if required:
+            raise ApiError("validation_error", "this request needs an Idempotency-Key header", field="Idempotency-Key")
+        return None
+    if not IDEMPOTENCY_KEY_PATTERN.match(key):
+        raise ApiError("validation_error", "Idempotency-Key must be 1 to 200 visible ASCII characters",
+                       field="Idempotency-Key")
+    return IdempotencyKey(principal_id=actor.principal_id, key=key, request_hash=request_hash(request, body))
+
+
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def encode_cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        if isinstance(parts, list) and len(parts) == arity and all(type(p) in (int, str) for p in parts):
+            return parts
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ApiError("validation_error", "cursor is not one this API gave out", field="cursor")

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.deps import (
+    ADMIN, HOLDERS, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PEOPLE_WHO_RUN, STAFF, IdempotencyKeyHeader, ServicesDep,
+    body_id, check_may_read_account, decode_cursor, encode_cursor, idempotency, path_id, require,
+)
+from api.responses import page, written
+from domain.application import Actor, local_time
+from projections import ledger
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+ReaderDep = Annotated[Actor, Depends(require(*HOLDERS, *PEOPLE_WHO_RUN))]
+
+
+class AccountIn(BaseModel):
+    community_id: str = Field(max_length=100)
+    kind: Literal["volunteer", "beneficiary", "merchant"]
+    display_name: str = Field(min_length=1, max_length=200)
+    merchant_categories: list[Annotated[str, Field(max_length=32)]] | None = Field(default=None, max_length=16)
+
+
+class FreezeIn(BaseModel):
+    reason: str = Field(default="", max_length=500)
+
+
+@router.post("/accounts", status_code=201)
+def open_account(
+    body: AccountIn, request: Request, services: ServicesDep,
+    actor: Annotated[Actor, Depends(require(ADMIN, STAFF))], key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    outcome = services.app.open_account(
+        actor, community_id=body_id(body.community_id), kind=body.kind, display_name=body.display_name,
+        merchant_categories=body.merchant_categories, idempotency=idempotency(request, actor, body, key),
+    )
+    return written(services, outcome, 201)
+
+
+@router.get("/accounts/{account_id}")
+def get_account(account_id: str, services: ServicesDep, actor: ReaderDep) -> dict[str, Any]:
+    account = services.app.get_account(path_id(account_id, "account"))
+    check_may_read_account(actor, account.id, account.community_id)
+    services.projector.catch_up()
+    with services.store.read() as cursor:
+        balances = ledger.balances(cursor, str(account.id))
+    return services.app.account_view(account) | {"balances": balances}
+
+
+@router.get("/accounts/{account_id}/entries")
+def get_entries(
+    account_id: str, services: ServicesDep, actor: ReaderDep,
+    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT, cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    account = services.app.get_account(path_id(account_id, "account"))
+    check_may_read_account(actor, account.id, account.community_id)
+    timezone = services.app.get_community(account.community_id).timezone
+    before = tuple(decode_cursor(cursor, 2)) if cursor else None
+    services.projector.catch_up()
+    with services.store.read() as read:
+        rows = ledger.entries(read, str(account.id), limit=limit + 1, before=before)  # type: ignore[arg-type]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "entry_id": f"{row['position']}.{row['idx']}", "transaction_id": row["transaction_id"], "type": row["type"],
+            "asset": row["asset"], "amount": int(row["amount"]), "balance_after": int(row["balance_after"]),
+            "counterparty_id": row["counterparty_id"], "occurred_at": _local(row["occurred_at"], timezone),
+        }
+        for row in rows
+    ]
+    next_cursor = encode_cursor(int(rows[-1]["position"]), int(rows[-1]["idx"])) if more else None
+    return page(items, next_cursor)
+
+
+def _local(iso_utc: str, timezone: str) -> str:
+    return local_time(datetime.fromisoformat(iso_utc), timezone)
+
+
+@router.post("/accounts/{account_id}/freeze")
+def freeze(
+    account_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(ADMIN, STAFF))],
+    body: FreezeIn | None = None,
+) -> JSONResponse:
+    outcome = services.app.set_frozen(actor, path_id(account_id, "account"), frozen=True,
+                                      reason=body.reason if body else "")
+    return written(services, outcome, 200)
+
+
+@router.post("/accounts/{account_id}/unfreeze")
+def unfreeze(account_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(ADMIN, STAFF))]) -> JSONResponse:
+    outcome = services.app.set_frozen(actor, path_id(account_id, "account"), frozen=False)
+    return written(services, outcome, 200)

@@ -1,0 +1,1 @@
+"""Jindou's domain: aggregates, events and the rules of money. Standard library + eventsourcing only."""

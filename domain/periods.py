@@ -1,0 +1,32 @@
+"""Periods: calendar months `YYYY-MM` in a community's time zone."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone as utc_timezone
+from zoneinfo import ZoneInfo
+
+from domain.errors import ValidationFailed
+
+PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def check_period(value: object) -> str:
+    if not isinstance(value, str) or not PERIOD_PATTERN.match(value):
+        raise ValidationFailed("period must be a month written YYYY-MM", field="period")
+    return value
+
+
+def period_of(moment: datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
+
+
+def period_bounds(period: str, timezone: str) -> tuple[datetime, datetime]:
+    """[start, end) of the month in UTC."""
+    match = PERIOD_PATTERN.match(check_period(period))
+    assert match is not None
+    year, month = int(match.group(1)), int(match.group(2))
+    zone = ZoneInfo(timezone)
+    start = datetime(year, month, 1, tzinfo=zone)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(utc_timezone.utc), end.astimezone(utc_timezone.utc)

@@ -1,0 +1,59 @@
+"""A sale paid in welfare credits and/or beans at a merchant (QR code or printed card).
+
+Its own state guards the merchant side of the ledger: units credited to the merchant by
+`Completed` leave only by `Reversed` (once) or by the settlement that claimed it (`Settled`),
+and a claimed redemption can no longer be reversed. The settlement's payment retires the units.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import AlreadyReversed, AlreadySettled
+from domain.ids import derived_id
+
+
+class RedemptionStatus(str, Enum):
+    COMPLETED = "completed"
+    REVERSED = "reversed"
+
+
+class Redemption(Aggregate):
+    @staticmethod
+    def id_for(merchant_id: UUID, idempotency_key: str) -> UUID:
+        return derived_id("redemption", merchant_id, idempotency_key)
+
+    @event("Completed")
+    def __init__(
+        self, id: UUID, community_id: UUID, merchant_id: UUID, customer_id: UUID, amount: int,  # noqa: A002
+        funded: dict[str, int], method: str, transaction_id: str, postings: list[dict[str, Any]],
+    ) -> None:
+        self.community_id = community_id
+        self.merchant_id = merchant_id
+        self.customer_id = customer_id
+        self.amount = amount
+        self.funded = funded  # {"welfare": int, "bean": int}, summing to amount
+        self.method = method  # "code" (phone QR) or "card" (printed card)
+        self.status = RedemptionStatus.COMPLETED.value
+        self.settlement_id: UUID | None = None
+
+    def check_reversible(self) -> None:
+        if self.status == RedemptionStatus.REVERSED.value:
+            raise AlreadyReversed("this sale was already reversed", redemption_id=str(self.id))
+        if self.settlement_id is not None:
+            raise AlreadySettled("this sale is in a settlement and can no longer be reversed",
+                                 redemption_id=str(self.id), settlement_id=str(self.settlement_id))
+
+    @event("Reversed")
+    def reverse(self, reversed_by: str, transaction_id: str, postings: list[dict[str, Any]]) -> None:
+        self.status = RedemptionStatus.REVERSED.value
+
+    @event("Settled")
+    def settle(self, settlement_id: UUID) -> None:
+        """Claimed by a settlement: repaid with it, never reversible again."""
+        assert self.status == RedemptionStatus.COMPLETED.value and self.settlement_id is None
+        self.settlement_id = settlement_id

@@ -1,0 +1,1 @@
+"""Infrastructure: settings and persistence wiring, chosen by one URL."""

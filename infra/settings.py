@@ -1,0 +1,90 @@
+"""Settings from the environment, and the translation of JINDOU_DATABASE_URL into the
+eventsourcing library's own environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///./jindou.db"
+
+# One FastAPI worker thread per database connection we may hold, plus headroom for the
+# projector; the pool never makes a request wait on a connection the threadpool cannot get.
+SERVER_THREADS = 16
+POSTGRES_POOL_SIZE = 8
+POSTGRES_MAX_OVERFLOW = 12
+POSTGRES_LOCK_TIMEOUT_S = 5  # a stuck writer cannot hold the event table's lock for ever
+POSTGRES_CONNECT_TIMEOUT_S = 10
+SQLITE_LOCK_TIMEOUT_S = 10
+AGGREGATE_CACHE_MAXSIZE = 20_000
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_token: str | None = None
+    server_threads: int = SERVER_THREADS
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        return cls(
+            database_url=environ.get("JINDOU_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            admin_token=environ.get("JINDOU_ADMIN_TOKEN") or None,
+            server_threads=int(environ.get("JINDOU_SERVER_THREADS") or SERVER_THREADS),
+        )
+
+    @property
+    def backend(self) -> str:
+        return backend_of(self.database_url)
+
+
+def backend_of(url: str) -> str:
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgresql", "postgres"):
+        return "postgres"
+    if scheme in ("sqlite", "memory"):
+        return scheme
+    raise SettingsError(f"JINDOU_DATABASE_URL must start sqlite:///, postgresql:// or memory://, not {url!r}")
+
+
+def persistence_env(url: str) -> dict[str, str]:
+    """The eventsourcing environment for a database URL."""
+    backend = backend_of(url)
+    common = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_MAXSIZE), "CREATE_TABLE": "y"}
+    if backend == "memory":
+        return common | {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    parts = urlsplit(url)
+    if backend == "sqlite":
+        path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ""
+        if not path:
+            raise SettingsError("a SQLite URL names a file: sqlite:///./jindou.db or sqlite:////var/lib/jindou.db")
+        return common | {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": str(SQLITE_LOCK_TIMEOUT_S),
+        }
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise SettingsError("a PostgreSQL URL names a database: postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
+    return common | {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": dbname,
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_SCHEMA": query.get("schema", ""),
+        "POSTGRES_POOL_SIZE": str(POSTGRES_POOL_SIZE),
+        "POSTGRES_MAX_OVERFLOW": str(POSTGRES_MAX_OVERFLOW),
+        "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_S),
+        "POSTGRES_LOCK_TIMEOUT": str(POSTGRES_LOCK_TIMEOUT_S),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+    }

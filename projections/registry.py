@@ -1,0 +1,11 @@
+"""Every projection of the read model, applied in this order to each event."""
+
+from __future__ import annotations
+
+from projections.ledger import LedgerProjection
+from projections.projector import Projection
+from projections.redemptions import RedemptionsProjection
+
+
+def all_projections() -> list[Projection]:
+    return [LedgerProjection(), RedemptionsProjection()]

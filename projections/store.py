@@ -1,0 +1,76 @@
+"""The read-model store: our tables beside the library's tracking table, in one database.
+
+Projections write portable SQL (`?` placeholders, standard types, `ON CONFLICT` upserts); the
+cursor adapts placeholders for PostgreSQL. Aggregates like SUM come back as Decimal from
+PostgreSQL, so queries CAST(... AS BIGINT) where they sum money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+
+class Cursor:
+    """One transaction's cursor with placeholder translation and rows as dicts."""
+
+    def __init__(self, raw: Any, *, postgres: bool) -> None:
+        self.raw = raw
+        self.postgres = postgres
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.postgres else statement
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(self._sql(statement), tuple(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self._sql(statement), [tuple(r) for r in rows])
+
+    def one(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        self.execute(statement, params)
+        row = self.raw.fetchone()
+        return None if row is None else dict(row)
+
+    def all(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.execute(statement, params)
+        return [dict(row) for row in self.raw.fetchall()]
+
+
+class ReadStore:
+    """Our tables plus the library's tracking recorder, sharing one datastore (one transaction)."""
+
+    def __init__(self, tracking: TrackingRecorder) -> None:
+        assert isinstance(tracking, (SQLiteTrackingRecorder, PostgresTrackingRecorder))
+        self.tracking = tracking
+        self.postgres = isinstance(tracking, PostgresTrackingRecorder)
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Cursor]:
+        with self.tracking.datastore.transaction(commit=commit) as raw:
+            yield Cursor(raw, postgres=self.postgres)
+
+    def read(self) -> Any:
+        return self.transaction(commit=False)
+
+    def create_tables(self, statements: Sequence[str]) -> None:
+        self.tracking.create_table()
+        with self.transaction(commit=True) as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+
+    def position(self, name: str) -> int:
+        return self.tracking.max_tracking_id(name) or 0
+
+    def record_position(self, cursor: Cursor, name: str, position: int) -> None:
+        """Inside the batch's transaction: raises IntegrityError if another process got there first."""
+        self.tracking._insert_tracking(cursor.raw, Tracking(name, position))  # noqa: SLF001 (the library's documented pattern)
+
+    def close(self) -> None:
+        self.tracking.datastore.close()

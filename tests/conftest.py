@@ -1,0 +1,106 @@
+"""Fixtures: the same tests on memory, SQLite and PostgreSQL.
+
+PostgreSQL: each test gets a fresh database on the server named by JINDOU_TEST_POSTGRES_URL
+(default postgresql://postgres@127.0.0.1:5432/postgres). Where no server answers, those tests
+are skipped and say so — except under CI (JINDOU_REQUIRE_POSTGRES=1), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from infra.settings import Settings
+from infra.wiring import Services, build_services
+
+ADMIN_TOKEN = "test-admin-token"
+POSTGRES_ADMIN_URL = os.environ.get("JINDOU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ("memory", "sqlite", "postgres")
+
+
+def _postgres_unavailable_reason() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 — any failure means "no server here"
+        return f"no PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}"
+
+
+_POSTGRES_REASON: list[str | None] = []
+
+
+def require_postgres() -> None:
+    if not _POSTGRES_REASON:
+        _POSTGRES_REASON.append(_postgres_unavailable_reason())
+    reason = _POSTGRES_REASON[0]
+    if reason is None:
+        return
+    if os.environ.get("JINDOU_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL tests must run here: {reason}")
+    pytest.skip(f"PostgreSQL tests skipped: {reason}")
+
+
+class PostgresDatabase:
+    """A fresh, uniquely named database, dropped afterwards."""
+
+    def __init__(self) -> None:
+        self.name = f"jindou_test_{uuid.uuid4().hex[:16]}"
+        parts = urlsplit(POSTGRES_ADMIN_URL)
+        self.url = urlunsplit(parts._replace(path="/" + self.name))
+
+    def _admin(self, statement: str) -> None:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(statement)
+
+    def create(self) -> None:
+        self._admin(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    backend = getattr(request, "param", "memory")
+    if backend == "memory":
+        yield "memory://"
+    elif backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jindou.db'}"
+    else:
+        require_postgres()
+        database = PostgresDatabase()
+        database.create()
+        try:
+            yield database.url
+        finally:
+            database.drop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Any test asking for `database_url` (directly or through `services`) runs on every backend;
+    mark it `@pytest.mark.backends("sqlite", "postgres")` to choose."""
+    if "database_url" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("backends")
+        backends = marker.args if marker else BACKENDS
+        metafunc.parametrize("database_url", backends, indirect=True, ids=list(backends))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(*names): run only on these backends (memory, sqlite, postgres)")
+
+
+@pytest.fixture
+def services(database_url: str) -> Iterator[Services]:
+    built = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        yield built
+    finally:
+        built.close()
