@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,10 +36,24 @@ class StaffRole(str, Enum):
     AUDITOR = "auditor"
 
 
-def check_name(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > NAME_LENGTH_MAX:
-        raise ValidationFailed(f"{field} must be 1 to {NAME_LENGTH_MAX} characters", field=field)
+# Control characters have no place in what people type here, and NUL cannot even be stored in
+# a PostgreSQL text column (a read model would fail on it after the event was recorded).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+LINE_BREAKS_AND_TABS = re.compile(r"[\t\n\r]")
+
+
+def check_text(value: object, field: str, length_max: int, *, multiline: bool = False) -> str:
+    """A person's text: 1 to `length_max` characters, stripped, no control characters."""
+    if not isinstance(value, str) or not value.strip() or len(value) > length_max:
+        raise ValidationFailed(f"{field} must be 1 to {length_max} characters", field=field)
+    plain = LINE_BREAKS_AND_TABS.sub(" ", value) if multiline else value
+    if CONTROL_CHARACTERS.search(plain):
+        raise ValidationFailed(f"{field} must not contain control characters", field=field)
     return value.strip()
+
+
+def check_name(value: object, field: str) -> str:
+    return check_text(value, field, NAME_LENGTH_MAX)
 
 
 def check_timezone(value: object) -> str:
@@ -66,8 +81,8 @@ def check_award_schedule(value: object) -> dict[str, int]:
     for category, award in value.items():
         if category not in schedule:
             raise ValidationFailed(f"unknown report category {category!r}", field="award_schedule")
-        if type(award) is not int or not 0 <= award <= AWARD_MAX:
-            raise ValidationFailed(f"award for {category} must be 0 to {AWARD_MAX}", field="award_schedule")
+        if type(award) is not int or not 1 <= award <= AWARD_MAX:
+            raise ValidationFailed(f"award for {category} must be 1 to {AWARD_MAX}", field="award_schedule")
         schedule[category] = award
     return schedule
 
