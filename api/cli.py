@@ -20,18 +20,52 @@ def serve(settings: Settings, host: str, port: int) -> None:
     uvicorn.run(create_app(settings=settings), host=host, port=port, log_level="info", access_log=False)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _serve(args: argparse.Namespace) -> int:
+    serve(Settings.from_env(), args.host, args.port)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from api.demo import run_demo
+
+    return run_demo(Settings.from_env(), args.host, args.port, serve_after=not args.no_serve)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from infra.bench import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jindou", description="金豆 Jindou — community points ledger")
     commands = parser.add_subparsers(dest="command", required=True)
+
     serve_cmd = commands.add_parser("serve", help="serve the API and the pages")
     serve_cmd.add_argument("--host", default=DEFAULT_HOST)
     serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args(argv)
+    serve_cmd.set_defaults(func=_serve)
+
+    demo_cmd = commands.add_parser("demo", help="fill a fresh database with a month of 金沙社区 and serve it")
+    demo_cmd.add_argument("--host", default=DEFAULT_HOST)
+    demo_cmd.add_argument("--port", type=int, default=DEFAULT_PORT)
+    demo_cmd.add_argument("--no-serve", action="store_true", help="only fill the database")
+    demo_cmd.set_defaults(func=_demo)
+
+    bench_cmd = commands.add_parser("bench", help="measure throughput and latency of the ledger")
+    bench_cmd.add_argument("--database-url", action="append", dest="database_urls",
+                           help="bench this database (repeatable); default: memory, a temporary SQLite file, "
+                                "and PostgreSQL if JINDOU_BENCH_POSTGRES_URL is set")
+    bench_cmd.add_argument("--operations", type=int, default=2_000, help="operations per measurement")
+    bench_cmd.add_argument("--threads", type=int, default=8, help="concurrent clients for the contention runs")
+    bench_cmd.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
-    if args.command == "serve":
-        serve(settings, args.host, args.port)
-    return 0
+    return int(args.func(args))
 
 
 if __name__ == "__main__":
