@@ -45,11 +45,13 @@ def read_store_for(app: Jindou) -> ReadStore:
     return ReadStore(app.factory.tracking_recorder())  # same database, so one transaction
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
+    """`catch_up=False` opens the store as found (audit commands must check before projecting)."""
     app = Jindou(env=persistence_env(settings.database_url))
     projector = Projector(app, read_store_for(app), all_projections())
     projector.create_tables()
     if settings.admin_token:
         app.bootstrap_admin(settings.admin_token)
-    projector.catch_up()
+    if catch_up:
+        projector.catch_up()
     return Services(settings=settings, app=app, projector=projector)
