@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from domain.community import (
     check_award_schedule,
     check_name,
     check_rebate_rate,
+    check_text,
     check_timezone,
     AWARD_MAX,
 )
@@ -120,7 +122,17 @@ class JindouBase(Application[UUID]):
 
     # --- the unit of work -------------------------------------------------------------------
 
+    # The database serialises writers anyway (SQLite's write lock, PostgreSQL's EXCLUSIVE lock on
+    # the events table), so serialising this process's decisions costs no throughput and means
+    # optimistic-concurrency conflicts can only come from another process: threads spending from
+    # one account queue here instead of exhausting their retries against each other.
+    _write_lock = threading.Lock()
+
     def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None = None) -> Outcome:
+        with self._write_lock:
+            return self._decide_and_save(decide, idempotency)
+
+    def _decide_and_save(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Outcome:
         for attempt in range(SAVE_ATTEMPTS_MAX):
             if idempotency is not None:
                 record = self._find(IdempotencyRecord, idempotency.record_id)
@@ -315,11 +327,9 @@ class EarningCommands(JindouBase):
                 raise ValidationFailed(
                     "category must be one of " + ", ".join(c.value for c in ReportCategory), field="category"
                 )
-            if not isinstance(description, str) or not description.strip() or len(description) > DESCRIPTION_LENGTH_MAX:
-                raise ValidationFailed(f"description must be 1 to {DESCRIPTION_LENGTH_MAX} characters", field="description")
             report = Report(
                 community_id=reporter.community_id, reporter_id=reporter.id, category=category,
-                description=description.strip(),
+                description=check_text(description, "description", DESCRIPTION_LENGTH_MAX, multiline=True),
             )
             return self.report_view(report), [report]
 
@@ -367,9 +377,7 @@ class EarningCommands(JindouBase):
         def decide() -> Decision:
             report = self._report_for_staff(actor, report_id)
             report.check_status(ReportStatus.SUBMITTED, action="reject")
-            if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_LENGTH_MAX:
-                raise ValidationFailed(f"reason must be 1 to {REASON_LENGTH_MAX} characters", field="reason")
-            report.reject(reason=reason.strip(), rejected_by=actor.label)
+            report.reject(reason=check_text(reason, "reason", REASON_LENGTH_MAX, multiline=True), rejected_by=actor.label)
             return {"id": str(report.id), "status": report.status}, [report]
 
         return self._execute(decide, idempotency)

@@ -64,7 +64,7 @@ class LedgerProjection:
         elif name in ("Account.Frozen", "Account.Unfrozen"):
             status = "frozen" if name == "Account.Frozen" else "active"
             cursor.execute("UPDATE ledger_accounts SET status = ? WHERE account_id = ?", (status, str(event.originator_id)))
-        if hasattr(event, "postings"):
+        if getattr(event, "postings", None):  # a report closed with no awards moves nothing
             self._apply_transaction(cursor, recorded, TRANSACTION_TYPES[name])
 
     def _apply_transaction(self, cursor: Cursor, recorded: Recorded, transaction_type: str) -> None:
