@@ -77,15 +77,12 @@ class LedgerProjection:
             }
             counterparty = next(iter(opposite)) if len(opposite) == 1 else None
             row = cursor.one(
-                "SELECT balance FROM ledger_balances WHERE account_id = ? AND asset = ?",
-                (posting.account_id, posting.asset.value),
-            )
-            balance_after = (row["balance"] if row else 0) + posting.amount
-            cursor.execute(
                 "INSERT INTO ledger_balances VALUES (?, ?, ?) ON CONFLICT (account_id, asset)"
-                " DO UPDATE SET balance = excluded.balance",
-                (posting.account_id, posting.asset.value, balance_after),
+                " DO UPDATE SET balance = ledger_balances.balance + excluded.balance RETURNING balance",
+                (posting.account_id, posting.asset.value, posting.amount),
             )
+            assert row is not None
+            balance_after = int(row["balance"])
             cursor.execute(
                 "INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
