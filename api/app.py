@@ -11,12 +11,15 @@ from fastapi import FastAPI, Request, Response
 
 from api.errors import error_response, install_error_handlers
 from api.metrics import METRICS
-from api.routes import accounts, communities, donations, health, reports, staff
+from api.routes import accounts, audit, communities, donations, health, merchants, pages, payments, reports, staff, welfare
+from api.routes import fund, public, settlements
 from infra.settings import Settings
 from infra.wiring import Services, build_services
 
 REQUEST_BODY_BYTES_MAX = 256 * 1024
-ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router)
+ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
+           welfare.router, payments.router, merchants.router, pages.router,
+           fund.router, settlements.router, public.router)
 
 
 def create_app(services: Services | None = None, settings: Settings | None = None) -> FastAPI:

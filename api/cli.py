@@ -37,6 +37,13 @@ def _bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from infra.audit import run_replay, run_verify
+
+    run = run_verify if args.audit_command == "verify" else run_replay
+    return run(Settings.from_env(), sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jindou", description="金豆 Jindou — community points ledger")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument("--operations", type=int, default=2_000, help="operations per measurement")
     bench_cmd.add_argument("--threads", type=int, default=8, help="concurrent clients for the contention runs")
     bench_cmd.set_defaults(func=_bench)
+
+    audit_cmd = commands.add_parser("audit", help="check the event store and the read model (exit 1 on any problem)")
+    audit_commands = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="recompute the hash chain; name the first altered, removed or inserted event")
+    audit_commands.add_parser("replay", help="rebuild every projection from event 1 and compare it with the live one")
+    audit_cmd.set_defaults(func=_audit)
     return parser
 
 

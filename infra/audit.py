@@ -1,0 +1,449 @@
+"""What `jindou audit verify` and `jindou audit replay` do: read-only checks of a live store.
+
+verify: walks the event store and the recorded chain side by side in log order, recomputing
+every hash from the stored bytes; the first position where they disagree is named.
+replay: rebuilds every projection from event 1 in a scratch store, up to the position the live
+read model has reached, and compares the two table by table.
+
+Neither writes: both open the store with `build_services(..., catch_up=False)` so tampered
+events are never projected before they are checked. See docs/decisions/0005.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TextIO
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+
+from infra.settings import Settings
+from infra.wiring import Services, build_services, memory_read_store
+from projections import ledger
+from projections.chain import GENESIS_HASH, chain_head_at, link, originator_text
+from projections.projector import TRACKING_NAME, Projection, Projector
+from projections.registry import all_projections
+from projections.store import Cursor, ReadStore
+
+VERIFY_BATCH_SIZE = 1_000  # events (and chain rows) read per query
+DIFFERENCES_SHOWN_PER_TABLE = 10
+PROGRESS_BAR_WIDTH = 30
+PROGRESS_LINE_STEP_PERCENT = 10  # without a terminal, one line per this much progress
+
+Progress = Callable[[int, int], None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress on stderr.
+
+
+class ProgressBar:
+    """A redrawn bar on a terminal; a line every 10 % when stderr is a file or a pipe."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.terminal = stream.isatty()
+        self.next_line_percent = 0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 if total <= 0 else min(100, done * 100 // total)
+        if self.terminal:
+            filled = PROGRESS_BAR_WIDTH * percent // 100
+            bar = "#" * filled + "." * (PROGRESS_BAR_WIDTH - filled)
+            self.stream.write(f"\r{self.label} [{bar}] {percent:3d}% {done}/{total}")
+            self.drawn = True
+        elif percent >= self.next_line_percent:
+            self.stream.write(f"{self.label}: {percent}% ({done}/{total})\n")
+            self.next_line_percent = (percent // PROGRESS_LINE_STEP_PERCENT + 1) * PROGRESS_LINE_STEP_PERCENT
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+
+
+@dataclass(frozen=True)
+class Finding:
+    position: int
+    problem: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    events_checked: int
+    head: str  # hex head recomputed from the store
+    chained_through: int  # last position the chain covers
+    store_head: int  # last position in the event store
+    finding: Finding | None
+
+    @property
+    def ok(self) -> bool:
+        return self.finding is None
+
+
+def _stored_events(app: Application[Any], through: int) -> Iterator[Notification]:
+    position = 0
+    while position < through:
+        batch = app.recorder.select_notifications(
+            start=position, limit=VERIFY_BATCH_SIZE, stop=through, inclusive_of_start=False
+        )
+        if not batch:
+            return
+        yield from batch
+        position = batch[-1].id
+
+
+def _chain_rows(store: ReadStore, through: int) -> Iterator[dict[str, Any]]:
+    position = 0
+    while True:
+        with store.read() as cursor:
+            rows = cursor.all(
+                "SELECT * FROM audit_chain WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                (position, through, VERIFY_BATCH_SIZE),
+            )
+        if not rows:
+            return
+        yield from rows
+        position = int(rows[-1]["position"])
+
+
+def _side_by_side(
+    stored: Iterator[Notification], chained: Iterator[dict[str, Any]]
+) -> Iterator[tuple[Notification | None, dict[str, Any] | None]]:
+    """Pairs store events and chain rows by position; a lone one has None beside it."""
+    event, row = next(stored, None), next(chained, None)
+    while event is not None or row is not None:
+        if row is None or (event is not None and event.id < int(row["position"])):
+            yield event, None
+            event = next(stored, None)
+        elif event is None or event.id > int(row["position"]):
+            yield None, row
+            row = next(chained, None)
+        else:
+            yield event, row
+            event, row = next(stored, None), next(chained, None)
+
+
+def _mismatch(event: Notification, row: dict[str, Any]) -> str:
+    recorded = (str(row["aggregate_id"]), int(row["version"]), str(row["topic"]))
+    found = (originator_text(event.originator_id), event.originator_version, event.topic)
+    if recorded != found:
+        return (
+            f"the chain recorded {recorded[2]} v{recorded[1]} of {recorded[0]} here, "
+            f"but the store now has {found[2]} v{found[1]} of {found[0]}: event replaced or moved"
+        )
+    return "hash mismatch: the stored event (its state) or its chain record was altered"
+
+
+def verify_chain(app: Application[Any], store: ReadStore, progress: Progress | None = None) -> VerifyReport:
+    # The tracked position first: it only grows, so the chain read after it reaches at least
+    # as far unless chain rows were removed from the end.
+    tracked = store.position(TRACKING_NAME)
+    with store.read() as cursor:
+        row = cursor.one("SELECT MAX(position) AS last FROM audit_chain")
+    chained_last = int(row["last"]) if row and row["last"] is not None else 0
+    through = max(tracked, chained_last)
+    store_head = app.recorder.max_notification_id() or 0
+    prev_hash, checked = GENESIS_HASH, 0
+
+    def report(finding: Finding | None) -> VerifyReport:
+        return VerifyReport(checked, prev_hash.hex(), chained_last, store_head, finding)
+
+    if progress is not None:
+        progress(0, through)
+    for event, chain_row in _side_by_side(_stored_events(app, through), _chain_rows(store, through)):
+        if chain_row is None:
+            assert event is not None
+            return report(Finding(event.id, "the store has an event here that the chain never recorded: "
+                                            "inserted out of order, or its chain record was deleted"))
+        if event is None:
+            return report(Finding(int(chain_row["position"]), f"the chain recorded {chain_row['topic']} "
+                                  f"v{chain_row['version']} of {chain_row['aggregate_id']} here, "
+                                  "but the store no longer has it: event removed"))
+        next_hash = link(prev_hash, event)
+        if next_hash.hex() != chain_row["hash"]:
+            return report(Finding(event.id, _mismatch(event, chain_row)))
+        prev_hash, checked = next_hash, checked + 1
+        if progress is not None and checked % VERIFY_BATCH_SIZE == 0:
+            progress(event.id, through)
+    if progress is not None:
+        progress(through, through)
+    if tracked > chained_last:
+        return report(Finding(tracked, f"the read model projected events up to position {tracked} but the "
+                                       f"chain ends at {chained_last}: chained events were removed from the end"))
+    return report(None)
+
+
+def verify_published_heads(store: ReadStore, published: Sequence[tuple[str, int, str]]) -> Finding | None:
+    """Each (what, position, head) published outside must still be the chain's head there."""
+    with store.read() as cursor:
+        for what, position, head in published:
+            if chain_head_at(cursor, position) != head:
+                return Finding(position, f"{what} published chain head {head}, which the chain no longer has")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The event listing behind GET /v1/audit/events
+
+
+EVENT_FIELDS_SHOWN_APART = ("originator_id", "originator_version", "timestamp")
+
+
+def _event_item(app: Application[Any], notification: Notification, hash_hex: str | None) -> dict[str, Any]:
+    """One chained event: decoded for reading, and the stored bytes so anyone can rehash it."""
+    item: dict[str, Any] = {
+        "position": notification.id, "type": notification.topic.rpartition(":")[2],
+        "aggregate_id": originator_text(notification.originator_id), "version": notification.originator_version,
+        "occurred_at": None, "data": None, "hash": hash_hex,
+        "topic": notification.topic, "state_base64": base64.b64encode(bytes(notification.state)).decode(),
+    }
+    try:
+        event = app.mapper.to_domain_event(notification)
+    except Exception:  # noqa: BLE001 — an event altered past decoding must still be listed for the auditor
+        return item
+    item["occurred_at"] = event.timestamp.isoformat()
+    item["data"] = {k: v for k, v in vars(event).items() if k not in EVENT_FIELDS_SHOWN_APART}
+    return item
+
+
+def chained_events(app: Application[Any], store: ReadStore, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to `limit` chained events after a position, and the cursor to the next page (None at the end)."""
+    with store.read() as cursor:
+        hashes = {
+            int(row["position"]): str(row["hash"])
+            for row in cursor.all(
+                "SELECT position, hash FROM audit_chain WHERE position > ? ORDER BY position LIMIT ?", (after, limit + 1)
+            )
+        }
+    if not hashes:
+        return [], None
+    notifications = app.recorder.select_notifications(
+        start=after, limit=limit, stop=max(hashes), inclusive_of_start=False
+    )
+    items = [_event_item(app, n, hashes.get(n.id)) for n in notifications]  # None: never chained
+    more = len(hashes) > limit
+    return items, (items[-1]["position"] if more and items else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# replay
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    key_columns: tuple[str, ...]  # empty: compare whole rows as a multiset
+
+
+@dataclass
+class TableDifferences:
+    table: str
+    count: int = 0
+    shown: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.count += 1
+        if len(self.shown) < DIFFERENCES_SHOWN_PER_TABLE:
+            self.shown.append(text)
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    position: int  # replayed through this position, the live read model's
+    events_replayed: int
+    tables: list[TableDifferences]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.count == 0 for t in self.tables)
+
+
+CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s*\((.*)\)\s*$", re.I | re.S)
+TABLE_PRIMARY_KEY = re.compile(r"^\s*PRIMARY\s+KEY\s*\(([^)]*)\)", re.I)
+COLUMN_PRIMARY_KEY = re.compile(r"^\s*(\w+)\s.*\bPRIMARY\s+KEY\b", re.I | re.S)
+
+
+def _top_level_parts(body: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(body):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(body[start:index])
+            start = index + 1
+    return [*parts, body[start:]]
+
+
+def _key_columns(body: str) -> tuple[str, ...]:
+    parts = _top_level_parts(body)
+    for part in parts:
+        if match := TABLE_PRIMARY_KEY.match(part):
+            return tuple(column.strip() for column in match[1].split(","))
+    for part in parts:
+        if match := COLUMN_PRIMARY_KEY.match(part):
+            return (match[1],)
+    return ()
+
+
+def table_specs(projections: Sequence[Projection]) -> list[TableSpec]:
+    """Every table the projections create (their CREATE TABLE statements say which)."""
+    specs = []
+    for projection in projections:
+        for statement in projection.tables:
+            if match := CREATE_TABLE.match(statement):
+                specs.append(TableSpec(match[1], _key_columns(match[2])))
+    return specs
+
+
+def _normal(value: Any) -> Any:
+    """One spelling per value across SQLite and PostgreSQL."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value).hex()
+    return value
+
+
+def _rows(cursor: Cursor, table: str) -> list[dict[str, Any]]:
+    return [{k: _normal(v) for k, v in row.items()} for row in cursor.all(f"SELECT * FROM {table}")]  # noqa: S608 (our own table names)
+
+
+def compare_table(spec: TableSpec, live: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> TableDifferences:
+    differences = TableDifferences(spec.name)
+    if not spec.key_columns:
+        as_items = lambda rows: Counter(tuple(sorted(r.items())) for r in rows)  # noqa: E731
+        live_count, replay_count = as_items(live), as_items(replayed)
+        for row in sorted((live_count - replay_count).elements(), key=repr):
+            differences.add(f"only in live: {dict(row)}")
+        for row in sorted((replay_count - live_count).elements(), key=repr):
+            differences.add(f"only in replay: {dict(row)}")
+        return differences
+    key_of = lambda row: tuple(row.get(c) for c in spec.key_columns)  # noqa: E731
+    live_by_key = {key_of(r): r for r in live}
+    replay_by_key = {key_of(r): r for r in replayed}
+    for key in sorted(live_by_key.keys() | replay_by_key.keys(), key=repr):
+        live_row, replay_row = live_by_key.get(key), replay_by_key.get(key)
+        if replay_row is None:
+            differences.add(f"{key}: only in live: {live_row}")
+        elif live_row is None:
+            differences.add(f"{key}: only in replay: {replay_row}")
+        elif live_row != replay_row:
+            changed = {c: (live_row.get(c), replay_row.get(c)) for c in live_row.keys() | replay_row.keys()
+                       if live_row.get(c) != replay_row.get(c)}
+            differences.add(f"{key}: " + ", ".join(f"{c} live={a!r} replay={b!r}" for c, (a, b) in sorted(changed.items())))
+    return differences
+
+
+@contextmanager
+def _snapshot(store: ReadStore) -> Iterator[Cursor]:
+    """One consistent view of the live read model while the service may keep writing."""
+    with store.read() as cursor:
+        if store.postgres:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield cursor
+
+
+def _tracked_position(store: ReadStore, cursor: Cursor) -> int:
+    return store.tracking._max_tracking_id(TRACKING_NAME, cursor.raw) or 0  # noqa: SLF001 (inside our snapshot)
+
+
+def _ledger_balanced(cursor: Cursor, side: str) -> TableDifferences:
+    differences = TableDifferences(f"ledger invariant ({side})")
+    for asset, total in sorted(ledger.totals_by_asset(cursor).items()):
+        if total != 0:
+            differences.add(f"Σ balances of {asset} is {total}, not 0")
+    return differences
+
+
+def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progress | None = None) -> ReplayReport:
+    projections = all_projections()
+    specs = table_specs(projections)
+    with _snapshot(live) as cursor:
+        position = _tracked_position(live, cursor)
+        live_rows = {spec.name: _rows(cursor, spec.name) for spec in specs}
+        live_balanced = _ledger_balanced(cursor, "live")
+    scratch = memory_read_store()
+    try:
+        projector = Projector(app, scratch, projections)
+        projector.create_tables()
+        projector.catch_up(until=position, progress=progress)
+        with scratch.read() as cursor:
+            tables = [compare_table(spec, live_rows[spec.name], _rows(cursor, spec.name)) for spec in specs]
+            tables += [live_balanced, _ledger_balanced(cursor, "replay")]
+            events_replayed = int(cursor.one("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_chain")["n"])  # type: ignore[index]
+    finally:
+        scratch.close()
+    return ReplayReport(position=position, events_replayed=events_replayed, tables=tables)
+
+
+# ---------------------------------------------------------------------------------------------
+# The two commands (api/cli.py parses; these print and answer the exit code).
+
+
+def _open(settings: Settings) -> Services:
+    # No admin bootstrap and no catch-up: an audit reads the store exactly as it finds it.
+    return build_services(replace(settings, admin_token=None), catch_up=False)
+
+
+def run_verify(settings: Settings, out: TextIO, err: TextIO) -> int:
+    services = _open(settings)
+    try:
+        bar = ProgressBar(err, "verify")
+        report = verify_chain(services.app, services.store, bar)
+        bar.finish()
+    finally:
+        services.close()
+    if report.finding is not None:
+        out.write(f"FAILED at position {report.finding.position}: {report.finding.problem}\n"
+                  f"({report.events_checked} events before it verified)\n")
+        return 1
+    out.write(f"OK: {report.events_checked} events verified, chain head {report.head} "
+              f"(through position {report.chained_through})\n")
+    if report.store_head > report.chained_through:
+        out.write(f"note: events after position {report.chained_through} (up to {report.store_head}) are not "
+                  "chained yet; the service chains them when it next catches up\n")
+    return 0
+
+
+def run_replay(settings: Settings, out: TextIO, err: TextIO) -> int:
+    services = _open(settings)
+    bar = ProgressBar(err, "replay")
+    try:
+        report = replay_and_compare(services.app, services.store, bar)
+    except Exception as exc:  # noqa: BLE001 — an event that cannot be applied any more is the finding
+        bar.finish()
+        out.write(f"FAILED: replay stopped on an event it could not apply ({exc!r}); run `jindou audit verify`\n")
+        return 1
+    finally:
+        services.close()
+    bar.finish()
+    for table in report.tables:
+        if table.count:
+            out.write(f"{table.table}: {table.count} difference(s)\n")
+            out.writelines(f"  {line}\n" for line in table.shown)
+            if table.count > len(table.shown):
+                out.write(f"  … and {table.count - len(table.shown)} more\n")
+    if not report.ok:
+        out.write(f"FAILED: the live read model differs from a replay of events 1..{report.position}\n")
+        return 1
+    out.write(f"OK: replayed {report.events_replayed} events through position {report.position}; "
+              f"all {len(report.tables)} tables and checks equal the live ones\n")
+    return 0

@@ -1,0 +1,247 @@
+"""`jindou audit verify` and `jindou audit replay` against a real SQLite file and PostgreSQL
+database that someone edited behind the application's back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from infra.audit import ProgressBar, replay_and_compare, verify_chain
+from infra.settings import Settings
+from infra.wiring import Services, build_services
+from tests.audit_history import RawDatabase, make_history
+from tests.conftest import ADMIN_TOKEN
+from tests.support import api_for
+
+STORED = pytest.mark.backends("sqlite", "postgres")  # memory:// keeps nothing for a command to open
+JINDOU = Path(sys.executable).with_name("jindou")
+
+
+@pytest.fixture
+def history(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """A closed-over history in the database; the commands open it afresh through the env."""
+    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    make_history(services, seed=4, steps=12)
+    monkeypatch.setenv("JINDOU_DATABASE_URL", database_url)
+    monkeypatch.delenv("JINDOU_ADMIN_TOKEN", raising=False)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def audit(command: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["audit", command])
+    return code, capsys.readouterr().out
+
+
+@STORED
+def test_verify_passes_on_an_untouched_store(history: Services, capsys) -> None:
+    code, out = audit("verify", capsys)
+    events = history.app.recorder.max_notification_id()
+    assert code == 0, out
+    assert out.startswith(f"OK: {events} events verified") and f"through position {events}" in out
+
+
+@STORED
+def test_verify_names_an_event_whose_state_was_edited(history: Services, capsys) -> None:
+    raw = RawDatabase(history)
+    position = raw.positions_of("Donation.Made")[0]
+    raw.edit_state(position, amount=1000)
+    code, out = audit("verify", capsys)
+    assert code == 1
+    assert out.startswith(f"FAILED at position {position}: hash mismatch"), out
+
+
+@STORED
+def test_verify_names_an_edited_topic(history: Services, capsys) -> None:
+    raw = RawDatabase(history)
+    position = raw.positions_of("Report.Verified")[-1]
+    raw.execute(f"UPDATE {raw.events_table} SET topic = ? WHERE {raw.position_column} = ?",
+                ("domain.reports:Report.Rejected", position))
+    code, out = audit("verify", capsys)
+    assert code == 1 and out.startswith(f"FAILED at position {position}: the chain recorded"), out
+
+
+@STORED
+def test_verify_names_a_removed_event(history: Services, capsys) -> None:
+    raw = RawDatabase(history)
+    position = raw.positions_of("Report.Verified")[1]
+    raw.delete_event(position)
+    code, out = audit("verify", capsys)
+    assert code == 1 and out.startswith(f"FAILED at position {position}: ") and "event removed" in out, out
+
+
+@STORED
+def test_verify_names_an_event_moved_out_of_order(history: Services, capsys) -> None:
+    raw = RawDatabase(history)
+    first, second = raw.positions_of("Report.Verified")[:2]
+    raw.move_event(first, 10_000)
+    raw.move_event(second, first)  # a later event now sits where an earlier one was chained
+    code, out = audit("verify", capsys)
+    assert code == 1 and out.startswith(f"FAILED at position {first}: the chain recorded"), out
+    assert "event replaced or moved" in out
+
+
+@STORED
+def test_verify_names_an_event_inserted_into_chained_history(history: Services, capsys) -> None:
+    raw = RawDatabase(history)
+    gap = raw.positions_of("Report.Verified")[0]
+    copy = raw.event_at(gap)
+    raw.delete_event(gap)
+    raw.execute("DELETE FROM audit_chain WHERE position = ?", (gap,))  # hide it from the chain as well
+    raw.execute(
+        f"INSERT INTO {raw.events_table} ({raw.position_column}, originator_id, originator_version, topic, state)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (gap, copy["originator_id"], copy["originator_version"], copy["topic"], copy["state"]),
+    )
+    code, out = audit("verify", capsys)
+    assert code == 1 and out.startswith(f"FAILED at position {gap}: the store has an event here that the chain never"), out
+
+
+@STORED
+def test_verify_catches_the_last_event_removed_with_its_chain_record(history: Services, capsys) -> None:
+    raw = RawDatabase(history)
+    last = history.app.recorder.max_notification_id()
+    raw.delete_event(last)
+    raw.execute("DELETE FROM audit_chain WHERE position = ?", (last,))
+    code, out = audit("verify", capsys)
+    assert code == 1 and out.startswith(f"FAILED at position {last}: the read model projected"), out
+
+
+@STORED
+def test_verify_checks_before_projecting_and_notes_events_not_yet_chained(history: Services, capsys) -> None:
+    # An event recorded but not yet projected (the service stopped in between).
+    admin = history.app.authenticate(ADMIN_TOKEN)
+    assert admin is not None
+    history.app.register_community(admin, name="新社区")
+    chained, recorded = history.projector.position, history.app.recorder.max_notification_id()
+    assert recorded > chained
+    code, out = audit("verify", capsys)
+    assert code == 0, out
+    assert f"events after position {chained} (up to {recorded}) are not chained yet" in out
+    raw = RawDatabase(history)
+    assert raw.execute("SELECT position FROM audit_chain WHERE position > ?", (chained,)) == []  # verify wrote nothing
+
+
+@STORED
+def test_the_installed_command_fails_on_tampering(history: Services) -> None:
+    env = {**os.environ, "JINDOU_DATABASE_URL": history.settings.database_url}
+    untouched = subprocess.run([str(JINDOU), "audit", "verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert untouched.returncode == 0, untouched.stdout + untouched.stderr
+    assert "verify: 100%" in untouched.stderr  # progress, a line per tenth when stderr is not a terminal
+    raw = RawDatabase(history)
+    position = raw.positions_of("Donation.Made")[-1]
+    raw.edit_state(position, amount=1)
+    tampered = subprocess.run([str(JINDOU), "audit", "verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert tampered.returncode == 1
+    assert f"FAILED at position {position}" in tampered.stdout
+
+
+@STORED
+def test_replay_equals_live_after_a_generated_history(history: Services, capsys) -> None:
+    code, out = audit("replay", capsys)
+    assert code == 0, out
+    assert f"through position {history.app.recorder.max_notification_id()}" in out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_replay_equals_live_on_every_backend(services: Services, seed: int) -> None:
+    make_history(services, seed=seed, steps=15)
+    report = replay_and_compare(services.app, services.store)
+    assert report.ok, [t for t in report.tables if t.count]
+    assert report.events_replayed == len(services.app.recorder.select_notifications(start=1, limit=10_000))
+    assert {"ledger_balances", "ledger_entries", "audit_chain"} <= {t.table for t in report.tables}
+    assert verify_chain(services.app, services.store).ok
+
+
+@STORED
+def test_replay_names_a_read_model_row_edited_directly(history: Services, capsys) -> None:
+    volunteer = make_history_volunteer(history)
+    RawDatabase(history).execute(
+        "UPDATE ledger_balances SET balance = balance + 100 WHERE account_id = ? AND asset = 'bean'", (volunteer,)
+    )
+    code, out = audit("replay", capsys)
+    assert code == 1
+    assert "ledger_balances: 1 difference(s)" in out and f"('{volunteer}', 'bean'): balance live=" in out
+    assert "ledger invariant (live): 1 difference(s)" in out  # Σ balances is no longer 0
+    assert "FAILED" in out
+
+
+@STORED
+def test_replay_names_a_chain_row_rewritten_directly(history: Services, capsys) -> None:
+    RawDatabase(history).execute("UPDATE audit_chain SET hash = ? WHERE position = 3", ("00" * 32,))
+    code, out = audit("replay", capsys)
+    assert code == 1 and "audit_chain: 1 difference(s)" in out and "(3,): hash live='" in out
+
+
+@STORED
+def test_replay_fails_on_an_event_it_cannot_apply(history: Services, capsys) -> None:
+    raw = RawDatabase(history)
+    raw.execute(f"UPDATE {raw.events_table} SET state = ? WHERE {raw.position_column} = 3", (b"not json",))
+    code, out = audit("replay", capsys)
+    assert code == 1 and out.startswith("FAILED: replay stopped on an event it could not apply"), out
+
+
+def make_history_volunteer(services: Services) -> str:
+    with services.store.read() as cursor:
+        row = cursor.one("SELECT account_id FROM ledger_accounts WHERE kind = 'volunteer' ORDER BY account_id LIMIT 1")
+    assert row is not None
+    return str(row["account_id"])
+
+
+class FakeTerminal:
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
+        self.written: list[str] = []
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+    def write(self, text: str) -> None:
+        self.written.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_redraws_one_bar_on_a_terminal() -> None:
+    stream = FakeTerminal(terminal=True)
+    bar = ProgressBar(stream, "replay")  # type: ignore[arg-type]
+    for done in range(0, 1001, 250):
+        bar(done, 1000)
+    bar.finish()
+    assert all(text.startswith("\r") for text in stream.written[:-1]) and stream.written[-1] == "\n"
+    assert stream.written[-2].endswith("100% 1000/1000") and "#" * 30 in stream.written[-2]
+
+
+def test_progress_writes_a_line_per_tenth_elsewhere() -> None:
+    stream = FakeTerminal(terminal=False)
+    bar = ProgressBar(stream, "verify")  # type: ignore[arg-type]
+    for done in range(0, 10_001, 100):
+        bar(done, 10_000)
+    bar.finish()
+    assert stream.written == [f"verify: {p}% ({p * 100}/10000)\n" for p in range(0, 101, 10)]
+
+
+def test_replay_and_verify_of_an_empty_store_pass(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("JINDOU_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.delenv("JINDOU_ADMIN_TOKEN", raising=False)
+    assert audit("verify", capsys) == (0, "OK: 0 events verified, chain head " + "0" * 64 + " (through position 0)\n")
+    code, out = audit("replay", capsys)
+    assert code == 0 and out.startswith("OK: replayed 0 events through position 0"), out
+
+
+def test_an_api_history_keeps_verifying_as_it_grows(services: Services) -> None:
+    with api_for(services, ADMIN_TOKEN) as api:
+        community = api.community()
+        for _ in range(3):
+            api.account(community["id"], "volunteer")
+            report = verify_chain(services.app, services.store)
+            assert report.ok and report.chained_through == services.app.recorder.max_notification_id()
