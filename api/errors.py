@@ -72,7 +72,9 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc.code, exc.message, exc.details)
+        retry_after = exc.details.get("retry_after_seconds") if exc.code == "rate_limited" else None
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return error_response(exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -464,5 +464,8 @@ class DonationCommands(JindouBase):
         return self._execute(decide, idempotency)
 
 
-class Jindou(DonationCommands, EarningCommands, PeopleCommands):
+from domain.paying import PaymentCommands, WelfareCommands  # noqa: E402 (they build on JindouBase above)
+
+
+class Jindou(PaymentCommands, WelfareCommands, DonationCommands, EarningCommands, PeopleCommands):
     """The whole application; each feature's commands live in their own mixin."""

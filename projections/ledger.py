@@ -19,6 +19,7 @@ TRANSACTION_TYPES: dict[str, str] = {
     "Donation.Made": "donation",
     "Redemption.Completed": "redemption",
     "Redemption.Reversed": "reversal",
+    "WelfareAllowance.Issued": "welfare_allowance",
 }
 
 ENTRIES_PAGE_MAX = 500
@@ -129,3 +130,12 @@ def community_timezone(cursor: Cursor, community_id: str) -> str:
     row = cursor.one("SELECT timezone FROM ledger_communities WHERE community_id = ?", (community_id,))
     assert row is not None, community_id
     return str(row["timezone"])
+
+
+def beneficiary_ids(cursor: Cursor, community_id: str) -> list[str]:
+    """Every beneficiary of a community, frozen ones too (a frozen account still receives)."""
+    rows = cursor.all(
+        "SELECT account_id FROM ledger_accounts WHERE community_id = ? AND kind = 'beneficiary' ORDER BY opened_at, account_id",
+        (community_id,),
+    )
+    return [str(row["account_id"]) for row in rows]

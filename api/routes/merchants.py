@@ -1,0 +1,64 @@
+"""A merchant's sales by period, for the merchant and the people who run its community."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone as utc_timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import (
+    MERCHANT, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PEOPLE_WHO_RUN, ServicesDep, check_may_read_account, decode_cursor,
+    encode_cursor, path_id, require,
+)
+from api.errors import ApiError
+from api.responses import page
+from domain.accounts import AccountKind
+from domain.application import Actor, local_time
+from domain.errors import NotFound
+from domain.periods import check_period, period_of
+from projections import redemptions
+
+router = APIRouter(prefix="/v1/merchants", tags=["paying at merchants"])
+
+
+@router.get("/{merchant_id}/redemptions")
+def merchant_redemptions(
+    merchant_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(MERCHANT, *PEOPLE_WHO_RUN))],
+    period: Annotated[str | None, Query(max_length=7, description="YYYY-MM; this month when omitted")] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    merchant = services.app.get_account(path_id(merchant_id, "merchant"))
+    if merchant.kind != AccountKind.MERCHANT.value:
+        raise NotFound("merchant not found", id=merchant_id[:100])
+    check_may_read_account(actor, merchant.id, merchant.community_id)
+    timezone = services.app.get_community(merchant.community_id).timezone
+    month = check_period(period) if period is not None else period_of(datetime.now(utc_timezone.utc), timezone)
+    after_position = _position(cursor) if cursor else None
+    services.projector.catch_up()
+    with services.store.read() as read:
+        rows = redemptions.for_merchant(read, str(merchant.id), month, limit=limit + 1, after_position=after_position)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(int(rows[-1]["position"])) if more else None
+    return page([_item(row, timezone) for row in rows], next_cursor)
+
+
+def _position(cursor: str) -> int:
+    (position,) = decode_cursor(cursor, 1)
+    if type(position) is not int:
+        raise ApiError("validation_error", "cursor is not one this API gave out", field="cursor")
+    return position
+
+
+def _item(row: dict[str, Any], timezone: str) -> dict[str, Any]:
+    """Shaped like the redemption response, with the sale's current status."""
+    return {
+        "id": row["redemption_id"], "merchant_id": row["merchant_id"], "customer_id": row["customer_id"],
+        "amount": int(row["amount"]), "funded": {"welfare": int(row["funded_welfare"]), "bean": int(row["funded_bean"])},
+        "status": row["status"], "method": row["method"],
+        "occurred_at": local_time(datetime.fromisoformat(row["occurred_at"]), timezone),
+        "reversed_at": local_time(datetime.fromisoformat(row["reversed_at"]), timezone) if row["reversed_at"] else None,
+        "settlement_id": row["settlement_id"],
+    }

@@ -1,0 +1,105 @@
+"""Paying at merchants: phone codes and their QR, printed cards, redemptions and reversals."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, StrictInt
+
+from api.deps import (
+    ADMIN, BENEFICIARY, HOLDERS, MERCHANT, PEOPLE_WHO_RUN, STAFF, VOLUNTEER, IdempotencyKeyHeader, ServicesDep,
+    check_may_read_account, idempotency, path_id, require,
+)
+from api.ratelimit import PAYMENT_CODE_GUESSES
+from api.responses import written
+from domain.application import Actor
+from domain.errors import InvalidPaymentCode
+
+router = APIRouter(prefix="/v1", tags=["paying at merchants"])
+
+PAYMENT_CODE_LENGTH_MAX = 64  # longer than any code we issue; anything longer is not worth parsing
+QR_SCALE = 6  # pixels per module: readable by a shop's phone camera from a wrinkled printout
+QR_BORDER_MODULES = 4  # the quiet zone the QR standard asks for
+
+MerchantDep = Annotated[Actor, Depends(require(MERCHANT))]
+
+
+class CardIn(BaseModel):
+    daily_limit: StrictInt
+
+
+class RedemptionIn(BaseModel):
+    payment_code: str = Field(max_length=PAYMENT_CODE_LENGTH_MAX)
+    amount: StrictInt
+
+
+@router.post("/accounts/{account_id}/payment-codes", status_code=201)
+def issue_payment_code(
+    account_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(VOLUNTEER, BENEFICIARY))]
+) -> JSONResponse:
+    outcome = services.app.issue_payment_code(actor, path_id(account_id, "account"))
+    return written(services, outcome, 201)
+
+
+@router.get("/accounts/{account_id}/payment-codes/{code}.svg", response_class=Response)
+def payment_code_svg(
+    account_id: str, code: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(*HOLDERS, ADMIN, STAFF))]
+) -> Response:
+    live = services.app.displayable_code(actor, path_id(account_id, "account"), code)
+    buffer = io.BytesIO()
+    segno.make(live, error="m").save(buffer, kind="svg", scale=QR_SCALE, border=QR_BORDER_MODULES)
+    return Response(buffer.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/accounts/{account_id}/cards", status_code=201)
+def issue_card(
+    account_id: str, body: CardIn, request: Request, services: ServicesDep,
+    actor: Annotated[Actor, Depends(require(ADMIN, STAFF))], key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    outcome = services.app.issue_card(
+        actor, path_id(account_id, "account"), daily_limit=body.daily_limit,
+        idempotency=idempotency(request, actor, body, key),
+    )
+    return written(services, outcome, 201)
+
+
+@router.post("/redemptions", status_code=201)
+def redeem(
+    body: RedemptionIn, request: Request, services: ServicesDep, actor: MerchantDep, key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    required_key = idempotency(request, actor, body, key, required=True)
+    assert required_key is not None
+    PAYMENT_CODE_GUESSES.check(actor.principal_id)
+    try:
+        outcome = services.app.redeem(actor, payment_code=body.payment_code, amount=body.amount, idempotency=required_key)
+    except InvalidPaymentCode:
+        PAYMENT_CODE_GUESSES.record_failure(actor.principal_id)
+        raise
+    return written(services, outcome, 201)
+
+
+@router.post("/redemptions/{redemption_id}/reverse")
+def reverse(
+    redemption_id: str, request: Request, services: ServicesDep, actor: MerchantDep, key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    outcome = services.app.reverse_redemption(
+        actor, path_id(redemption_id, "redemption"), idempotency=idempotency(request, actor, None, key)
+    )
+    return written(services, outcome, 200)
+
+
+@router.get("/redemptions/{redemption_id}")
+def get_redemption(
+    redemption_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(*HOLDERS, *PEOPLE_WHO_RUN))]
+) -> dict[str, Any]:
+    """One sale, for its merchant, its customer and the people who run the community."""
+    redemption = services.app.get_redemption(path_id(redemption_id, "redemption"))
+    parties = (redemption.merchant_id, redemption.customer_id)
+    party = actor.account_id if actor.account_id in parties else redemption.merchant_id
+    check_may_read_account(actor, party, redemption.community_id)
+    timezone = services.app.get_community(redemption.community_id).timezone
+    return services.app.redemption_view(redemption, timezone)
