@@ -465,7 +465,8 @@ class DonationCommands(JindouBase):
 
 
 from domain.paying import PaymentCommands, WelfareCommands  # noqa: E402 (they build on JindouBase above)
+from domain.month import MonthCommands  # noqa: E402 (builds on JindouBase above)
 
 
-class Jindou(PaymentCommands, WelfareCommands, DonationCommands, EarningCommands, PeopleCommands):
+class Jindou(MonthCommands, PaymentCommands, WelfareCommands, DonationCommands, EarningCommands, PeopleCommands):
     """The whole application; each feature's commands live in their own mixin."""

@@ -6,6 +6,7 @@ new kind of money movement needs only a name in TRANSACTION_TYPES.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone as utc_timezone
 from typing import Any
 
 from domain.money import Asset, decode_postings
@@ -20,6 +21,8 @@ TRANSACTION_TYPES: dict[str, str] = {
     "Redemption.Completed": "redemption",
     "Redemption.Reversed": "reversal",
     "WelfareAllowance.Issued": "welfare_allowance",
+    "FundDonation.Received": "fund_donation",
+    "Settlement.Paid": "settlement",
 }
 
 ENTRIES_PAGE_MAX = 500
@@ -139,3 +142,22 @@ def beneficiary_ids(cursor: Cursor, community_id: str) -> list[str]:
         (community_id,),
     )
     return [str(row["account_id"]) for row in rows]
+
+
+def utc_text(moment: datetime) -> str:
+    """A moment spelled as event timestamps are stored (UTC isoformat), so text order is time order."""
+    assert moment.tzinfo is not None
+    return moment.astimezone(utc_timezone.utc).isoformat()
+
+
+def balances_as_of(cursor: Cursor, account_id: str, moment: datetime) -> dict[str, int]:
+    """Balances as they stood at `moment`: per asset, `balance_after` of the last entry by then."""
+    found = {}
+    for asset in (Asset.BEAN, Asset.WELFARE):
+        row = cursor.one(
+            "SELECT balance_after FROM ledger_entries WHERE account_id = ? AND asset = ? AND occurred_at <= ?"
+            " ORDER BY position DESC, idx DESC LIMIT 1",
+            (account_id, asset.value, utc_text(moment)),
+        )
+        found[asset.value] = int(row["balance_after"]) if row else 0
+    return found

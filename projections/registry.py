@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from projections.chain import ChainProjection
+from projections.fund import FundProjection
 from projections.ledger import LedgerProjection
 from projections.projector import Projection
 from projections.redemptions import RedemptionsProjection
 
 
 def all_projections() -> list[Projection]:
-    return [ChainProjection(), LedgerProjection(), RedemptionsProjection()]  # the chain first: others may read its head
+    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection()]  # the chain first: others may read its head

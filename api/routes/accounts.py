@@ -11,6 +11,7 @@ from api.deps import (
     ADMIN, HOLDERS, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PEOPLE_WHO_RUN, STAFF, IdempotencyKeyHeader, ServicesDep,
     body_id, check_may_read_account, decode_cursor, encode_cursor, idempotency, path_id, require,
 )
+from api.moments import AS_OF_LENGTH_MAX, as_of_moment
 from api.responses import page, written
 from domain.application import Actor, local_time
 from projections import ledger
@@ -44,13 +45,21 @@ def open_account(
 
 
 @router.get("/accounts/{account_id}")
-def get_account(account_id: str, services: ServicesDep, actor: ReaderDep) -> dict[str, Any]:
+def get_account(
+    account_id: str, services: ServicesDep, actor: ReaderDep,
+    as_of: Annotated[str | None, Query(max_length=AS_OF_LENGTH_MAX)] = None,
+) -> dict[str, Any]:
+    """`?as_of=` gives the balances as they stood at that moment (point in time)."""
     account = services.app.get_account(path_id(account_id, "account"))
     check_may_read_account(actor, account.id, account.community_id)
+    moment = None if as_of is None else as_of_moment(as_of)
     services.projector.catch_up()
     with services.store.read() as cursor:
-        balances = ledger.balances(cursor, str(account.id))
-    return services.app.account_view(account) | {"balances": balances}
+        if moment is None:
+            return services.app.account_view(account) | {"balances": ledger.balances(cursor, str(account.id))}
+        balances = ledger.balances_as_of(cursor, str(account.id), moment)
+    timezone = services.app.get_community(account.community_id).timezone
+    return services.app.account_view(account) | {"balances": balances, "as_of": local_time(moment, timezone)}
 
 
 @router.get("/accounts/{account_id}/entries")
