@@ -5,17 +5,22 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID, uuid4
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from domain.accounts import Account
+from domain.application import Actor
+from domain.money import Asset
 from infra.wiring import Services
 from projections import ledger
 from projections.projector import Projector
 from infra.wiring import memory_read_store
 from projections.registry import all_projections
+from tests.conftest import ADMIN_TOKEN
 
 _keys = itertools.count(1)
 
@@ -102,3 +107,64 @@ def replay_balances(services: Services) -> dict[tuple[str, str], int]:
         balances = ledger.all_balances(cursor)
     scratch.store.close()
     return balances
+
+
+# --- the application itself, without HTTP ---------------------------------------------------
+
+
+@dataclass
+class AppCommunity:
+    """One community set up through the application, with a staff member and helpers."""
+
+    services: Services
+    admin: Actor
+    id: UUID
+    staff: Actor
+
+    @property
+    def app(self):  # noqa: ANN201 — the Jindou application
+        return self.services.app
+
+    def actor(self, token: str) -> Actor:
+        actor = self.app.authenticate(token)
+        assert actor is not None
+        return actor
+
+    def open(self, kind: str, name: str | None = None, **fields: Any) -> Actor:
+        """Open an account and return its holder, authenticated by the token it was given."""
+        outcome = self.app.open_account(
+            self.staff, community_id=self.id, kind=kind, display_name=name or f"{kind}-{uuid4().hex[:6]}", **fields
+        )
+        return self.actor(outcome.result["token"])
+
+    def register_staff(self, role: str = "staff", account_id: UUID | None = None) -> Actor:
+        outcome = self.app.register_staff(
+            self.admin, community_id=self.id, display_name=f"{role}-{uuid4().hex[:6]}", role=role, account_id=account_id
+        )
+        return self.actor(outcome.result["token"])
+
+    def report(self, volunteer: Actor, category: str = "fire") -> UUID:
+        outcome = self.app.submit_report(volunteer, category=category, description="三号楼楼道有烟")
+        return UUID(outcome.result["id"])
+
+    def earn(self, volunteer: Actor, beans: int) -> None:
+        self.app.verify_report(self.staff, self.report(volunteer), award=beans)
+
+    def balance(self, holder: Actor | UUID | str, asset: Asset = Asset.BEAN) -> int:
+        account_id = holder.account_id if isinstance(holder, Actor) else holder
+        self.services.projector.catch_up()
+        with self.services.store.read() as cursor:
+            return ledger.balances(cursor, str(account_id))[asset.value]
+
+
+def new_app_community(services: Services, admin_token: str = ADMIN_TOKEN, **fields: Any) -> AppCommunity:
+    """A community, and a staff member to run it, registered by the deployment's admin."""
+    admin = services.app.authenticate(admin_token)
+    assert admin is not None
+    community_id = UUID(services.app.register_community(admin, name="金沙社区", **fields).result["id"])
+    staff_token = services.app.register_staff(
+        admin, community_id=community_id, display_name="网格员 小张", role="staff"
+    ).result["token"]
+    staff = services.app.authenticate(staff_token)
+    assert staff is not None
+    return AppCommunity(services, admin, community_id, staff)

@@ -4,13 +4,12 @@ frozen accounts, donations, idempotency. Every test ends with the ledger invaria
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import Actor, IdempotencyKey
+from domain.application import IdempotencyKey
 from domain.errors import (
     AccountFrozen,
     Forbidden,
@@ -21,73 +20,14 @@ from domain.errors import (
     SamePerson,
     ValidationFailed,
 )
-from domain.money import Asset, SystemAccount, decode_postings, system_account
+from domain.money import SystemAccount, decode_postings, system_account
 from infra.wiring import Services
-from projections import ledger
-from tests.conftest import ADMIN_TOKEN
-from tests.support import check_invariants, new_key
-
-
-@dataclass
-class Community:
-    """One community set up through the application, with a staff member and helpers."""
-
-    services: Services
-    admin: Actor
-    id: UUID
-    staff: Actor
-
-    @property
-    def app(self):  # noqa: ANN201 — the Jindou application
-        return self.services.app
-
-    def actor(self, token: str) -> Actor:
-        actor = self.app.authenticate(token)
-        assert actor is not None
-        return actor
-
-    def open(self, kind: str, name: str | None = None, **fields: Any) -> Actor:
-        """Open an account and return its holder, authenticated by the token it was given."""
-        outcome = self.app.open_account(
-            self.staff, community_id=self.id, kind=kind, display_name=name or f"{kind}-{uuid4().hex[:6]}", **fields
-        )
-        return self.actor(outcome.result["token"])
-
-    def register_staff(self, role: str = "staff", account_id: UUID | None = None) -> Actor:
-        outcome = self.app.register_staff(
-            self.admin, community_id=self.id, display_name=f"{role}-{uuid4().hex[:6]}", role=role, account_id=account_id
-        )
-        return self.actor(outcome.result["token"])
-
-    def report(self, volunteer: Actor, category: str = "fire") -> UUID:
-        outcome = self.app.submit_report(volunteer, category=category, description="三号楼楼道有烟")
-        return UUID(outcome.result["id"])
-
-    def earn(self, volunteer: Actor, beans: int) -> None:
-        self.app.verify_report(self.staff, self.report(volunteer), award=beans)
-
-    def balance(self, holder: Actor | UUID | str, asset: Asset = Asset.BEAN) -> int:
-        account_id = holder.account_id if isinstance(holder, Actor) else holder
-        self.services.projector.catch_up()
-        with self.services.store.read() as cursor:
-            return ledger.balances(cursor, str(account_id))[asset.value]
-
-
-def new_community(services: Services, **fields: Any) -> Community:
-    admin = services.app.authenticate(ADMIN_TOKEN)
-    assert admin is not None
-    community_id = UUID(services.app.register_community(admin, name="金沙社区", **fields).result["id"])
-    staff_token = services.app.register_staff(
-        admin, community_id=community_id, display_name="网格员 小张", role="staff"
-    ).result["token"]
-    staff = services.app.authenticate(staff_token)
-    assert staff is not None
-    return Community(services, admin, community_id, staff)
+from tests.support import AppCommunity, check_invariants, new_app_community, new_key
 
 
 @pytest.fixture
-def community(services: Services) -> Community:
-    return new_community(services)
+def community(services: Services) -> AppCommunity:
+    return new_app_community(services)
 
 
 def events_of(services: Services, aggregate_id: UUID) -> list[Any]:
@@ -97,7 +37,7 @@ def events_of(services: Services, aggregate_id: UUID) -> list[Any]:
 # --- earning -------------------------------------------------------------------------------
 
 
-def test_verified_report_mints_the_scheduled_award_with_its_provenance(community: Community) -> None:
+def test_verified_report_mints_the_scheduled_award_with_its_provenance(community: AppCommunity) -> None:
     volunteer = community.open("volunteer", "金豆哥 王师傅")
     report_id = community.report(volunteer, "fire")
 
@@ -119,7 +59,7 @@ def test_verified_report_mints_the_scheduled_award_with_its_provenance(community
 
 @pytest.mark.parametrize(("category", "award"), [("security", 5), ("fire", 10), ("dispute", 5), ("sanitation", 2), ("resident_need", 3)])
 @pytest.mark.backends("memory")
-def test_default_award_schedule_per_category(community: Community, category: str, award: int) -> None:
+def test_default_award_schedule_per_category(community: AppCommunity, category: str, award: int) -> None:
     volunteer = community.open("volunteer")
     outcome = community.app.verify_report(community.staff, community.report(volunteer, category))
     assert outcome.result["award"] == award
@@ -128,7 +68,7 @@ def test_default_award_schedule_per_category(community: Community, category: str
 
 @pytest.mark.backends("memory", "sqlite")
 def test_a_communitys_own_schedule_and_an_explicit_award_win(services: Services) -> None:
-    community = new_community(services, award_schedule={"sanitation": 7})
+    community = new_app_community(services, award_schedule={"sanitation": 7})
     volunteer = community.open("volunteer")
     assert community.app.verify_report(community.staff, community.report(volunteer, "sanitation")).result["award"] == 7
     assert community.app.verify_report(community.staff, community.report(volunteer), award=42).result["award"] == 42
@@ -138,7 +78,7 @@ def test_a_communitys_own_schedule_and_an_explicit_award_win(services: Services)
 
 @pytest.mark.parametrize("award", [0, -5, 10_001, 2.5, True, "10"])
 @pytest.mark.backends("memory")
-def test_awards_are_whole_positive_and_bounded(community: Community, award: object) -> None:
+def test_awards_are_whole_positive_and_bounded(community: AppCommunity, award: object) -> None:
     volunteer = community.open("volunteer")
     report_id = community.report(volunteer)
     with pytest.raises(ValidationFailed):
@@ -147,7 +87,7 @@ def test_awards_are_whole_positive_and_bounded(community: Community, award: obje
     assert community.balance(volunteer) == 0
 
 
-def test_verifying_twice_is_invalid_state_and_mints_nothing_twice(community: Community) -> None:
+def test_verifying_twice_is_invalid_state_and_mints_nothing_twice(community: AppCommunity) -> None:
     volunteer = community.open("volunteer")
     report_id = community.report(volunteer)
     community.app.verify_report(community.staff, report_id, award=8)
@@ -164,7 +104,7 @@ def test_verifying_twice_is_invalid_state_and_mints_nothing_twice(community: Com
     check_invariants(community.services)
 
 
-def test_a_rejected_report_mints_nothing_and_cannot_be_verified(community: Community) -> None:
+def test_a_rejected_report_mints_nothing_and_cannot_be_verified(community: AppCommunity) -> None:
     volunteer = community.open("volunteer")
     report_id = community.report(volunteer)
     assert community.app.reject_report(community.staff, report_id, reason="  照片看不清  ").result["status"] == "rejected"
@@ -174,7 +114,7 @@ def test_a_rejected_report_mints_nothing_and_cannot_be_verified(community: Commu
     check_invariants(community.services)
 
 
-def test_maker_checker_a_staff_member_cannot_verify_their_own_report(community: Community) -> None:
+def test_maker_checker_a_staff_member_cannot_verify_their_own_report(community: AppCommunity) -> None:
     volunteer = community.open("volunteer", "既是志愿者又是网格员")
     same_person = community.register_staff("staff", account_id=volunteer.account_id)
     assert same_person.account_id == volunteer.account_id
@@ -191,7 +131,7 @@ def test_maker_checker_a_staff_member_cannot_verify_their_own_report(community: 
 
 @pytest.mark.backends("memory")
 def test_staff_link_only_to_a_volunteer_of_their_own_community(services: Services) -> None:
-    here, there = new_community(services), new_community(services)
+    here, there = new_app_community(services), new_app_community(services)
     beneficiary = here.open("beneficiary")
     volunteer_there = there.open("volunteer")
     for account_id in (beneficiary.account_id, volunteer_there.account_id):
@@ -201,7 +141,7 @@ def test_staff_link_only_to_a_volunteer_of_their_own_community(services: Service
         here.register_staff("staff", account_id=uuid4())
 
 
-def test_dispatch_and_close_mint_each_handlers_award_in_one_transaction(community: Community) -> None:
+def test_dispatch_and_close_mint_each_handlers_award_in_one_transaction(community: AppCommunity) -> None:
     reporter = community.open("volunteer")
     first, second, idle = (community.open("volunteer") for _ in range(3))
     report_id = community.report(reporter, "dispute")
@@ -222,7 +162,7 @@ def test_dispatch_and_close_mint_each_handlers_award_in_one_transaction(communit
     check_invariants(community.services)
 
 
-def test_a_verified_report_can_still_be_dispatched_and_both_awards_stand(community: Community) -> None:
+def test_a_verified_report_can_still_be_dispatched_and_both_awards_stand(community: AppCommunity) -> None:
     reporter, handler = community.open("volunteer"), community.open("volunteer")
     report_id = community.report(reporter, "resident_need")
     community.app.verify_report(community.staff, report_id)
@@ -232,7 +172,7 @@ def test_a_verified_report_can_still_be_dispatched_and_both_awards_stand(communi
     check_invariants(community.services)
 
 
-def test_closing_with_no_awards_moves_nothing_and_the_read_model_goes_on(community: Community) -> None:
+def test_closing_with_no_awards_moves_nothing_and_the_read_model_goes_on(community: AppCommunity) -> None:
     reporter, handler = community.open("volunteer"), community.open("volunteer")
     report_id = community.report(reporter)
     community.app.dispatch_report(community.staff, report_id, handler_ids=[handler.account_id])
@@ -243,7 +183,7 @@ def test_closing_with_no_awards_moves_nothing_and_the_read_model_goes_on(communi
 
 
 @pytest.mark.backends("memory", "sqlite")
-def test_close_refuses_strangers_self_awards_and_bad_amounts(community: Community) -> None:
+def test_close_refuses_strangers_self_awards_and_bad_amounts(community: AppCommunity) -> None:
     reporter, handler, stranger = (community.open("volunteer") for _ in range(3))
     staff_handler = community.register_staff("staff", account_id=handler.account_id)
     report_id = community.report(reporter)
@@ -263,7 +203,7 @@ def test_close_refuses_strangers_self_awards_and_bad_amounts(community: Communit
 
 @pytest.mark.backends("memory", "sqlite")
 def test_dispatch_only_to_distinct_volunteers_of_the_community(services: Services) -> None:
-    here, there = new_community(services), new_community(services)
+    here, there = new_app_community(services), new_app_community(services)
     reporter, handler = here.open("volunteer"), here.open("volunteer")
     report_id = here.report(reporter)
     for handler_ids in ([], [handler.account_id, handler.account_id], [here.open("beneficiary").account_id],
@@ -281,7 +221,7 @@ def test_dispatch_only_to_distinct_volunteers_of_the_community(services: Service
 
 
 @pytest.mark.backends("memory")
-def test_only_volunteers_report_and_only_known_categories(community: Community) -> None:
+def test_only_volunteers_report_and_only_known_categories(community: AppCommunity) -> None:
     volunteer = community.open("volunteer")
     for kind in ("beneficiary", "merchant"):
         with pytest.raises(Forbidden):
@@ -298,7 +238,7 @@ def test_only_volunteers_report_and_only_known_categories(community: Community) 
 
 @pytest.mark.backends("memory")
 def test_staff_of_another_community_can_touch_nothing_here(services: Services) -> None:
-    here, there = new_community(services), new_community(services)
+    here, there = new_app_community(services), new_app_community(services)
     volunteer = here.open("volunteer")
     report_id = here.report(volunteer)
     with pytest.raises(Forbidden):
@@ -314,7 +254,7 @@ def test_staff_of_another_community_can_touch_nothing_here(services: Services) -
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 201, "名字\x00", "tab\there", "bell\x07", None, 5])
-def test_names_with_control_characters_or_out_of_bounds_are_refused(community: Community, name: object) -> None:
+def test_names_with_control_characters_or_out_of_bounds_are_refused(community: AppCommunity, name: object) -> None:
     events_before = community.services.projector.head()
     with pytest.raises(ValidationFailed):
         community.app.open_account(community.staff, community_id=community.id, kind="volunteer", display_name=name)  # type: ignore[arg-type]
@@ -326,7 +266,7 @@ def test_names_with_control_characters_or_out_of_bounds_are_refused(community: C
 # --- frozen accounts ------------------------------------------------------------------------
 
 
-def test_a_frozen_account_can_receive_but_not_spend(community: Community) -> None:
+def test_a_frozen_account_can_receive_but_not_spend(community: AppCommunity) -> None:
     volunteer, grandma = community.open("volunteer"), community.open("beneficiary", "李奶奶")
     community.earn(volunteer, 10)
     assert community.app.set_frozen(community.staff, volunteer.account_id, frozen=True).result["status"] == "frozen"
@@ -344,7 +284,7 @@ def test_a_frozen_account_can_receive_but_not_spend(community: Community) -> Non
 
 
 @pytest.mark.backends("memory", "sqlite")
-def test_freezing_twice_records_nothing_new(community: Community) -> None:
+def test_freezing_twice_records_nothing_new(community: AppCommunity) -> None:
     volunteer = community.open("volunteer")
     community.app.set_frozen(community.staff, volunteer.account_id, frozen=True)
     head = community.services.projector.head()
@@ -357,7 +297,7 @@ def test_freezing_twice_records_nothing_new(community: Community) -> None:
 # --- donations ------------------------------------------------------------------------------
 
 
-def test_donation_moves_beans_to_a_beneficiary_of_the_same_community(community: Community) -> None:
+def test_donation_moves_beans_to_a_beneficiary_of_the_same_community(community: AppCommunity) -> None:
     volunteer, grandma = community.open("volunteer"), community.open("beneficiary")
     community.earn(volunteer, 10)
     outcome = community.app.donate(volunteer, to_account_id=grandma.account_id, amount=4)
@@ -375,7 +315,7 @@ def test_donation_moves_beans_to_a_beneficiary_of_the_same_community(community: 
 
 
 def test_donations_go_nowhere_else(services: Services) -> None:
-    here, there = new_community(services), new_community(services)
+    here, there = new_app_community(services), new_app_community(services)
     volunteer = here.open("volunteer")
     here.earn(volunteer, 10)
     wrong_recipients = (here.open("volunteer"), here.open("merchant"), there.open("beneficiary"), volunteer)
@@ -400,7 +340,7 @@ def test_donations_go_nowhere_else(services: Services) -> None:
 # --- idempotency ----------------------------------------------------------------------------
 
 
-def test_same_key_replays_the_outcome_and_a_different_request_conflicts(community: Community) -> None:
+def test_same_key_replays_the_outcome_and_a_different_request_conflicts(community: AppCommunity) -> None:
     volunteer, grandma = community.open("volunteer"), community.open("beneficiary")
     community.earn(volunteer, 10)
     key = new_key()
@@ -419,7 +359,7 @@ def test_same_key_replays_the_outcome_and_a_different_request_conflicts(communit
     check_invariants(community.services)
 
 
-def test_a_refused_command_leaves_its_key_free_for_a_corrected_retry(community: Community) -> None:
+def test_a_refused_command_leaves_its_key_free_for_a_corrected_retry(community: AppCommunity) -> None:
     volunteer, grandma = community.open("volunteer"), community.open("beneficiary")
     key = IdempotencyKey(volunteer.principal_id, new_key(), request_hash="donate 5")
     with pytest.raises(InsufficientFunds):
@@ -430,7 +370,7 @@ def test_a_refused_command_leaves_its_key_free_for_a_corrected_retry(community: 
     check_invariants(community.services)
 
 
-def test_secrets_are_never_kept_for_a_replay(community: Community) -> None:
+def test_secrets_are_never_kept_for_a_replay(community: AppCommunity) -> None:
     key = IdempotencyKey(community.staff.principal_id, new_key(), request_hash="open")
     first = community.app.open_account(community.staff, community_id=community.id, kind="volunteer",
                                        display_name="新志愿者", idempotency=key)
