@@ -63,9 +63,9 @@ PAGE_CSS = """
 main{max-width:36rem;margin:0 auto;padding:1rem}
 header{display:flex;justify-content:space-between;align-items:baseline;gap:1rem}
 h1{font-size:1.35rem;margin:.2rem 0;color:#8a5a00}h2{font-size:1.05rem;margin:1.4rem 0 .4rem}
-a{color:#8a5a00}.community{color:#555;margin:0}
+a{color:#8a5a00}header a{white-space:nowrap}.community{color:#555;margin:0}
 table{width:100%;border-collapse:collapse;background:#fff;border-radius:.5rem;overflow:hidden}
-td,th{padding:.5rem .6rem;border-bottom:1px solid #eee;text-align:left}td.n,th.n{text-align:right;
+td,th{padding:.5rem .4rem;font-size:.95rem;border-bottom:1px solid #eee;text-align:left}td.n,th.n{text-align:right;
 font-variant-numeric:tabular-nums}tr.total td{font-weight:600}
 svg{width:100%;height:auto;background:#fff;border-radius:.5rem}.legend span{margin-right:1rem}
 .in{color:#2e7d32}.out{color:#c75b12}.seal{word-break:break-all;font-family:ui-monospace,monospace;font-size:.8rem}
@@ -148,7 +148,7 @@ def _summary(report: Mapping[str, Any], t: Any) -> str:
 
 
 def _chart(flows: Sequence[Mapping[str, Any]], t: Any) -> str:
-    """Two bars per month, inflow beside outflow, on one scale; month numbers below."""
+    """Two bars per month, inflow beside outflow, on one scale (its top labelled); months below."""
     peak = max([1, *(int(f["inflow_fen"]) for f in flows), *(int(f["outflow_fen"]) for f in flows)])
     slot = CHART_WIDTH / max(1, len(flows))
     bar = slot * 0.35
@@ -168,7 +168,10 @@ def _chart(flows: Sequence[Mapping[str, Any]], t: Any) -> str:
             f'<text x="{index * slot + slot / 2:.1f}" y="{CHART_HEIGHT - 5}" font-size="10" text-anchor="middle"'
             f' fill="#555">{escape(str(flow["period"])[5:])}</text>'
         )
-    axis = f'<line x1="0" y1="{plot_height}" x2="{CHART_WIDTH}" y2="{plot_height}" stroke="#bbb"/>'
+    axis = (
+        f'<line x1="0" y1="{plot_height}" x2="{CHART_WIDTH}" y2="{plot_height}" stroke="#bbb"/>'
+        f'<text x="4" y="12" font-size="10" fill="#555">{"¥" + yuan(peak) if peak > 1 else ""}</text>'
+    )
     return (
         f'<svg viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" role="img" aria-label="{t("chart")}"'
         f' xmlns="http://www.w3.org/2000/svg">{axis}{"".join(parts)}</svg>'
