@@ -40,8 +40,9 @@ def _bench(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from infra.audit import run_replay, run_verify
 
-    run = run_verify if args.audit_command == "verify" else run_replay
-    return run(Settings.from_env(), sys.stdout, sys.stderr)
+    if args.audit_command == "verify":
+        return run_verify(Settings.from_env(), sys.stdout, sys.stderr, published_files=args.published)
+    return run_replay(Settings.from_env(), sys.stdout, sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit_cmd = commands.add_parser("audit", help="check the event store and the read model (exit 1 on any problem)")
     audit_commands = audit_cmd.add_subparsers(dest="audit_command", required=True)
-    audit_commands.add_parser("verify", help="recompute the hash chain; name the first altered, removed or inserted event")
+    verify_cmd = audit_commands.add_parser("verify", help="recompute the hash chain; name the first altered, removed or inserted event")
+    verify_cmd.add_argument("--published", action="append", default=[], metavar="FILE",
+                            help="a fund report or /v1/audit/chain JSON kept earlier: its head must still match (repeatable)")
     audit_commands.add_parser("replay", help="rebuild every projection from event 1 and compare it with the live one")
     audit_cmd.set_defaults(func=_audit)
     return parser

@@ -12,6 +12,7 @@ events are never projected before they are checked. See docs/decisions/0005.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -20,14 +21,15 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
+from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
 
 from infra.settings import Settings
 from infra.wiring import Services, build_services, memory_read_store
 from projections import ledger
-from projections.chain import GENESIS_HASH, chain_head_at, link, originator_text
+from projections.chain import GENESIS_HASH, link, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
 from projections.registry import all_projections
 from projections.store import Cursor, ReadStore
@@ -149,7 +151,39 @@ def _mismatch(event: Notification, row: dict[str, Any]) -> str:
     return "hash mismatch: the stored event (its state) or its chain record was altered"
 
 
-def verify_chain(app: Application[Any], store: ReadStore, progress: Progress | None = None) -> VerifyReport:
+@dataclass(frozen=True)
+class PublishedHead:
+    """A head someone kept outside the database: a fund report or GET /v1/audit/chain saved earlier."""
+
+    source: str
+    events_count: int
+    head: str
+
+
+def _event_finding(event: Notification | None, chain_row: dict[str, Any] | None, prev_hash: bytes) -> Finding | None:
+    if chain_row is None:
+        assert event is not None
+        return Finding(event.id, "the store has an event here that the chain never recorded: "
+                                 "inserted out of order, or its chain record was deleted")
+    if event is None:
+        return Finding(int(chain_row["position"]), f"the chain recorded {chain_row['topic']} v{chain_row['version']} "
+                       f"of {chain_row['aggregate_id']} here, but the store no longer has it: event removed")
+    if link(prev_hash, event).hex() != chain_row["hash"]:
+        return Finding(event.id, _mismatch(event, chain_row))
+    return None
+
+
+def _published_finding(published: Sequence[PublishedHead], position: int, count: int, head: str) -> Finding | None:
+    for kept in published:
+        if kept.events_count == count and kept.head != head:
+            return Finding(position, f"{kept.source} published head {kept.head} after {count} events, but the stored "
+                                     f"events hash to {head} there: history up to here was rewritten")
+    return None
+
+
+def verify_chain(
+    app: Application[Any], store: ReadStore, progress: Progress | None = None, published: Sequence[PublishedHead] = ()
+) -> VerifyReport:
     # The tracked position first: it only grows, so the chain read after it reaches at least
     # as far unless chain rows were removed from the end.
     tracked = store.position(TRACKING_NAME)
@@ -158,6 +192,7 @@ def verify_chain(app: Application[Any], store: ReadStore, progress: Progress | N
     chained_last = int(row["last"]) if row and row["last"] is not None else 0
     through = max(tracked, chained_last)
     store_head = app.recorder.max_notification_id() or 0
+    snapshotted = _Snapshotted(app)
     prev_hash, checked = GENESIS_HASH, 0
 
     def report(finding: Finding | None) -> VerifyReport:
@@ -166,18 +201,13 @@ def verify_chain(app: Application[Any], store: ReadStore, progress: Progress | N
     if progress is not None:
         progress(0, through)
     for event, chain_row in _side_by_side(_stored_events(app, through), _chain_rows(store, through)):
-        if chain_row is None:
-            assert event is not None
-            return report(Finding(event.id, "the store has an event here that the chain never recorded: "
-                                            "inserted out of order, or its chain record was deleted"))
-        if event is None:
-            return report(Finding(int(chain_row["position"]), f"the chain recorded {chain_row['topic']} "
-                                  f"v{chain_row['version']} of {chain_row['aggregate_id']} here, "
-                                  "but the store no longer has it: event removed"))
-        next_hash = link(prev_hash, event)
-        if next_hash.hex() != chain_row["hash"]:
-            return report(Finding(event.id, _mismatch(event, chain_row)))
-        prev_hash, checked = next_hash, checked + 1
+        if finding := _event_finding(event, chain_row, prev_hash):
+            return report(finding)
+        assert event is not None
+        prev_hash, checked = link(prev_hash, event), checked + 1
+        snapshotted.saw(event)
+        if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
+            return report(finding)
         if progress is not None and checked % VERIFY_BATCH_SIZE == 0:
             progress(event.id, through)
     if progress is not None:
@@ -185,16 +215,55 @@ def verify_chain(app: Application[Any], store: ReadStore, progress: Progress | N
     if tracked > chained_last:
         return report(Finding(tracked, f"the read model projected events up to position {tracked} but the "
                                        f"chain ends at {chained_last}: chained events were removed from the end"))
-    return report(None)
+    for kept in published:
+        if kept.events_count > checked:
+            return report(Finding(chained_last, f"{kept.source} published a chain of {kept.events_count} events, but "
+                                                f"the store holds only {checked}: events were removed"))
+    return report(snapshotted.finding())
 
 
-def verify_published_heads(store: ReadStore, published: Sequence[tuple[str, int, str]]) -> Finding | None:
-    """Each (what, position, head) published outside must still be the chain's head there."""
-    with store.read() as cursor:
-        for what, position, head in published:
-            if chain_head_at(cursor, position) != head:
-                return Finding(position, f"{what} published chain head {head}, which the chain no longer has")
-    return None
+class _Snapshotted:
+    """Snapshots are not in the log, so the chain does not cover them; a snapshot edited to give
+    an account beans it never earned would still be believed. Each must equal the aggregate
+    rebuilt from the (verified) events it summarises."""
+
+    def __init__(self, app: Application[Any]) -> None:
+        self.app = app
+        self.topic_prefixes = tuple(f"{cls.__module__}:{cls.__qualname__}." for cls in app.snapshotting_intervals)
+        self.positions: dict[str, dict[int, int]] = {}  # aggregate id → version → log position
+
+    def saw(self, event: Notification) -> None:
+        if self.app.snapshots is not None and event.topic.startswith(self.topic_prefixes):
+            key = originator_text(event.originator_id)
+            self.positions.setdefault(key, {})[event.originator_version] = event.id
+
+    def finding(self) -> Finding | None:
+        assert self.app.snapshots is not None or not self.positions
+        for aggregate_id, versions in self.positions.items():
+            try:
+                snapshots = list(self.app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
+            except Exception as exc:  # noqa: BLE001 — a snapshot altered past decoding is the finding
+                return Finding(max(versions.values()), f"a snapshot of {aggregate_id} cannot be read ({exc!r})")
+            for snapshot in snapshots:
+                if finding := self._check(aggregate_id, snapshot, versions):
+                    return finding
+        return None
+
+    def _comparable(self, state: dict[str, Any]) -> Any:
+        """Through the library's own JSON, so a tuple and the list it is stored as compare equal."""
+        return json.loads(self.app.mapper.transcoder.encode(state))
+
+    def _check(self, aggregate_id: str, snapshot: Any, versions: dict[int, int]) -> Finding | None:
+        version = snapshot.originator_version
+        position = versions.get(version)
+        if position is None:
+            return Finding(max(versions.values()), f"a snapshot of {aggregate_id} at version {version} has no such "
+                                                   "event behind it")
+        rebuilt = project_aggregate(None, self.app.events.get(UUID(aggregate_id), lte=version))
+        if self._comparable(type(snapshot).take(rebuilt).state) != self._comparable(snapshot.state):
+            return Finding(position, f"the snapshot of {aggregate_id} at version {version} differs from its events: "
+                                     "snapshot altered")
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,11 +472,34 @@ def _open(settings: Settings) -> Services:
     return build_services(replace(settings, admin_token=None), catch_up=False)
 
 
-def run_verify(settings: Settings, out: TextIO, err: TextIO) -> int:
+class PublishedFileError(ValueError):
+    pass
+
+
+def read_published(path: str) -> PublishedHead:
+    """A saved fund report (`chain_head`) or GET /v1/audit/chain answer (`head`), with `events_count`."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            kept = json.load(file)
+        head = kept.get("chain_head", kept.get("head"))
+        count = kept["events_count"]
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise PublishedFileError(f"{path}: not a fund report or audit chain JSON ({exc})") from exc
+    if not (isinstance(head, str) and re.fullmatch(r"[0-9a-f]{64}", head) and type(count) is int and count >= 0):
+        raise PublishedFileError(f"{path}: needs a 64-hex-digit chain_head (or head) and a whole events_count")
+    return PublishedHead(path, count, head)
+
+
+def run_verify(settings: Settings, out: TextIO, err: TextIO, published_files: Sequence[str] = ()) -> int:
+    try:
+        published = [read_published(path) for path in published_files]
+    except PublishedFileError as exc:
+        err.write(f"jindou audit verify: {exc}\n")
+        return 2
     services = _open(settings)
     try:
         bar = ProgressBar(err, "verify")
-        report = verify_chain(services.app, services.store, bar)
+        report = verify_chain(services.app, services.store, bar, published)
         bar.finish()
     finally:
         services.close()
@@ -417,6 +509,8 @@ def run_verify(settings: Settings, out: TextIO, err: TextIO) -> int:
         return 1
     out.write(f"OK: {report.events_checked} events verified, chain head {report.head} "
               f"(through position {report.chained_through})\n")
+    if published:
+        out.write(f"OK: {len(published)} published head(s) match the stored events\n")
     if report.store_head > report.chained_through:
         out.write(f"note: events after position {report.chained_through} (up to {report.store_head}) are not "
                   "chained yet; the service chains them when it next catches up\n")

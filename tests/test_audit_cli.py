@@ -3,11 +3,13 @@ database that someone edited behind the application's back."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -15,6 +17,7 @@ from api.cli import main
 from infra.audit import ProgressBar, replay_and_compare, verify_chain
 from infra.settings import Settings
 from infra.wiring import Services, build_services
+from projections.chain import link
 from tests.audit_history import RawDatabase, make_history
 from tests.conftest import ADMIN_TOKEN
 from tests.support import api_for
@@ -128,6 +131,68 @@ def test_verify_checks_before_projecting_and_notes_events_not_yet_chained(histor
     assert f"events after position {chained} (up to {recorded}) are not chained yet" in out
     raw = RawDatabase(history)
     assert raw.execute("SELECT position FROM audit_chain WHERE position > ?", (chained,)) == []  # verify wrote nothing
+
+
+@STORED
+def test_verify_checks_snapshots_against_the_events_they_summarise(history: Services, capsys) -> None:
+    volunteer = UUID(make_history_volunteer(history))
+    history.app.take_snapshot(volunteer)
+    assert audit("verify", capsys)[0] == 0
+    raw = RawDatabase(history)
+    table = history.app.snapshots.recorder.events_table_name  # type: ignore[union-attr]
+    row = raw.execute(f"SELECT originator_version, state FROM {table}")[0]
+    position = raw.execute(
+        f"SELECT {raw.position_column} AS position FROM {raw.events_table} WHERE originator_version = ? AND topic LIKE ?"
+        " AND originator_id = (SELECT originator_id FROM " + table + ")",
+        (row["originator_version"], "%:Account.%"),
+    )[0]["position"]
+    raw.execute(f"UPDATE {table} SET state = ?", (bytes(row["state"]).replace(b'"bean":', b'"bean":1000+'),))
+    code, out = audit("verify", capsys)
+    assert code == 1 and out.startswith(f"FAILED at position {position}: a snapshot of {volunteer} cannot be read"), out
+    raw.execute(f"UPDATE {table} SET state = ?", (bytes(row["state"]).replace(b'"status":"active"', b'"status":"frozen"'),))
+    code, out = audit("verify", capsys)
+    assert code == 1, out
+    assert out.startswith(f"FAILED at position {position}: the snapshot of {volunteer} at version "
+                          f"{row['originator_version']} differs from its events"), out
+
+
+def rewrite_chain_consistently(services: Services, raw: RawDatabase) -> None:
+    """What an attacker with database access does after editing events: recompute every chain row."""
+    prev = bytes(32)
+    for event in services.app.recorder.select_notifications(start=1, limit=10_000):
+        prev = link(prev, event)
+        raw.execute("UPDATE audit_chain SET hash = ? WHERE position = ?", (prev.hex(), event.id))
+
+
+@STORED
+def test_verify_holds_the_store_to_heads_published_before_it_was_rewritten(history: Services, capsys, tmp_path) -> None:
+    with api_for(history, ADMIN_TOKEN) as api:
+        kept = api.ok("GET", "/v1/audit/chain", ADMIN_TOKEN)
+        api.community()  # history goes on after the head was published
+    audit_json = tmp_path / "chain.json"
+    audit_json.write_text(json.dumps(kept))
+    report_json = tmp_path / "fund-report.json"
+    report_json.write_text(json.dumps({"period": "2026-11", "chain_head": kept["head"], "events_count": kept["events_count"]}))
+    assert main(["audit", "verify", "--published", str(audit_json), "--published", str(report_json)]) == 0
+    assert "OK: 2 published head(s) match" in capsys.readouterr().out
+
+    raw = RawDatabase(history)
+    raw.edit_state(raw.positions_of("Donation.Made")[0], amount=1000)
+    rewrite_chain_consistently(history, raw)
+    assert audit("verify", capsys)[0] == 0  # the database alone can no longer tell
+    code = main(["audit", "verify", "--published", str(report_json)])
+    out = capsys.readouterr().out
+    cut = history.app.recorder.select_notifications(start=1, limit=kept["events_count"])[-1].id
+    assert code == 1 and out.startswith(f"FAILED at position {cut}: {report_json} published head {kept['head']}"), out
+
+
+def test_verify_refuses_a_published_file_it_cannot_read(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("JINDOU_DATABASE_URL", f"sqlite:///{tmp_path / 'jindou.db'}")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"head": "abc", "events_count": 3}')
+    assert main(["audit", "verify", "--published", str(bad)]) == 2
+    assert "needs a 64-hex-digit chain_head" in capsys.readouterr().err
+    assert main(["audit", "verify", "--published", str(tmp_path / "missing.json")]) == 2
 
 
 @STORED
