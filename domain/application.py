@@ -44,6 +44,7 @@ from domain.community import (
 from domain.donations import Donation
 from domain.errors import (
     ConcurrencyConflict,
+    DomainError,
     Forbidden,
     NotFound,
     SamePerson,
@@ -138,7 +139,16 @@ class JindouBase(Application[UUID]):
                 record = self._find(IdempotencyRecord, idempotency.record_id)
                 if record is not None:
                     return Outcome(record.replay(idempotency.request_hash), replayed=True)
-            result, aggregates = decide()
+            try:
+                result, aggregates = decide()
+            except DomainError:
+                # Another process may have committed this very request between our look-up and
+                # the decision (a used code, an already reversed sale): then replay its outcome.
+                replay = self._find(IdempotencyRecord, idempotency.record_id) if idempotency is not None else None
+                if replay is None:
+                    raise
+                assert idempotency is not None
+                return Outcome(replay.replay(idempotency.request_hash), replayed=True)
             pending = list(aggregates)
             if idempotency is not None:
                 stored = {k: (None if k in SECRET_RESULT_FIELDS else v) for k, v in result.items()}
