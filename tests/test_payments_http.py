@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -278,3 +279,20 @@ def test_the_failure_window_slides() -> None:
     window.record_failure("shop")
     with pytest.raises(RateLimited):
         window.check("shop")
+
+
+def test_malformed_input_never_gets_a_5xx(town: Town) -> None:
+    api = town.api
+    weird = ["\x00", "not-an-id", "1" * 100, "１２３", "' OR 1=1 --"]
+    for value in weird:
+        body = {"community_id": value, "period": "2026-11", "amount_per_beneficiary": 5}
+        assert api.call("POST", "/v1/welfare/allowances", town.staff["token"], body).status_code in (404, 422)
+        response = api.call("POST", "/v1/redemptions", town.canteen["token"], {"payment_code": value, "amount": 1},
+                            key=new_key())
+        assert response.status_code in (409, 422) and response.status_code < 500
+        assert api.call("GET", f"/v1/merchants/{town.canteen['id']}/redemptions?period={quote(value[:7])}",
+                        town.canteen["token"]).status_code == 422
+    unknown = api.call("POST", "/v1/welfare/allowances", town.staff["token"],
+                       {"community_id": "00000000-0000-0000-0000-000000000000", "period": "2026-11",
+                        "amount_per_beneficiary": 5})
+    assert unknown.status_code == 404 and error_code(unknown) == "not_found"

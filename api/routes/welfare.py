@@ -32,14 +32,17 @@ def issue_allowances(
     body: AllowancesIn, request: Request, services: ServicesDep,
     actor: Annotated[Actor, Depends(require(ADMIN, STAFF))], key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    if body.beneficiary_ids is None:
+    community_id = body_id(body.community_id)
+    if body.beneficiary_ids is not None:
+        named = body.beneficiary_ids
+    elif community_id is None:
+        named = []  # the application answers that there is no such community
+    else:
         services.projector.catch_up()
         with services.store.read() as cursor:
-            named = ledger.beneficiary_ids(cursor, body.community_id)
-    else:
-        named = body.beneficiary_ids
+            named = ledger.beneficiary_ids(cursor, str(community_id))
     outcome = services.app.issue_allowances(
-        actor, community_id=body_id(body.community_id), period=body.period,
+        actor, community_id=community_id, period=body.period,
         amount_per_beneficiary=body.amount_per_beneficiary, beneficiary_ids=[body_id(b) for b in named],
         idempotency=idempotency(request, actor, body, key),
     )
