@@ -13,25 +13,29 @@ are counted at the period's end (or T); cash at C.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from domain.fund import coverage_ratio, liability_fen, period_of_date
+from domain.money import UNIT_ASSETS, decode_postings, is_system_account
 from domain.periods import period_bounds, period_of
 from projections.chain import chain_head_at
 from projections.ledger import community_timezone, utc_text
 from projections.projector import Recorded
 from projections.store import Cursor
 
-HOLDER_KINDS = ("volunteer", "beneficiary", "merchant")
 CHART_MONTHS_MAX = 12  # the public page's chart shows the year up to the report's month
 
 
 class FundProjection:
     tables = (
         "CREATE TABLE IF NOT EXISTS fund_event_clock (position BIGINT PRIMARY KEY, occurred_at TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS fund_event_clock_by_time ON fund_event_clock (occurred_at)",
+        "CREATE INDEX IF NOT EXISTS fund_event_clock_by_time ON fund_event_clock (occurred_at, position)",
+        "CREATE TABLE IF NOT EXISTS fund_outstanding ("
+        " community_id TEXT NOT NULL, asset TEXT NOT NULL, position BIGINT NOT NULL, units BIGINT NOT NULL,"
+        " PRIMARY KEY (community_id, asset, position))",
         "CREATE TABLE IF NOT EXISTS fund_movements ("
         " position BIGINT PRIMARY KEY, community_id TEXT NOT NULL, kind TEXT NOT NULL, period TEXT NOT NULL,"
         " donations_fen BIGINT NOT NULL, reimbursements_fen BIGINT NOT NULL, rebates_fen BIGINT NOT NULL,"
@@ -51,6 +55,8 @@ class FundProjection:
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
         event = recorded.event
         cursor.execute("INSERT INTO fund_event_clock VALUES (?, ?)", (recorded.position, event.timestamp.isoformat()))
+        if getattr(event, "postings", None):
+            self._outstanding(cursor, recorded)
         name = type(event).__qualname__
         if name == "FundDonation.Received":
             period = period_of_date(datetime.fromisoformat(event.received_on).date())
@@ -62,6 +68,21 @@ class FundProjection:
                            (str(event.originator_id),))
         elif name == "Settlement.Paid":
             self._paid(cursor, recorded)
+
+    @staticmethod
+    def _outstanding(cursor: Cursor, recorded: Recorded) -> None:
+        """Units in holders' hands per community, after every transaction that moves some."""
+        deltas: dict[tuple[str, str], int] = defaultdict(int)
+        for posting in decode_postings(recorded.event.postings):
+            if posting.asset in UNIT_ASSETS and not is_system_account(posting.account_id):
+                row = cursor.one("SELECT community_id FROM ledger_accounts WHERE account_id = ?", (posting.account_id,))
+                assert row is not None, posting.account_id
+                deltas[(str(row["community_id"]), posting.asset.value)] += posting.amount
+        for (community_id, asset), delta in sorted(deltas.items()):
+            if delta:
+                units = _outstanding_units(cursor, community_id, asset, recorded.position) + delta
+                cursor.execute("INSERT INTO fund_outstanding VALUES (?, ?, ?, ?)",
+                               (community_id, asset, recorded.position, units))
 
     @staticmethod
     def _movement(cursor: Cursor, recorded: Recorded, kind: str, period: str, amounts_fen: tuple[int, int, int],
@@ -120,12 +141,15 @@ class FundProjection:
 
 
 def position_at(cursor: Cursor, moment: datetime, *, inclusive: bool = True) -> int:
-    """The last event recorded at (if `inclusive`) or before `moment`; 0 before the first."""
+    """The last event recorded at (if `inclusive`) or before `moment`, by its time (ties: by
+    position); 0 before the first."""
     comparison = "<=" if inclusive else "<"
     row = cursor.one(
-        f"SELECT MAX(position) AS position FROM fund_event_clock WHERE occurred_at {comparison} ?", (utc_text(moment),)
+        f"SELECT position FROM fund_event_clock WHERE occurred_at {comparison} ?"
+        " ORDER BY occurred_at DESC, position DESC LIMIT 1",
+        (utc_text(moment),),
     )
-    return int(row["position"]) if row and row["position"] is not None else 0
+    return int(row["position"]) if row else 0
 
 
 def events_count_at(cursor: Cursor, position: int) -> int:
@@ -180,16 +204,18 @@ def fund_balance_at(cursor: Cursor, community_id: str, position: int) -> dict[st
     return {"balance_fen": donations - paid, "received_fen": donations, "paid_out_fen": paid}
 
 
+def _outstanding_units(cursor: Cursor, community_id: str, asset: str, position: int) -> int:
+    row = cursor.one(
+        "SELECT units FROM fund_outstanding WHERE community_id = ? AND asset = ? AND position <= ?"
+        " ORDER BY position DESC LIMIT 1",
+        (community_id, asset, position),
+    )
+    return int(row["units"]) if row else 0
+
+
 def outstanding_at(cursor: Cursor, community_id: str, position: int) -> dict[str, int]:
     """Units in the hands of volunteers, beneficiaries and merchants (not yet repaid)."""
-    rows = cursor.all(
-        "SELECT e.asset AS asset, CAST(SUM(e.amount) AS BIGINT) AS units FROM ledger_entries e"
-        " JOIN ledger_accounts a ON a.account_id = e.account_id"
-        " WHERE a.community_id = ? AND a.kind IN (?, ?, ?) AND e.position <= ? GROUP BY e.asset",
-        (community_id, *HOLDER_KINDS, position),
-    )
-    found = {row["asset"]: int(row["units"]) for row in rows}
-    return {"bean": found.get("bean", 0), "welfare": found.get("welfare", 0)}
+    return {asset.value: _outstanding_units(cursor, community_id, asset.value, position) for asset in UNIT_ASSETS}
 
 
 def merchants_paid(cursor: Cursor, community_id: str, period: str, position: int) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from tests.support import AppCommunity, check_invariants, new_app_community, new
 
 RATE_BPS = 875
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-FUND_TABLES = ("fund_movements", "fund_settlements", "fund_settlement_lines", "fund_event_clock")
+FUND_TABLES = ("fund_movements", "fund_settlements", "fund_settlement_lines", "fund_event_clock", "fund_outstanding")
 
 
 @pytest.fixture
@@ -212,7 +212,7 @@ def fund_balance_fen(community: AppCommunity) -> int:
 
 
 def read_model(cursor: Any, community_id: str, period: str, moment: datetime) -> dict[str, Any]:
-    tables = {table: cursor.all(f"SELECT * FROM {table} ORDER BY 1, 2") for table in FUND_TABLES}  # noqa: S608
+    tables = {table: sorted(cursor.all(f"SELECT * FROM {table}"), key=repr) for table in FUND_TABLES}  # noqa: S608
     return {
         "tables": tables, "report": fund.fund_report(cursor, community_id, period, moment),
         "position": fund.fund_position(cursor, community_id, moment),

@@ -291,6 +291,8 @@ def test_reports_and_points_in_time_refuse_what_they_cannot_answer(services) -> 
         assert api.call("GET", f"{base}/{next_year}").status_code == 404
         assert api.call("GET", f"{base}/2025-13").status_code == 422
         assert api.call("GET", f"{base}/2025-13.csv").status_code == 422
+        for edge in ("0000-01", "0001-01", "1999-12", "9999-12"):
+            assert api.call("GET", f"{base}/{edge}.html").status_code == 422
         assert api.call("GET", f"/v1/public/communities/nope/fund-reports/{month.period}").status_code == 404
         for bad in ("yesterday", "2025-06-01T00:00:00", "0001-01-01T00:00:00+01:00", "x" * 65):
             response = api.client.get(f"/v1/accounts/{month.volunteer['id']}", params={"as_of": bad},
