@@ -165,6 +165,12 @@ def test_a_month_settles_to_the_fen_and_the_public_report_adds_up(services) -> N
         ).json()
         assert fund_then["balance_fen"] == 0 and fund_then["beans_outstanding"] == 40
         assert fund_then["welfare_outstanding"] == 30
+        report_then = api.client.get(
+            f"/v1/public/communities/{month.community['id']}/fund-reports/{month.period}", params={"as_of": as_of}
+        ).json()
+        assert (report_then["donations_fen"], report_then["merchants"], report_then["beans_outstanding"]) == (0, [], 40)
+        assert report_then["events_count"] == fund_then["events_count"] < report["events_count"]
+        assert report_then["chain_head"] == fund_then["chain_head"] != report["chain_head"]
         fund_now = api.ok("GET", f"/v1/fund/communities/{month.community['id']}/balance", month.auditor)
         assert fund_now["balance_fen"] == report["closing_balance_fen"]
     check_invariants(services)
