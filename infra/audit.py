@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 from uuid import UUID
@@ -28,7 +28,8 @@ from eventsourcing.persistence import Notification
 
 from infra.settings import Settings
 from infra.wiring import Services, build_services, memory_read_store
-from projections import ledger
+from domain.periods import period_bounds, period_of
+from projections import fund, ledger
 from projections.chain import GENESIS_HASH, link, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
 from projections.registry import all_projections
@@ -434,21 +435,57 @@ def _tracked_position(store: ReadStore, cursor: Cursor) -> int:
     return store.tracking._max_tracking_id(TRACKING_NAME, cursor.raw) or 0  # noqa: SLF001 (inside our snapshot)
 
 
-def _ledger_balanced(cursor: Cursor, side: str) -> TableDifferences:
-    differences = TableDifferences(f"ledger invariant ({side})")
+def _ledger_invariants(cursor: Cursor, side: str) -> TableDifferences:
+    """Double entry (Σ per asset is 0) and no holder below zero, whatever the tables agree on."""
+    differences = TableDifferences(f"ledger invariants ({side})")
     for asset, total in sorted(ledger.totals_by_asset(cursor).items()):
         if total != 0:
             differences.add(f"Σ balances of {asset} is {total}, not 0")
+    for (account_id, asset), balance in sorted(ledger.all_balances(cursor).items()):
+        if ":" not in account_id and balance < 0:  # system accounts are "community:role"
+            differences.add(f"holder {account_id} holds {balance} {asset}")
+    return differences
+
+
+def _periods(first: str, last: str, timezone: str) -> Iterator[str]:
+    period = first
+    while period <= last:
+        yield period
+        period = period_of(period_bounds(period, timezone)[1], timezone)
+
+
+def fund_reports(cursor: Cursor, moment: datetime) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every public fund report as it reads at `moment`: each community, each month since it began."""
+    reports = {}
+    for row in cursor.all("SELECT community_id, timezone, registered_at FROM ledger_communities ORDER BY community_id"):
+        timezone = str(row["timezone"])
+        first = period_of(datetime.fromisoformat(str(row["registered_at"])), timezone)
+        for period in _periods(first, period_of(moment, timezone), timezone):
+            report = fund.fund_report(cursor, str(row["community_id"]), period, moment)
+            if report is not None:
+                reports[(str(row["community_id"]), period)] = report
+    return reports
+
+
+def compare_reports(live: dict[tuple[str, str], dict[str, Any]], replayed: dict[tuple[str, str], dict[str, Any]]) -> TableDifferences:
+    differences = TableDifferences("public fund reports")
+    for key in sorted(live.keys() | replayed.keys()):
+        live_report, replay_report = live.get(key, {}), replayed.get(key, {})
+        for name in sorted(live_report.keys() | replay_report.keys()):
+            if live_report.get(name) != replay_report.get(name):
+                differences.add(f"{key[0]} {key[1]}: {name} live={live_report.get(name)!r} replay={replay_report.get(name)!r}")
     return differences
 
 
 def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progress | None = None) -> ReplayReport:
     projections = all_projections()
     specs = table_specs(projections)
+    moment = datetime.now(UTC)  # the reports of both sides as they read at one moment
     with _snapshot(live) as cursor:
         position = _tracked_position(live, cursor)
         live_rows = {spec.name: _rows(cursor, spec.name) for spec in specs}
-        live_balanced = _ledger_balanced(cursor, "live")
+        live_invariants = _ledger_invariants(cursor, "live")
+        live_reports = fund_reports(cursor, moment)
     scratch = memory_read_store()
     try:
         projector = Projector(app, scratch, projections)
@@ -456,7 +493,8 @@ def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progres
         projector.catch_up(until=position, progress=progress)
         with scratch.read() as cursor:
             tables = [compare_table(spec, live_rows[spec.name], _rows(cursor, spec.name)) for spec in specs]
-            tables += [live_balanced, _ledger_balanced(cursor, "replay")]
+            tables += [compare_reports(live_reports, fund_reports(cursor, moment)),
+                       live_invariants, _ledger_invariants(cursor, "replay")]
             events_replayed = int(cursor.one("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_chain")["n"])  # type: ignore[index]
     finally:
         scratch.close()

@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,7 +22,7 @@ from infra.wiring import Services, build_services
 from projections.chain import link
 from tests.audit_history import RawDatabase, make_history
 from tests.conftest import ADMIN_TOKEN
-from tests.support import api_for
+from tests.support import api_for, new_key
 
 STORED = pytest.mark.backends("sqlite", "postgres")  # memory:// keeps nothing for a command to open
 JINDOU = Path(sys.executable).with_name("jindou")
@@ -235,8 +237,38 @@ def test_replay_names_a_read_model_row_edited_directly(history: Services, capsys
     code, out = audit("replay", capsys)
     assert code == 1
     assert "ledger_balances: 1 difference(s)" in out and f"('{volunteer}', 'bean'): balance live=" in out
-    assert "ledger invariant (live): 1 difference(s)" in out  # Σ balances is no longer 0
+    assert "ledger invariants (live): 1 difference(s)" in out  # Σ balances is no longer 0
     assert "FAILED" in out
+
+
+@STORED
+def test_replay_compares_every_public_fund_report(history: Services, capsys) -> None:
+    community_id = history.app.get_account(UUID(make_history_volunteer(history))).community_id
+    today = datetime.now(UTC).date().isoformat()
+    with api_for(history, ADMIN_TOKEN) as api:
+        donation = {"community_id": str(community_id), "donor": "爱心企业", "amount_fen": 500_000,
+                    "received_on": today, "reference": "转账 001"}
+        api.ok("POST", "/v1/fund/donations", ADMIN_TOKEN, donation, key=new_key(), status=201)
+    code, out = audit("replay", capsys)
+    assert code == 0, out
+    RawDatabase(history).execute("UPDATE fund_movements SET donations_fen = donations_fen - 100000")
+    code, out = audit("replay", capsys)
+    assert code == 1 and "fund_movements: 1 difference(s)" in out
+    period = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    assert "public fund reports: " in out and f"{community_id} {period}: donations_fen live=400000 replay=500000" in out
+
+
+@STORED
+def test_replay_names_a_holder_below_zero_even_when_the_sums_balance(history: Services, capsys) -> None:
+    volunteer = make_history_volunteer(history)
+    raw = RawDatabase(history)
+    raw.execute("UPDATE ledger_balances SET balance = -5 WHERE account_id = ? AND asset = 'bean'", (volunteer,))
+    total = raw.execute("SELECT SUM(balance) AS total FROM ledger_balances WHERE asset = 'bean'")[0]["total"]
+    issuance = raw.execute("SELECT account_id FROM ledger_balances WHERE account_id LIKE ? LIMIT 1", ("%:issuance",))[0]["account_id"]
+    raw.execute("UPDATE ledger_balances SET balance = balance - ? WHERE account_id = ? AND asset = 'bean'", (int(total), issuance))
+    code, out = audit("replay", capsys)
+    assert code == 1 and f"holder {volunteer} holds -5 bean" in out
+    assert "Σ balances" not in out
 
 
 @STORED
