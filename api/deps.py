@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header, Request
@@ -114,15 +114,22 @@ def idempotency(
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
-def encode_cursor(*parts: Any) -> str:
+CURSOR_PART_MAX = 2**63 - 1  # cursors hold log positions; a database integer holds no more
+
+
+def encode_cursor(*parts: int) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def decode_cursor(cursor: str, arity: int) -> list[int]:
+    """The positions an earlier page gave out; anything else (a string compared with a BIGINT
+    fails in PostgreSQL, a huge number overflows SQLite) is the client's mistake, not ours."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-        if isinstance(parts, list) and len(parts) == arity and all(type(p) in (int, str) for p in parts):
+        if isinstance(parts, list) and len(parts) == arity and all(
+            type(p) is int and 0 <= p <= CURSOR_PART_MAX for p in parts
+        ):
             return parts
     except (ValueError, UnicodeDecodeError):
         pass

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -12,7 +13,7 @@ from api.deps import (
 )
 from api.responses import written
 from domain.application import Actor
-from domain.errors import Forbidden, ValidationFailed
+from domain.errors import Forbidden
 from domain.reports import DESCRIPTION_LENGTH_MAX, HANDLERS_MAX, REASON_LENGTH_MAX
 
 router = APIRouter(prefix="/v1/reports", tags=["earning"])
@@ -85,11 +86,10 @@ def reject(
     return written(services, outcome, 200)
 
 
-def _account_ids(values: list[str], field: str) -> list:
-    ids = [body_id(v) for v in values]
-    if any(i is None for i in ids):
-        raise ValidationFailed(f"{field} must hold account ids", field=field)
-    return ids
+def _account_ids(values: list[str]) -> list[UUID]:
+    """Ids are opaque to clients: a string that cannot be one of ours names no account (404),
+    just like a well-formed id that names nothing."""
+    return [path_id(value, "account") for value in values]
 
 
 @router.post("/{report_id}/dispatch")
@@ -98,7 +98,7 @@ def dispatch(
     key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     outcome = services.app.dispatch_report(
-        actor, path_id(report_id, "report"), handler_ids=_account_ids(body.handler_ids, "handler_ids"),
+        actor, path_id(report_id, "report"), handler_ids=_account_ids(body.handler_ids),
         idempotency=idempotency(request, actor, body, key),
     )
     return written(services, outcome, 200)
@@ -109,8 +109,8 @@ def close(
     report_id: str, body: CloseIn, request: Request, services: ServicesDep, actor: StaffDep,
     key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    awards = {str(account_id): body.handler_awards[raw] for raw, account_id in
-              zip(body.handler_awards, _account_ids(list(body.handler_awards), "handler_awards"), strict=True)}
+    # A key that is no id of ours is not a dispatched handler either: the application says so (422).
+    awards = {str(body_id(raw) or raw): amount for raw, amount in body.handler_awards.items()}
     outcome = services.app.close_report(
         actor, path_id(report_id, "report"), handler_awards=awards, idempotency=idempotency(request, actor, body, key)
     )
