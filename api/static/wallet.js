@@ -3,6 +3,9 @@
 
 const CODE_REFRESH_LEAD_MS = 15000; // a new code appears this long before the old one expires
 const CODE_REFRESH_DELAY_MIN_MS = 5000; // never faster, whatever the clocks say
+// Every code is an event in the ledger's store: a wallet left open on a table stops asking for new
+// codes after this many refreshes nobody looked at, until someone touches the screen.
+const CODE_REFRESHES_UNATTENDED_MAX = 5;
 const TICK_MS = 1000;
 const BALANCE_POLL_MS = 10000; // notice a payment soon after the merchant takes it
 const ENTRIES_SHOWN = 10;
@@ -14,6 +17,8 @@ const accountPath = () => `/v1/accounts/${encodeURIComponent(session.accountId)}
 let shell = null;
 let current = null; // {code, refreshAtMs} for the code on screen
 let loadingCode = false;
+let refreshesUnattended = 0;
+let paused = false; // no code on screen until someone looks at the phone again
 let lastBalances = null;
 let timers = [];
 
@@ -77,6 +82,7 @@ function serverClockSkewMs(response) {
 async function newCode() {
   if (loadingCode) return;
   loadingCode = true;
+  paused = false;
   $("code-timer").textContent = t("code.refreshing");
   $("code-error").textContent = "";
   try {
@@ -129,11 +135,24 @@ function clearCode() {
 function tick() {
   if (!current) return;
   const remainingMs = current.refreshAtMs - Date.now();
-  if (remainingMs <= 0) {
+  if (remainingMs > 0) {
+    $("code-timer").textContent = t("code.expires", { seconds: Math.ceil(remainingMs / 1000) });
+  } else if (document.visibilityState === "visible" && refreshesUnattended < CODE_REFRESHES_UNATTENDED_MAX) {
+    refreshesUnattended += 1;
+    $("code-notice").textContent = "";
     newCode();
-    return;
+  } else {
+    current = null;
+    paused = true;
+    clearCode();
+    $("code-timer").textContent = t("code.paused");
   }
-  $("code-timer").textContent = t("code.expires", { seconds: Math.ceil(remainingMs / 1000) });
+}
+
+// Someone is looking: start counting unattended refreshes again, and bring a paused code back.
+function attended() {
+  refreshesUnattended = 0;
+  if (paused && session.signedIn) newCode();
 }
 
 // --- Start ----------------------------------------------------------------------------------------
@@ -165,6 +184,7 @@ function start() {
     onSignedOut: () => {
       stopTimers();
       current = null;
+      paused = false;
       lastBalances = null;
       clearCode();
       $("entries-list").replaceChildren();
@@ -175,13 +195,17 @@ function start() {
     $("code-notice").textContent = "";
     newCode();
   });
+  document.addEventListener("pointerdown", attended);
+  document.addEventListener("keydown", attended);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && session.signedIn) {
       loadAccount();
+      attended();
       tick();
     }
   });
   document.addEventListener("languagechange", () => {
+    if (paused) $("code-timer").textContent = t("code.paused");
     tick();
     if (session.signedIn) loadEntries();
   });
