@@ -41,6 +41,7 @@ function setSaleError(message) {
 
 async function takePayment(submitted) {
   submitted.preventDefault();
+  if ($("confirm").disabled) return; // one request per sale at a time, however fast the taps
   const amount = readAmount();
   const code = readCode();
   if (amount === null) {
