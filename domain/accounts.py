@@ -75,6 +75,7 @@ class Account(Aggregate):
         self.opened_by = opened_by
         self.status = AccountStatus.ACTIVE.value
         self.balances: dict[str, int] = {}
+        self.freezes = 0  # printed cards issued before the latest freeze are dead
 
     @property
     def is_guarded(self) -> bool:
@@ -120,6 +121,7 @@ class Account(Aggregate):
     @event("Frozen")
     def freeze(self, by: str, reason: str) -> None:
         self.status = AccountStatus.FROZEN.value
+        self.freezes += 1
 
     @event("Unfrozen")
     def unfreeze(self, by: str) -> None:

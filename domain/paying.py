@@ -118,7 +118,7 @@ class PaymentCommands(JindouBase):
             code = new_code(CARD_CODE_DIGITS)
             card = Card(
                 id=Card.id_for(code), account_id=account.id, community_id=account.community_id, daily_limit=limit,
-                issued_by=actor.label,
+                issued_by=actor.label, account_freezes=account.freezes,
             )
             holder = self._find(CardHolder, CardHolder.id_for(account.id))
             aggregates: list[Aggregate] = [card]
@@ -172,6 +172,7 @@ class PaymentCommands(JindouBase):
             timezone = self.get_community(merchant.community_id).timezone
             day = local_day(now, timezone)
             if isinstance(code, Card):
+                code.check_survived_freezes(customer.freezes)
                 code.check_daily_limit(day, amount)
             funding = split_funding(
                 amount, welfare_balance=customer.balance(Asset.WELFARE), bean_balance=customer.balance(Asset.BEAN),

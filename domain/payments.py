@@ -97,8 +97,12 @@ class Card(Aggregate):
         return derived_id("card", code_hash(code))
 
     @event("Issued")
-    def __init__(self, id: UUID, account_id: UUID, community_id: UUID, daily_limit: int, issued_by: str) -> None:  # noqa: A002
+    def __init__(  # noqa: PLR0913
+        self, id: UUID, account_id: UUID, community_id: UUID, daily_limit: int, issued_by: str,  # noqa: A002
+        account_freezes: int,
+    ) -> None:
         self.account_id = account_id
+        self.account_freezes = account_freezes  # the account's freeze count when printed
         self.community_id = community_id
         self.daily_limit = daily_limit
         self.issued_by = issued_by
@@ -134,6 +138,11 @@ class Card(Aggregate):
     @event("Revoked")
     def revoke(self, by: str, replaced_by: UUID) -> None:
         self.revoked = True
+
+    def check_survived_freezes(self, account_freezes: int) -> None:
+        """Freezing an account (a lost card, a suspicion) kills every card printed before it."""
+        if account_freezes != self.account_freezes:
+            raise InvalidPaymentCode("this card stopped working when its account was frozen; ask staff for a new card")
 
 
 class CardHolder(Aggregate):

@@ -351,6 +351,31 @@ def test_a_frozen_accounts_card_is_refused(community: AppCommunity) -> None:
     check_invariants(community.services)
 
 
+def test_a_card_dies_with_the_freeze_and_only_a_new_card_pays_after_the_unfreeze(community: AppCommunity) -> None:
+    grandma = funded_grandma(community, welfare=100, beans=0)
+    canteen = community.open("merchant", merchant_categories=["meal"])
+    lost = card_of(community, grandma, daily_limit=50)
+    community.app.set_frozen(community.staff, grandma.account_id, frozen=True)
+    replacement = card_of(community, grandma, daily_limit=50)  # staff may print the new card while frozen
+    community.app.set_frozen(community.staff, grandma.account_id, frozen=False)
+    with pytest.raises(InvalidPaymentCode):
+        pay(community, canteen, lost, LUNCH)
+    pay(community, canteen, replacement, LUNCH)
+    assert balances(community, grandma) == [(100 - LUNCH, 0)]
+    check_invariants(community.services)
+
+
+def test_a_card_issued_before_a_freeze_stays_dead_even_if_never_replaced(community: AppCommunity) -> None:
+    grandma = funded_grandma(community, welfare=100, beans=0)
+    canteen = community.open("merchant", merchant_categories=["meal"])
+    card = card_of(community, grandma, daily_limit=50)
+    community.app.set_frozen(community.staff, grandma.account_id, frozen=True)
+    community.app.set_frozen(community.staff, grandma.account_id, frozen=False)
+    with pytest.raises(InvalidPaymentCode):
+        pay(community, canteen, card, LUNCH)
+    assert balances(community, grandma) == [(100, 0)]
+
+
 def test_cards_are_for_beneficiaries_and_issued_by_staff_of_their_community(
     community: AppCommunity, services: Services
 ) -> None:
