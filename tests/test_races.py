@@ -75,7 +75,7 @@ def volunteer_and_beneficiary(services: Services, beans: int) -> tuple[AppCommun
     return community, volunteer, beneficiary
 
 
-@pytest.mark.backends("sqlite", "postgres")
+@pytest.mark.backends("memory", "sqlite", "postgres")
 def test_threads_spending_the_same_beans_exactly_the_affordable_ones_succeed(services: Services) -> None:
     community, volunteer, beneficiary = volunteer_and_beneficiary(services, AFFORDABLE * DONATION_BEANS)
     app = create_app(services)
@@ -92,7 +92,7 @@ def test_threads_spending_the_same_beans_exactly_the_affordable_ones_succeed(ser
     check_invariants(services)
 
 
-@pytest.mark.backends("sqlite", "postgres")
+@pytest.mark.backends("memory", "sqlite", "postgres")
 def test_the_same_key_sent_at_once_has_one_effect_and_one_answer(services: Services) -> None:
     community, volunteer, beneficiary = volunteer_and_beneficiary(services, 30)
     app = create_app(services)
@@ -107,7 +107,7 @@ def test_the_same_key_sent_at_once_has_one_effect_and_one_answer(services: Servi
     check_invariants(services)
 
 
-@pytest.mark.backends("sqlite", "postgres")
+@pytest.mark.backends("memory", "sqlite", "postgres")
 def test_earning_and_spending_at_once_lose_nothing(services: Services) -> None:
     """Awards arriving while donations race: every acknowledged write is in the balance."""
     community, volunteer, beneficiary = volunteer_and_beneficiary(services, 20)
