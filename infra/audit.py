@@ -92,6 +92,7 @@ class VerifyReport:
     chained_through: int  # last position the chain covers
     store_head: int  # last position in the event store
     finding: Finding | None
+    notes: tuple[str, ...] = ()  # worth a look, but not evidence of tampering
 
     @property
     def ok(self) -> bool:
@@ -197,7 +198,7 @@ def verify_chain(
     prev_hash, checked = GENESIS_HASH, 0
 
     def report(finding: Finding | None) -> VerifyReport:
-        return VerifyReport(checked, prev_hash.hex(), chained_last, store_head, finding)
+        return VerifyReport(checked, prev_hash.hex(), chained_last, store_head, finding, tuple(snapshotted.notes))
 
     if progress is not None:
         progress(0, through)
@@ -232,6 +233,7 @@ class _Snapshotted:
         self.app = app
         self.topic_prefixes = tuple(f"{cls.__module__}:{cls.__qualname__}." for cls in app.snapshotting_intervals)
         self.positions: dict[str, dict[int, int]] = {}  # aggregate id → version → log position
+        self.notes: list[str] = []
 
     def saw(self, event: Notification) -> None:
         if self.app.snapshots is not None and event.topic.startswith(self.topic_prefixes):
@@ -261,9 +263,17 @@ class _Snapshotted:
             return Finding(max(versions.values()), f"a snapshot of {aggregate_id} at version {version} has no such "
                                                    "event behind it")
         rebuilt = project_aggregate(None, self.app.events.get(UUID(aggregate_id), lte=version))
-        if self._comparable(type(snapshot).take(rebuilt).state) != self._comparable(snapshot.state):
-            return Finding(position, f"the snapshot of {aggregate_id} at version {version} differs from its events: "
-                                     "snapshot altered")
+        expected, stored = self._comparable(type(snapshot).take(rebuilt).state), self._comparable(snapshot.state)
+        altered = sorted(name for name in expected.keys() & stored.keys() if expected[name] != stored[name])
+        if altered:
+            return Finding(position, f"the snapshot of {aggregate_id} at version {version} differs from its events "
+                                     f"in {', '.join(altered)}: snapshot altered")
+        if expected.keys() != stored.keys():
+            # Code that gained or lost an attribute since the snapshot was taken, not an edit of a
+            # value: the aggregate class needs a class_version and an upcast for its snapshots.
+            self.notes.append(f"the snapshot of {aggregate_id} at version {version} lacks "
+                              f"{sorted(expected.keys() - stored.keys())} and has {sorted(stored.keys() - expected.keys())} "
+                              "compared with today's code: a class change without a snapshot upcast?")
         return None
 
 
@@ -549,6 +559,7 @@ def run_verify(settings: Settings, out: TextIO, err: TextIO, published_files: Se
               f"(through position {report.chained_through})\n")
     if published:
         out.write(f"OK: {len(published)} published head(s) match the stored events\n")
+    out.writelines(f"note: {note}\n" for note in report.notes)
     if report.store_head > report.chained_through:
         out.write(f"note: events after position {report.chained_through} (up to {report.store_head}) are not "
                   "chained yet; the service chains them when it next catches up\n")

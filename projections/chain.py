@@ -30,18 +30,21 @@ def _field(value: bytes) -> bytes:
 
 def originator_text(originator_id: UUID | str) -> str:
     """One spelling whatever the backend hands back (SQLite and PostgreSQL differ)."""
+    if isinstance(originator_id, UUID):
+        return str(originator_id)
     try:
         return str(UUID(str(originator_id)))
     except ValueError:
         return str(originator_id)
 
 
-def canonical_bytes(notification: Notification) -> bytes:
+def canonical_bytes(notification: Notification, originator: str | None = None) -> bytes:
+    originator = originator_text(notification.originator_id) if originator is None else originator
     return b"".join(
         (
             _field(CANONICAL_VERSION),
             struct.pack(">q", notification.id),
-            _field(originator_text(notification.originator_id).encode("utf-8")),
+            _field(originator.encode("utf-8")),
             struct.pack(">q", notification.originator_version),
             _field(notification.topic.encode("utf-8")),
             _field(bytes(notification.state)),
@@ -49,8 +52,8 @@ def canonical_bytes(notification: Notification) -> bytes:
     )
 
 
-def link(prev_hash: bytes, notification: Notification) -> bytes:
-    return hashlib.sha256(prev_hash + canonical_bytes(notification)).digest()
+def link(prev_hash: bytes, notification: Notification, originator: str | None = None) -> bytes:
+    return hashlib.sha256(prev_hash + canonical_bytes(notification, originator)).digest()
 
 
 class ChainProjection:
@@ -65,16 +68,26 @@ class ChainProjection:
         " topic TEXT NOT NULL, hash TEXT NOT NULL)",
     )
 
+    def __init__(self) -> None:
+        # The last link written in the current transaction: a batch is consecutive events, so
+        # the next one links to it without a query. A new transaction has a new cursor.
+        self._last: tuple[Cursor, int, bytes] | None = None
+
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
-        prev_hash = bytes.fromhex(chain_head_at(cursor, recorded.position - 1))
+        prev_hash = self._prev_hash(cursor, recorded.position)
         notification = recorded.notification
+        originator = originator_text(notification.originator_id)
+        hash_bytes = link(prev_hash, notification, originator)
         cursor.execute(
             "INSERT INTO audit_chain VALUES (?, ?, ?, ?, ?)",
-            (
-                recorded.position, originator_text(notification.originator_id), notification.originator_version,
-                notification.topic, link(prev_hash, notification).hex(),
-            ),
+            (recorded.position, originator, notification.originator_version, notification.topic, hash_bytes.hex()),
         )
+        self._last = (cursor, recorded.position, hash_bytes)
+
+    def _prev_hash(self, cursor: Cursor, position: int) -> bytes:
+        if self._last is not None and self._last[0] is cursor and self._last[1] < position:
+            return self._last[2]
+        return bytes.fromhex(chain_head_at(cursor, position - 1))
 
 
 def chain_head_at(cursor: Cursor, position: int) -> str:

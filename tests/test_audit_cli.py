@@ -155,7 +155,21 @@ def test_verify_checks_snapshots_against_the_events_they_summarise(history: Serv
     code, out = audit("verify", capsys)
     assert code == 1, out
     assert out.startswith(f"FAILED at position {position}: the snapshot of {volunteer} at version "
-                          f"{row['originator_version']} differs from its events"), out
+                          f"{row['originator_version']} differs from its events in status: snapshot altered"), out
+
+
+@STORED
+def test_verify_notes_a_snapshot_from_older_code_without_failing(history: Services, capsys) -> None:
+    volunteer = UUID(make_history_volunteer(history))
+    history.app.take_snapshot(volunteer)
+    raw = RawDatabase(history)
+    table = history.app.snapshots.recorder.events_table_name  # type: ignore[union-attr]
+    state = json.loads(bytes(raw.execute(f"SELECT state FROM {table}")[0]["state"]))
+    del state["state"]["opened_by"]  # as if the class gained this attribute after the snapshot
+    raw.execute(f"UPDATE {table} SET state = ?", (json.dumps(state).encode(),))
+    code, out = audit("verify", capsys)
+    assert code == 0, out
+    assert f"note: the snapshot of {volunteer} at version " in out and "lacks ['opened_by'] and has []" in out
 
 
 def rewrite_chain_consistently(services: Services, raw: RawDatabase) -> None:
