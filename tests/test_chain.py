@@ -9,8 +9,9 @@ from eventsourcing.persistence import Notification
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.wiring import Services
-from projections.chain import GENESIS_HEX, canonical_bytes, chain_head_at, chain_summary, link
+from infra.wiring import Services, memory_read_store
+from projections.chain import GENESIS_HEX, ChainProjection, canonical_bytes, chain_head_at, chain_summary, link
+from projections.projector import Projector
 from tests.audit_history import make_history
 
 notifications = st.builds(
@@ -100,3 +101,16 @@ def test_the_projection_chains_every_recorded_event_in_log_order(services: Servi
         for event, hash_hex in zip(stored, expected, strict=True):
             assert chain_head_at(cursor, event.id) == hash_hex
         assert chain_head_at(cursor, stored[-1].id + 1_000) == expected[-1]
+
+
+def test_the_chain_is_the_same_whatever_the_batch_size(services: Services) -> None:
+    make_history(services, seed=8, steps=4)
+    with services.store.read() as cursor:
+        live = cursor.all("SELECT * FROM audit_chain ORDER BY position")
+    for batch_size in (1, 3, 500):
+        scratch = Projector(services.app, memory_read_store(), [ChainProjection()], batch_size=batch_size)
+        scratch.create_tables()
+        scratch.catch_up()
+        with scratch.store.read() as cursor:
+            assert cursor.all("SELECT * FROM audit_chain ORDER BY position") == live, batch_size
+        scratch.store.close()
