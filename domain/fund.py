@@ -18,12 +18,9 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import InsufficientFunds, ValidationFailed
 from domain.ids import derived_id
 from domain.money import BPS_PER_WHOLE, FEN_PER_UNIT, round_half_up_div
-from domain.periods import check_period
 
 RECEIVED_ON_EARLIEST = date(2000, 1, 1)  # older paper records belong to the old ledger books
 REFERENCE_LENGTH_MAX = 200
-# Reports exist for the months cash can count in; beyond these a month's bounds leave the calendar.
-REPORT_PERIOD_FIRST, REPORT_PERIOD_LAST = "2000-01", "9998-12"
 
 
 def check_received_on(value: object, today: date) -> date:
@@ -40,13 +37,6 @@ def check_received_on(value: object, today: date) -> date:
             field="received_on",
         )
     return received_on
-
-
-def check_report_period(value: object) -> str:
-    period = check_period(value)
-    if not REPORT_PERIOD_FIRST <= period <= REPORT_PERIOD_LAST:
-        raise ValidationFailed(f"reports cover {REPORT_PERIOD_FIRST} to {REPORT_PERIOD_LAST}", field="period")
-    return period
 
 
 def period_of_date(day: date) -> str:

@@ -9,11 +9,15 @@ from zoneinfo import ZoneInfo
 from domain.errors import ValidationFailed
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# Jindou's months: cash and beans count from 2000 on; past 9998 a month's end leaves the calendar.
+PERIOD_FIRST, PERIOD_LAST = "2000-01", "9998-12"
 
 
 def check_period(value: object) -> str:
     if not isinstance(value, str) or not PERIOD_PATTERN.match(value):
         raise ValidationFailed("period must be a month written YYYY-MM", field="period")
+    if not PERIOD_FIRST <= value <= PERIOD_LAST:
+        raise ValidationFailed(f"period must be from {PERIOD_FIRST} to {PERIOD_LAST}", field="period")
     return value
 
 

@@ -11,7 +11,7 @@ from api.deps import ServicesDep, path_id
 from api.fund_report_formats import to_csv, to_html
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
 from domain.errors import NotFound
-from domain.fund import check_report_period
+from domain.periods import check_period
 from projections import fund
 
 router = APIRouter(prefix="/v1/public", tags=["the fund, settlements and public reports"])
@@ -29,7 +29,7 @@ PAGE_HEADERS = {
 def _report(services: ServicesDep, community_id: str, period: str, as_of: str | None,
             *, with_flows: bool = False) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     parsed_id = str(path_id(community_id, "community"))
-    check_report_period(period)
+    check_period(period)
     moment = as_of_moment(as_of)
     services.projector.catch_up()
     with services.store.read() as cursor:
