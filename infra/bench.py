@@ -7,6 +7,8 @@ assertions belong to no test). Measurements:
 - donate:   one volunteer → one beneficiary, sequential
 - contend:  N threads donating from ONE volunteer at once (optimistic-concurrency retries)
 - spread:   N threads donating, each from its own volunteer (no shared aggregate)
+- sale:     a phone code issued and redeemed at a food merchant (the till's hot path)
+- http:     the same sale over real HTTP on loopback (uvicorn, httpx): code, sale, receipt read
 - replay:   every projection rebuilt from event 1 into a scratch store (events/s)
 """
 
@@ -22,9 +24,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from domain.application import Actor, Jindou
+from domain.application import Actor, IdempotencyKey, Jindou
 from infra.settings import Settings
 from infra.wiring import Services, build_services, memory_read_store
 from projections.projector import Projector
@@ -71,14 +73,17 @@ class Community:
                                                     role="staff").result["token"])
         self.volunteers = [self._open(admin, "volunteer", f"金豆哥{i}") for i in range(volunteers)]
         self.beneficiary = self._open(admin, "beneficiary", "李奶奶")
+        self.merchant = self._open(admin, "merchant", "金豆小吃店", merchant_categories=["meal"])
 
     def _actor(self, token: str) -> Actor:
         actor = self.app.authenticate(token)
         assert actor is not None
         return actor
 
-    def _open(self, admin: Actor, kind: str, name: str) -> Actor:
-        token = self.app.open_account(admin, community_id=self.community_id, kind=kind, display_name=name).result["token"]
+    def _open(self, admin: Actor, kind: str, name: str, **fields: list[str]) -> Actor:
+        token = self.app.open_account(
+            admin, community_id=self.community_id, kind=kind, display_name=name, **fields
+        ).result["token"]
         return self._actor(token)
 
     def earn(self, volunteer: Actor, beans: int) -> None:
@@ -87,6 +92,11 @@ class Community:
 
     def donate(self, volunteer: Actor, amount: int = 1) -> None:
         self.app.donate(volunteer, to_account_id=self.beneficiary.account_id, amount=amount)
+
+    def sale(self, customer: Actor, amount: int = 12) -> None:
+        code = self.app.issue_payment_code(customer, customer.account_id).result["code"]
+        key = IdempotencyKey(principal_id=self.merchant.principal_id, key=uuid4().hex, request_hash="bench")
+        self.app.redeem(self.merchant, payment_code=code, amount=amount, idempotency=key)
 
 
 def _timed(operations: int, action: Callable[[int], None]) -> tuple[float, list[float]]:
@@ -147,6 +157,13 @@ def bench_backend(label: str, services: Services, operations: int, threads: int)
     seconds, lat = _threaded(threads, per_thread, lambda t, i: community.donate(own[t]))
     results.append(Measurement(label, "spread", per_thread * threads, seconds, lat))
 
+    buyer = community.volunteers[-1]
+    community.earn(buyer, 12 * operations)
+    seconds, lat = _timed(operations, lambda i: community.sale(buyer))
+    results.append(Measurement(label, "sale", operations, seconds, lat))
+
+    results.append(_http_sales(label, services, max(1, operations // 4)))
+
     services.projector.catch_up()
     scratch = Projector(app, memory_read_store(), all_projections())
     scratch.create_tables()
@@ -155,6 +172,52 @@ def bench_backend(label: str, services: Services, operations: int, threads: int)
     results.append(Measurement(label, "replay", events, time.perf_counter() - started, []))
     scratch.store.close()
     return results
+
+
+def _http_sales(label: str, services: Services, operations: int) -> Measurement:
+    """Sales over real HTTP on loopback: the wallet asks for a code, the till redeems it and the
+    wallet reads its balance (which must already show the sale)."""
+    import httpx
+    import uvicorn
+
+    from api.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            admin = {"Authorization": f"Bearer {BENCH_ADMIN_TOKEN}"}
+            community_id = client.post("/v1/communities", json={"name": "金沙社区"}, headers=admin).json()["id"]
+            staff = client.post("/v1/staff", json={"community_id": community_id, "display_name": "李明", "role": "staff"},
+                                headers=admin).json()
+            buyer = client.post("/v1/accounts", json={"community_id": community_id, "kind": "volunteer",
+                                                      "display_name": "丰国兆"}, headers=admin).json()
+            shop = client.post("/v1/accounts", json={"community_id": community_id, "kind": "merchant",
+                                                     "display_name": "金豆小吃店", "merchant_categories": ["meal"]},
+                               headers=admin).json()
+            report = client.post("/v1/reports", json={"category": "fire", "description": "阳台着火"},
+                                 headers={"Authorization": f"Bearer {buyer['token']}"}).json()
+            client.post(f"/v1/reports/{report['id']}/verify", json={"award": 12 * operations},
+                        headers={"Authorization": f"Bearer {staff['token']}"}).raise_for_status()
+            wallet = {"Authorization": f"Bearer {buyer['token']}"}
+
+            def sale(i: int) -> None:
+                code = client.post(f"/v1/accounts/{buyer['id']}/payment-codes", headers=wallet).json()["code"]
+                client.post("/v1/redemptions", json={"payment_code": code, "amount": 12},
+                            headers={"Authorization": f"Bearer {shop['token']}", "Idempotency-Key": uuid4().hex}
+                            ).raise_for_status()
+                balance = client.get(f"/v1/accounts/{buyer['id']}", headers=wallet).json()["balances"]["bean"]
+                assert balance == 12 * (operations - i - 1), "read-your-writes"
+
+            seconds, latencies = _timed(operations, sale)
+    finally:
+        server.should_exit = True
+        thread.join()
+    return Measurement(label, "http", operations, seconds, latencies)
 
 
 @contextmanager
