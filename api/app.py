@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI, Request, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response, install_error_handlers
 from api.metrics import METRICS
@@ -20,6 +22,53 @@ REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router)
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413, whether or not they declare a length:
+    the body is read (at most limit + one chunk) before the app sees it, then replayed."""
+
+    def __init__(self, app: ASGIApp, limit_bytes: int) -> None:
+        self.app = app
+        self.limit_bytes = limit_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response("payload_too_large", f"request bodies are at most {self.limit_bytes} bytes")
+        await response(scope, receive, send)
 
 
 def create_app(services: Services | None = None, settings: Settings | None = None) -> FastAPI:
@@ -48,14 +97,12 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     for router in ROUTERS:
         app.include_router(router)
 
+    app.add_middleware(BodyLimit, limit_bytes=REQUEST_BODY_BYTES_MAX)
+
     @app.middleware("http")
-    async def limits_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > REQUEST_BODY_BYTES_MAX):
-            response: Response = error_response("payload_too_large", f"request bodies are at most {REQUEST_BODY_BYTES_MAX} bytes")
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         route = request.scope.get("route")
         METRICS.observe(request.method, getattr(route, "path", "unmatched"), response.status_code,
                         time.perf_counter() - started)

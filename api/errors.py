@@ -61,12 +61,15 @@ def error_response(code: str, message: str, details: dict[str, Any] | None = Non
 
 
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
-    errors = [
-        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "message": str(err.get("msg", "")),
-         "type": str(err.get("type", ""))}
-        for err in exc.errors()
-    ]
+    errors = [_validation_error(err) for err in exc.errors()]
     return {"errors": errors[:20]}
+
+
+def _validation_error(err: dict[str, Any]) -> dict[str, str]:
+    if err.get("type") == "json_invalid":  # its location is a character offset, not a field
+        return {"field": "", "message": "the request body is not valid JSON", "type": "json_invalid"}
+    field = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+    return {"field": field, "message": str(err.get("msg", "")), "type": str(err.get("type", ""))}
 
 
 def install_error_handlers(app: FastAPI) -> None:

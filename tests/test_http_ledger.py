@@ -163,6 +163,16 @@ def test_register_community_refuses_bad_fields(world: World, fields: dict[str, A
 
 
 @memory_only
+def test_a_community_is_read_by_the_people_who_run_it_and_no_one_else(world: World) -> None:
+    path = f"/v1/communities/{world.community['id']}"
+    for role in ("admin", "staff", "auditor"):
+        assert world.api.call("GET", path, world.token(role)).json()["name"] == world.community["name"]
+    for role in ("foreign_staff", "volunteer", "merchant"):
+        assert_error(world.api.call("GET", path, world.token(role)), 403, "forbidden")
+    assert_error(world.api.call("GET", path, None), 401, "unauthorized")
+
+
+@memory_only
 def test_register_staff_gives_a_working_token_once(world: World) -> None:
     body = {"community_id": world.community["id"], "display_name": "网格员 小李", "role": "auditor"}
     key = new_key()
@@ -651,6 +661,41 @@ def test_an_oversized_body_is_refused_before_it_is_read(world: World) -> None:
     response = world.api.call("POST", "/v1/reports", world.volunteer["token"], content=body,
                               headers={"Content-Type": "application/json"})
     assert_error(response, 413, "payload_too_large")
+
+
+@memory_only
+def test_an_oversized_body_without_a_length_is_refused_too(world: World) -> None:
+    def chunks():  # a chunked upload declares no Content-Length
+        yield b'{"category": "fire", "description": "'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    head = world.head()
+    response = world.api.call("POST", "/v1/reports", world.volunteer["token"], content=chunks(),
+                              headers={"Content-Type": "application/json"})
+    assert_error(response, 413, "payload_too_large")
+    assert world.head() == head
+
+
+@memory_only
+def test_a_chunked_body_within_the_limit_is_read_whole(world: World) -> None:
+    def chunks():
+        yield b'{"category": "fire", '
+        yield b'"description": "\u697c\u9053\u6709\u70df"}'
+
+    response = world.api.call("POST", "/v1/reports", world.volunteer["token"], content=chunks(),
+                              headers={"Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["category"] == "fire"
+
+
+@memory_only
+def test_malformed_json_is_named_as_such(world: World) -> None:
+    response = world.api.call("POST", "/v1/reports", world.volunteer["token"], content=b'{"category":',
+                              headers={"Content-Type": "application/json"})
+    assert_error(response, 422, "validation_error")
+    assert response.json()["error"]["message"] == "the request body is not valid JSON"
 
 
 json_values = st.recursive(

@@ -34,4 +34,4 @@ def register_community(
 
 @router.get("/communities/{community_id}")
 def get_community(community_id: str, app: AppDep, actor: Annotated[Actor, Depends(require(*PEOPLE_WHO_RUN))]) -> dict:
-    return app.community_view(app.get_community(path_id(community_id, "community")))
+    return app.community_view(app.get_community_for(actor, path_id(community_id, "community")))
