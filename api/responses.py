@@ -12,7 +12,7 @@ from infra.wiring import Services
 
 
 def written(services: Services, outcome: Outcome, status_code: int) -> JSONResponse:
-    services.projector.catch_up()
+    services.projector.catch_up(until=outcome.position)  # knowing the position saves asking for the head
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return JSONResponse(outcome.result, status_code=status_code, headers=headers)
 

@@ -65,6 +65,8 @@ from domain.money import (
 from domain.reports import DESCRIPTION_LENGTH_MAX, HANDLERS_MAX, REASON_LENGTH_MAX, Report, ReportStatus
 
 SAVE_ATTEMPTS_MAX = 10  # optimistic-concurrency retries before answering 409
+RETRY_BACKOFF_BASE_S = 0.002
+RETRY_BACKOFF_MAX_S = 0.2  # attempts spread over about a second before we give up
 TOKEN_BYTES = 32
 SECRET_RESULT_FIELDS = ("token", "card_code", "code")  # never stored in an idempotency record
 
@@ -101,6 +103,7 @@ class IdempotencyKey:
 class Outcome:
     result: dict[str, Any]
     replayed: bool = False
+    position: int | None = None  # the last notification this command recorded (None: it recorded nothing)
 
 
 def hash_token(token: str) -> str:
@@ -156,11 +159,13 @@ class JindouBase(Application[UUID]):
                     IdempotencyRecord(id=idempotency.record_id, request_hash=idempotency.request_hash, outcome=stored)
                 )
             try:
-                self.save(*pending)
+                recordings = self.save(*pending)
             except IntegrityError:
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # de-synchronise the racers
+                # Another process wrote first: back off exponentially, with jitter to de-synchronise the racers.
+                time.sleep(random.uniform(0, min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_BASE_S * 2**attempt)))
                 continue
-            return Outcome(result)
+            position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
+            return Outcome(result, position=position)
         raise ConcurrencyConflict("too many concurrent changes to the same accounts; please retry")
 
     def _find(self, cls: type[A], aggregate_id: UUID | None) -> A | None:

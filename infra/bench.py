@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 from domain.application import Actor, IdempotencyKey, Jindou
+from domain.community import AWARD_MAX
 from infra.settings import Settings
 from infra.wiring import Services, build_services, memory_read_store
 from projections.projector import Projector
@@ -60,6 +61,11 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _awards(beans: int) -> list[int]:
+    """`beans` split into report awards no larger than one report may earn."""
+    return [min(AWARD_MAX, beans - start) for start in range(0, beans, AWARD_MAX)]
+
+
 class Community:
     """A community with staff, volunteers and a beneficiary, set up through the application."""
 
@@ -87,8 +93,9 @@ class Community:
         return self._actor(token)
 
     def earn(self, volunteer: Actor, beans: int) -> None:
-        report = self.app.submit_report(volunteer, category="fire", description="金夏苑14幢阳台着火").result
-        self.app.verify_report(self.staff, UUID(report["id"]), award=beans)
+        for award in _awards(beans):
+            report = self.app.submit_report(volunteer, category="fire", description="金夏苑14幢阳台着火").result
+            self.app.verify_report(self.staff, UUID(report["id"]), award=award)
 
     def donate(self, volunteer: Actor, amount: int = 1) -> None:
         self.app.donate(volunteer, to_account_id=self.beneficiary.account_id, amount=amount)
@@ -199,10 +206,11 @@ def _http_sales(label: str, services: Services, operations: int) -> Measurement:
             shop = client.post("/v1/accounts", json={"community_id": community_id, "kind": "merchant",
                                                      "display_name": "金豆小吃店", "merchant_categories": ["meal"]},
                                headers=admin).json()
-            report = client.post("/v1/reports", json={"category": "fire", "description": "阳台着火"},
-                                 headers={"Authorization": f"Bearer {buyer['token']}"}).json()
-            client.post(f"/v1/reports/{report['id']}/verify", json={"award": 12 * operations},
-                        headers={"Authorization": f"Bearer {staff['token']}"}).raise_for_status()
+            for award in _awards(12 * operations):
+                report = client.post("/v1/reports", json={"category": "fire", "description": "阳台着火"},
+                                     headers={"Authorization": f"Bearer {buyer['token']}"}).json()
+                client.post(f"/v1/reports/{report['id']}/verify", json={"award": award},
+                            headers={"Authorization": f"Bearer {staff['token']}"}).raise_for_status()
             wallet = {"Authorization": f"Bearer {buyer['token']}"}
 
             def sale(i: int) -> None:

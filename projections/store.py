@@ -7,13 +7,16 @@ PostgreSQL, so queries CAST(... AS BIGINT) where they sum money.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import OperationalError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.sqlite import (
+    SQLiteConnection, SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder, SQLiteTransaction,
+)
 
 
 class Cursor:
@@ -43,6 +46,22 @@ class Cursor:
         return [dict(row) for row in self.raw.fetchall()]
 
 
+READ_MODEL_WRITER_LOCK = 0x6A696E646F75  # "jindou": PostgreSQL advisory lock key of the read model's writer
+
+
+class _ImmediateTransaction(SQLiteTransaction):
+    def __init__(self, connection: SQLiteConnection) -> None:
+        super().__init__(connection, commit=True)
+
+    def __enter__(self) -> SQLiteCursor:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:  # still locked after the busy timeout
+            raise OperationalError(error) from error
+        return cursor
+
+
 class ReadStore:
     """Our tables plus the library's tracking recorder, sharing one datastore (one transaction)."""
 
@@ -53,8 +72,28 @@ class ReadStore:
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Cursor]:
+        """Writing transactions are one at a time across processes (as the batches they apply
+        are in log order): two processes applying overlapping batches would otherwise lock
+        rows in different orders and deadlock on PostgreSQL, or lose the race on SQLite."""
+        if commit and not self.postgres:
+            with self._sqlite_write_transaction() as raw:
+                yield Cursor(raw, postgres=False)
+            return
         with self.tracking.datastore.transaction(commit=commit) as raw:
-            yield Cursor(raw, postgres=self.postgres)
+            cursor = Cursor(raw, postgres=self.postgres)
+            if commit:
+                cursor.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_WRITER_LOCK,))
+            yield cursor
+
+    @contextmanager
+    def _sqlite_write_transaction(self) -> Iterator[Any]:
+        """SQLite's plain BEGIN takes the write lock only at the first write; a batch that read
+        first then finds another process committed in between and fails at once ('database is
+        locked'). BEGIN IMMEDIATE takes the lock up front, waiting up to the busy timeout."""
+        datastore = self.tracking.datastore
+        assert isinstance(datastore, SQLiteDatastore)
+        with datastore.get_connection(commit=True) as connection, _ImmediateTransaction(connection) as cursor, cursor:
+            yield cursor
 
     def read(self) -> Any:
         return self.transaction(commit=False)

@@ -1,0 +1,35 @@
+"""The catch-up projector across processes sharing one database."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from infra.settings import Settings
+from infra.wiring import build_services
+from tests.conftest import ADMIN_TOKEN
+
+
+@pytest.mark.backends("sqlite")
+def test_a_read_model_batch_on_sqlite_holds_the_write_lock_from_its_first_statement(database_url: str) -> None:
+    """Two processes over one SQLite file: a batch that reads before it writes must not lose its
+    write to the other process's commit in between ('database is locked'), it must make the
+    other writer wait instead."""
+    ours = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    theirs = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    admin = theirs.app.authenticate(ADMIN_TOKEN)
+    other_writer = threading.Thread(target=lambda: theirs.app.register_community(admin, name="金星社区"))
+    try:
+        with ours.store.transaction(commit=True) as cursor:
+            cursor.one("SELECT COUNT(*) AS n FROM ledger_communities")
+            other_writer.start()
+            other_writer.join(timeout=0.5)
+            assert other_writer.is_alive(), "the other process wrote in the middle of our batch"
+            cursor.execute("INSERT INTO ledger_communities VALUES ('c', '金沙社区', 'Asia/Shanghai', 1000, 'now')")
+        other_writer.join(timeout=30)
+        assert not other_writer.is_alive()
+        assert theirs.projector.catch_up() == ours.projector.catch_up()
+    finally:
+        ours.close()
+        theirs.close()
