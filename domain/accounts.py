@@ -31,7 +31,7 @@ MERCHANT_CATEGORIES_MAX = 16
 
 
 def check_merchant_categories(kind: AccountKind, value: object) -> list[str]:
-    if value is None:
+    if value is None or value == []:
         return []
     if kind is not AccountKind.MERCHANT:
         raise ValidationFailed("only merchants have categories", field="merchant_categories")

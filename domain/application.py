@@ -371,7 +371,7 @@ class EarningCommands(JindouBase):
     ) -> Outcome:
         def decide() -> Decision:
             report = self._report_for_staff(actor, report_id)
-            report.check_status(ReportStatus.SUBMITTED, action="verify")
+            report.check_verifiable()
             if actor.account_id == report.reporter_id:
                 raise SamePerson("the verifier of a report cannot be its reporter")
             community = self.get_community(report.community_id)

@@ -46,9 +46,17 @@ class Report(Aggregate):
                 f"cannot {action} a report that is {self.status}", status=self.status, report_id=str(self.id)
             )
 
+    def check_verifiable(self) -> None:
+        """A report is verified once, whenever staff get to it: an urgent one is often dispatched
+        (and even closed) first. Verifying never reopens a dispatched or closed report."""
+        if self.verified_by is not None or self.status == ReportStatus.REJECTED.value:
+            state = "verified" if self.verified_by is not None else self.status
+            raise InvalidState(f"cannot verify a report that is {state}", status=self.status, report_id=str(self.id))
+
     @event("Verified")
     def verify(self, award: int, verified_by: str, transaction_id: str, postings: list[dict[str, Any]]) -> None:
-        self.status = ReportStatus.VERIFIED.value
+        if self.status == ReportStatus.SUBMITTED.value:
+            self.status = ReportStatus.VERIFIED.value
         self.award = award
         self.verified_by = verified_by
 

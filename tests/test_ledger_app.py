@@ -172,6 +172,28 @@ def test_a_verified_report_can_still_be_dispatched_and_both_awards_stand(communi
     check_invariants(community.services)
 
 
+def test_an_urgent_report_dispatched_first_is_verified_afterwards_once(community: AppCommunity) -> None:
+    """The fire at 金夏苑: staff dispatch the patrol at once and verify the report later."""
+    reporter, handler = community.open("volunteer"), community.open("volunteer")
+    report_id = community.report(reporter, "fire")
+    community.app.dispatch_report(community.staff, report_id, handler_ids=[handler.account_id])
+    community.app.close_report(community.staff, report_id, handler_awards={str(handler.account_id): 5})
+
+    verified = community.app.verify_report(community.staff, report_id).result
+    assert verified["award"] == 10 and verified["status"] == "closed"  # verifying does not reopen it
+    with pytest.raises(InvalidState):
+        community.app.verify_report(community.staff, report_id)
+    assert (community.balance(reporter), community.balance(handler)) == (10, 5)
+    check_invariants(community.services)
+
+
+def test_a_rejected_report_is_never_verified(community: AppCommunity) -> None:
+    report_id = community.report(community.open("volunteer"))
+    community.app.reject_report(community.staff, report_id, reason="经核实信息不属实")
+    with pytest.raises(InvalidState):
+        community.app.verify_report(community.staff, report_id)
+
+
 def test_closing_with_no_awards_moves_nothing_and_the_read_model_goes_on(community: AppCommunity) -> None:
     reporter, handler = community.open("volunteer"), community.open("volunteer")
     report_id = community.report(reporter)
@@ -378,3 +400,10 @@ def test_secrets_are_never_kept_for_a_replay(community: AppCommunity) -> None:
                                        display_name="新志愿者", idempotency=key)
     assert first.result["token"] and again.replayed
     assert again.result["token"] is None and again.result["id"] == first.result["id"]
+
+
+def test_an_empty_category_list_is_no_category_for_any_kind(community: AppCommunity) -> None:
+    volunteer = community.open("volunteer", merchant_categories=[])
+    assert community.app.get_account(volunteer.account_id).merchant_categories == []
+    with pytest.raises(ValidationFailed):
+        community.open("volunteer", merchant_categories=["meal"])
