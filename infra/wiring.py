@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from uuid import uuid4
 
@@ -13,6 +15,8 @@ from infra.settings import Settings, persistence_env
 from projections.projector import Projector
 from projections.registry import all_projections
 from projections.store import ReadStore
+
+START_UP_LOCK = 0x6A696E646F75 + 1  # PostgreSQL advisory lock key: one process creates tables at a time
 
 
 @dataclass
@@ -45,11 +49,35 @@ def read_store_for(app: Jindou) -> ReadStore:
     return ReadStore(app.factory.tracking_recorder())  # same database, so one transaction
 
 
+@contextmanager
+def start_up_turn(env: dict[str, str]) -> Iterator[None]:
+    """PostgreSQL cannot create the same tables from several processes at once ('tuple
+    concurrently updated'), so processes starting together take turns: a session advisory lock
+    held while the library and the read model create their tables."""
+    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"],
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]), autocommit=True,
+    ) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (START_UP_LOCK,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (START_UP_LOCK,))
+
+
 def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
     """`catch_up=False` opens the store as found (audit commands must check before projecting)."""
-    app = Jindou(env=persistence_env(settings.database_url))
-    projector = Projector(app, read_store_for(app), all_projections())
-    projector.create_tables()
+    env = persistence_env(settings.database_url)
+    with start_up_turn(env):
+        app = Jindou(env=env)
+        projector = Projector(app, read_store_for(app), all_projections())
+        projector.create_tables()
     if settings.admin_token:
         app.bootstrap_admin(settings.admin_token)
     if catch_up:

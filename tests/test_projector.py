@@ -33,3 +33,23 @@ def test_a_read_model_batch_on_sqlite_holds_the_write_lock_from_its_first_statem
     finally:
         ours.close()
         theirs.close()
+
+
+@pytest.mark.backends("postgres")
+def test_several_processes_starting_at_once_on_a_fresh_database_all_come_up(database_url: str) -> None:
+    """Creating tables from several processes at once fails in PostgreSQL ('tuple concurrently
+    updated') unless start-up takes turns."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        positions = pool.map(start_and_report_position, [database_url] * 4)
+    assert len(positions) == 4 and all(p >= 2 for p in positions)
+
+
+def start_and_report_position(database_url: str) -> int:
+    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        return services.projector.catch_up()
+    finally:
+        services.close()
