@@ -13,8 +13,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response, install_error_handlers
 from api.metrics import METRICS
-from api.routes import accounts, audit, communities, donations, health, merchants, pages, payments, reports, staff, welfare
-from api.routes import fund, public, settlements
+from api.routes import (
+    accounts,
+    audit,
+    communities,
+    donations,
+    fund,
+    health,
+    merchants,
+    pages,
+    payments,
+    public,
+    reports,
+    settlements,
+    staff,
+    welfare,
+)
 from infra.settings import Settings
 from infra.wiring import Services, build_services
 

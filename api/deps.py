@@ -14,7 +14,8 @@ from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 
 from api.errors import ApiError
-from domain.application import Actor, IdempotencyKey, Jindou
+from domain.application import Jindou
+from domain.base import Actor, IdempotencyKey
 from domain.errors import Forbidden, NotFound
 from domain.ids import parse_id
 from infra.wiring import Services

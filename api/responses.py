@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from domain.application import Outcome
+from domain.base import Outcome
 from infra.wiring import Services
 
 

@@ -8,11 +8,25 @@ from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from domain.application import Actor, Decision, IdempotencyKey, JindouBase, Outcome
+from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
 from domain.community import Community, check_name, check_text
 from domain.errors import InvalidState
-from domain.fund import REFERENCE_LENGTH_MAX, Fund, FundDonation, check_received_on, period_of_date
-from domain.money import AMOUNT_FEN_MAX, Asset, SystemAccount, check_positive_amount, encode_postings, system_account, transfer
+from domain.fund import (
+    REFERENCE_LENGTH_MAX,
+    Fund,
+    FundDonation,
+    check_received_on,
+    period_of_date,
+)
+from domain.money import (
+    AMOUNT_FEN_MAX,
+    Asset,
+    SystemAccount,
+    check_positive_amount,
+    encode_postings,
+    system_account,
+    transfer,
+)
 from domain.periods import check_period, period_of
 from domain.redemptions import Redemption, RedemptionStatus
 from domain.settlements import (

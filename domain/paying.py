@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone as utc_timezone
+from datetime import datetime
+from datetime import timezone as utc_timezone
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
 from domain.accounts import Account, AccountKind
-from domain.application import Actor, Decision, IdempotencyKey, JindouBase, Outcome, local_time
+from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome, local_time
 from domain.community import StaffRole
-from domain.errors import Forbidden, InvalidPaymentCode, NotFound, PaymentCodeExpired, ValidationFailed
-from domain.money import Asset, Posting, SystemAccount, check_positive_amount, encode_postings, system_account, transfer
+from domain.errors import (
+    Forbidden,
+    InvalidPaymentCode,
+    NotFound,
+    PaymentCodeExpired,
+    ValidationFailed,
+)
+from domain.money import (
+    Asset,
+    Posting,
+    SystemAccount,
+    check_positive_amount,
+    encode_postings,
+    system_account,
+    transfer,
+)
 from domain.payments import (
-    CARD_CODE_DIGITS, CARD_DAILY_LIMIT_MAX, INVALID_CODE_MESSAGE, PHONE_CODE_DIGITS, PHONE_CODE_LIFETIME, Card,
-    CardHolder, CodeKind, PaymentCode, code_kind, local_day, new_code, split_funding,
+    CARD_CODE_DIGITS,
+    CARD_DAILY_LIMIT_MAX,
+    INVALID_CODE_MESSAGE,
+    PHONE_CODE_DIGITS,
+    PHONE_CODE_LIFETIME,
+    Card,
+    CardHolder,
+    CodeKind,
+    PaymentCode,
+    code_kind,
+    local_day,
+    new_code,
+    split_funding,
 )
 from domain.periods import check_period
 from domain.redemptions import Redemption

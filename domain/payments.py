@@ -18,7 +18,12 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DailyLimitExceeded, InsufficientFunds, InvalidPaymentCode, WelfareNotAccepted
+from domain.errors import (
+    DailyLimitExceeded,
+    InsufficientFunds,
+    InvalidPaymentCode,
+    WelfareNotAccepted,
+)
 from domain.ids import derived_id
 from domain.money import Asset
 

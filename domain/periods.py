@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone as utc_timezone
+from datetime import datetime
+from datetime import timezone as utc_timezone
 from zoneinfo import ZoneInfo
 
 from domain.errors import ValidationFailed

@@ -26,9 +26,9 @@ from uuid import UUID
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
 
+from domain.periods import period_bounds, period_of
 from infra.settings import Settings
 from infra.wiring import Services, build_services, memory_read_store
-from domain.periods import period_bounds, period_of
 from projections import fund, ledger
 from projections.chain import GENESIS_HASH, link, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector

@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from domain.application import Actor, IdempotencyKey, Jindou
+from domain.application import Jindou
+from domain.base import Actor, IdempotencyKey
 from domain.community import AWARD_MAX
 from infra.settings import Settings
 from infra.wiring import Services, build_services, memory_read_store

@@ -6,7 +6,8 @@ new kind of money movement needs only a name in TRANSACTION_TYPES.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as utc_timezone
+from datetime import datetime
+from datetime import timezone as utc_timezone
 from typing import Any
 
 from domain.money import Asset, decode_postings

@@ -15,7 +15,11 @@ from typing import Any
 from eventsourcing.persistence import OperationalError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import (
-    SQLiteConnection, SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder, SQLiteTransaction,
+    SQLiteConnection,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteTrackingRecorder,
+    SQLiteTransaction,
 )
 
 

@@ -13,12 +13,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from domain.accounts import Account
-from domain.application import Actor
+from domain.base import Actor
 from domain.money import Asset
-from infra.wiring import Services
+from infra.wiring import Services, memory_read_store
 from projections import ledger
 from projections.projector import Projector
-from infra.wiring import memory_read_store
 from projections.registry import all_projections
 from tests.conftest import ADMIN_TOKEN
 

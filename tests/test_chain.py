@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.wiring import Services, memory_read_store
-from projections.chain import GENESIS_HEX, ChainProjection, canonical_bytes, chain_head_at, chain_summary, link
+from projections.chain import (
+    GENESIS_HEX,
+    ChainProjection,
+    canonical_bytes,
+    chain_head_at,
+    chain_summary,
+    link,
+)
 from projections.projector import Projector
 from tests.audit_history import make_history
 

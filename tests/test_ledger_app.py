@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import IdempotencyKey
+from domain.base import IdempotencyKey
 from domain.errors import (
     AccountFrozen,
     Forbidden,

@@ -13,8 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.application import Actor, IdempotencyKey
-from domain.errors import AlreadySettled, DomainError, InsufficientFunds, InvalidState, SamePerson
+from domain.base import Actor, IdempotencyKey
+from domain.errors import (
+    AlreadySettled,
+    DomainError,
+    InsufficientFunds,
+    InvalidState,
+    SamePerson,
+)
 from domain.fund import Fund
 from domain.money import SystemAccount, system_account
 from domain.periods import period_of

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import Actor, IdempotencyKey
+from domain.base import Actor, IdempotencyKey
 from domain.errors import (
     AccountFrozen,
     AlreadyReversed,

@@ -15,7 +15,8 @@ from uuid import UUID
 
 import pytest
 
-from domain.application import Actor, IdempotencyKey, Jindou
+from domain.application import Jindou
+from domain.base import Actor, IdempotencyKey
 from domain.errors import DomainError
 from domain.money import Asset
 from infra.settings import persistence_env

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import ValidationFailed
-from domain.periods import PERIOD_FIRST, PERIOD_LAST, check_period, period_bounds, period_of
+from domain.periods import (
+    PERIOD_FIRST,
+    PERIOD_LAST,
+    check_period,
+    period_bounds,
+    period_of,
+)
 
 ZONES = st.sampled_from(["Asia/Shanghai", "UTC", "America/St_Johns", "Pacific/Kiritimati"])
 PERIODS = st.builds(lambda y, m: f"{y:04d}-{m:02d}", st.integers(2000, 9998), st.integers(1, 12))

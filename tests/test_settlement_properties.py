@@ -18,8 +18,21 @@ from hypothesis import strategies as st
 
 from domain.errors import InvalidState, SamePerson, ValidationFailed
 from domain.fund import check_received_on, coverage_ratio, liability_fen, period_of_date
-from domain.money import AMOUNT_UNITS_MAX, BPS_PER_WHOLE, SystemAccount, check_balanced, deltas_for, system_account
-from domain.settlements import Sale, Settlement, payout_postings, rebate_fen, settlement_lines
+from domain.money import (
+    AMOUNT_UNITS_MAX,
+    BPS_PER_WHOLE,
+    SystemAccount,
+    check_balanced,
+    deltas_for,
+    system_account,
+)
+from domain.settlements import (
+    Sale,
+    Settlement,
+    payout_postings,
+    rebate_fen,
+    settlement_lines,
+)
 
 MERCHANTS = tuple(str(uuid4()) for _ in range(4))
 rates = st.integers(min_value=0, max_value=BPS_PER_WHOLE)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from uuid import UUID
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from domain.application import IdempotencyKey
+from domain.base import IdempotencyKey
 from domain.errors import DomainError, InsufficientFunds, WelfareNotAccepted
 from domain.money import Asset
 from domain.payments import split_funding

@@ -21,8 +21,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from domain.application import Actor, IdempotencyKey, Jindou
-from domain.errors import AccountFrozen, DomainError, IdempotencyConflict, InsufficientFunds
+from domain.application import Jindou
+from domain.base import Actor, IdempotencyKey
+from domain.errors import (
+    AccountFrozen,
+    DomainError,
+    IdempotencyConflict,
+    InsufficientFunds,
+)
 from domain.money import Asset
 from infra.settings import Settings
 from infra.wiring import build_services

@@ -8,12 +8,25 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import (
-    ADMIN, HOLDERS, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PEOPLE_WHO_RUN, STAFF, IdempotencyKeyHeader, ServicesDep,
-    body_id, check_may_read_account, decode_cursor, encode_cursor, idempotency, path_id, require,
+    ADMIN,
+    HOLDERS,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    PEOPLE_WHO_RUN,
+    STAFF,
+    IdempotencyKeyHeader,
+    ServicesDep,
+    body_id,
+    check_may_read_account,
+    decode_cursor,
+    encode_cursor,
+    idempotency,
+    path_id,
+    require,
 )
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
 from api.responses import page, written
-from domain.application import Actor, local_time
+from domain.base import Actor, local_time
 from projections import ledger
 
 router = APIRouter(prefix="/v1", tags=["accounts"])

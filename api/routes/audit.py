@@ -6,8 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import ADMIN, AUDITOR, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, ServicesDep, require
-from domain.application import Actor
+from api.deps import (
+    ADMIN,
+    AUDITOR,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    ServicesDep,
+    require,
+)
+from domain.base import Actor
 from infra.audit import chained_events
 from projections.chain import CANONICAL_VERSION, chain_summary
 

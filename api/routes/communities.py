@@ -6,9 +6,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
-from api.deps import ADMIN, PEOPLE_WHO_RUN, AppDep, IdempotencyKeyHeader, ServicesDep, idempotency, path_id, require
+from api.deps import (
+    ADMIN,
+    PEOPLE_WHO_RUN,
+    AppDep,
+    IdempotencyKeyHeader,
+    ServicesDep,
+    idempotency,
+    path_id,
+    require,
+)
 from api.responses import written
-from domain.application import Actor
+from domain.base import Actor
 
 router = APIRouter(prefix="/v1", tags=["communities and people"])
 

@@ -6,9 +6,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
-from api.deps import VOLUNTEER, IdempotencyKeyHeader, ServicesDep, body_id, idempotency, require
+from api.deps import (
+    VOLUNTEER,
+    IdempotencyKeyHeader,
+    ServicesDep,
+    body_id,
+    idempotency,
+    require,
+)
 from api.responses import written
-from domain.application import Actor
+from domain.base import Actor
 
 router = APIRouter(prefix="/v1", tags=["donations and welfare"])
 

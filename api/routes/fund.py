@@ -8,10 +8,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
-from api.deps import ADMIN, PEOPLE_WHO_RUN, STAFF, IdempotencyKeyHeader, ServicesDep, body_id, idempotency, path_id, require
+from api.deps import (
+    ADMIN,
+    PEOPLE_WHO_RUN,
+    STAFF,
+    IdempotencyKeyHeader,
+    ServicesDep,
+    body_id,
+    idempotency,
+    path_id,
+    require,
+)
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
 from api.responses import written
-from domain.application import Actor, local_time
+from domain.base import Actor, local_time
 from projections import fund
 
 router = APIRouter(prefix="/v1/fund", tags=["the fund, settlements and public reports"])

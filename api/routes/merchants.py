@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as utc_timezone
+from datetime import datetime
+from datetime import timezone as utc_timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import (
-    MERCHANT, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, PEOPLE_WHO_RUN, ServicesDep, check_may_read_account, decode_cursor,
-    encode_cursor, path_id, require,
+    MERCHANT,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+    PEOPLE_WHO_RUN,
+    ServicesDep,
+    check_may_read_account,
+    decode_cursor,
+    encode_cursor,
+    path_id,
+    require,
 )
 from api.errors import ApiError
 from api.responses import page
 from domain.accounts import AccountKind
-from domain.application import Actor, local_time
+from domain.base import Actor, local_time
 from domain.errors import NotFound
 from domain.periods import check_period, period_of
 from projections import redemptions

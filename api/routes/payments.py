@@ -11,12 +11,23 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
 from api.deps import (
-    ADMIN, BENEFICIARY, HOLDERS, MERCHANT, PEOPLE_WHO_RUN, STAFF, VOLUNTEER, IdempotencyKeyHeader, ServicesDep,
-    check_may_read_account, idempotency, path_id, require,
+    ADMIN,
+    BENEFICIARY,
+    HOLDERS,
+    MERCHANT,
+    PEOPLE_WHO_RUN,
+    STAFF,
+    VOLUNTEER,
+    IdempotencyKeyHeader,
+    ServicesDep,
+    check_may_read_account,
+    idempotency,
+    path_id,
+    require,
 )
 from api.ratelimit import PAYMENT_CODE_GUESSES
 from api.responses import written
-from domain.application import Actor
+from domain.base import Actor
 from domain.errors import InvalidPaymentCode
 
 router = APIRouter(prefix="/v1", tags=["paying at merchants"])

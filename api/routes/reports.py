@@ -8,11 +8,20 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
 from api.deps import (
-    ADMIN, PEOPLE_WHO_RUN, STAFF, VOLUNTEER, AppDep, IdempotencyKeyHeader, ServicesDep, body_id, idempotency,
-    path_id, require,
+    ADMIN,
+    PEOPLE_WHO_RUN,
+    STAFF,
+    VOLUNTEER,
+    AppDep,
+    IdempotencyKeyHeader,
+    ServicesDep,
+    body_id,
+    idempotency,
+    path_id,
+    require,
 )
 from api.responses import written
-from domain.application import Actor
+from domain.base import Actor
 from domain.errors import Forbidden
 from domain.reports import DESCRIPTION_LENGTH_MAX, HANDLERS_MAX, REASON_LENGTH_MAX
 

@@ -9,9 +9,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ADMIN, PEOPLE_WHO_RUN, STAFF, IdempotencyKeyHeader, ServicesDep, body_id, idempotency, path_id, require
+from api.deps import (
+    ADMIN,
+    PEOPLE_WHO_RUN,
+    STAFF,
+    IdempotencyKeyHeader,
+    ServicesDep,
+    body_id,
+    idempotency,
+    path_id,
+    require,
+)
 from api.responses import written
-from domain.application import Actor
+from domain.base import Actor
 from projections import redemptions
 
 router = APIRouter(prefix="/v1/settlements", tags=["the fund, settlements and public reports"])

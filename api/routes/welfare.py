@@ -8,9 +8,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
-from api.deps import ADMIN, STAFF, IdempotencyKeyHeader, ServicesDep, body_id, idempotency, require
+from api.deps import (
+    ADMIN,
+    STAFF,
+    IdempotencyKeyHeader,
+    ServicesDep,
+    body_id,
+    idempotency,
+    require,
+)
 from api.responses import written
-from domain.application import Actor
+from domain.base import Actor
 from domain.welfare import BENEFICIARIES_PER_RUN_MAX
 from projections import ledger
 

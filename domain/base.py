@@ -1,0 +1,200 @@
+"""The unit of work every command runs in: decide, save in one transaction, retry, replay.
+
+Every command is a `decide` function: it loads what it needs, checks the rules (raising named
+domain errors before any event exists), triggers events and returns (result, aggregates).
+`_execute` saves the aggregates, together with an idempotency record when the caller sent a
+key, and retries the whole decision a bounded number of times when optimistic concurrency
+(or an idempotency or uniqueness collision) says someone else wrote first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.accounts import Account
+from domain.community import Credential, Staff, StaffRole
+from domain.errors import ConcurrencyConflict, DomainError, Forbidden, NotFound
+from domain.idempotency import IdempotencyRecord
+from domain.ids import derived_id
+from domain.money import Posting, deltas_for
+
+SAVE_ATTEMPTS_MAX = 10  # optimistic-concurrency retries before answering 409
+RETRY_BACKOFF_BASE_S = 0.002
+RETRY_BACKOFF_MAX_S = 0.2  # attempts spread over about a second before we give up
+TOKEN_BYTES = 32
+SECRET_RESULT_FIELDS = ("token", "card_code", "code")  # never stored in an idempotency record
+
+A = TypeVar("A", bound=Aggregate)
+Decision = tuple[dict[str, Any], Iterable[Aggregate]]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a staff member (admin, staff, auditor) or an account holder."""
+
+    role: str
+    principal_id: UUID
+    community_id: UUID | None  # None: a deployment-wide administrator
+    account_id: UUID | None  # a holder's account, or a staff member's own volunteer account
+
+    @property
+    def label(self) -> str:
+        return f"{self.role}:{self.principal_id}"
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    principal_id: UUID
+    key: str
+    request_hash: str
+
+    @property
+    def record_id(self) -> UUID:
+        return IdempotencyRecord.id_for(self.principal_id, self.key)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: dict[str, Any]
+    replayed: bool = False
+    position: int | None = None  # the last notification this command recorded (None: it recorded nothing)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return "jd_" + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """RFC 3339 with the community's offset (+08:00 in Kunming)."""
+    return moment.astimezone(ZoneInfo(timezone)).isoformat()
+
+
+class JindouBase(Application[UUID]):
+    name = "Jindou"
+    is_snapshotting_enabled = True
+    snapshotting_intervals = {Account: 500}  # a busy volunteer's account loads in one read
+
+    # --- the unit of work -------------------------------------------------------------------
+
+    # The database serialises writers anyway (SQLite's write lock, PostgreSQL's EXCLUSIVE lock on
+    # the events table), so serialising this process's decisions costs no throughput and means
+    # optimistic-concurrency conflicts can only come from another process: threads spending from
+    # one account queue here instead of exhausting their retries against each other.
+    _write_lock = threading.Lock()
+
+    def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None = None) -> Outcome:
+        with self._write_lock:
+            return self._decide_and_save(decide, idempotency)
+
+    def _decide_and_save(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Outcome:
+        for attempt in range(SAVE_ATTEMPTS_MAX):
+            if idempotency is not None:
+                record = self._find(IdempotencyRecord, idempotency.record_id)
+                if record is not None:
+                    return Outcome(record.replay(idempotency.request_hash), replayed=True)
+            try:
+                result, aggregates = decide()
+            except DomainError:
+                # Another process may have committed this very request between our look-up and
+                # the decision (a used code, an already reversed sale): then replay its outcome.
+                replay = self._find(IdempotencyRecord, idempotency.record_id) if idempotency is not None else None
+                if replay is None:
+                    raise
+                assert idempotency is not None
+                return Outcome(replay.replay(idempotency.request_hash), replayed=True)
+            pending = list(aggregates)
+            if idempotency is not None:
+                stored = {k: (None if k in SECRET_RESULT_FIELDS else v) for k, v in result.items()}
+                pending.append(
+                    IdempotencyRecord(id=idempotency.record_id, request_hash=idempotency.request_hash, outcome=stored)
+                )
+            try:
+                recordings = self.save(*pending)
+            except IntegrityError:
+                # Another process wrote first: back off exponentially, with jitter to de-synchronise the racers.
+                time.sleep(random.uniform(0, min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_BASE_S * 2**attempt)))
+                continue
+            position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
+            return Outcome(result, position=position)
+        raise ConcurrencyConflict("too many concurrent changes to the same accounts; please retry")
+
+    def _find(self, cls: type[A], aggregate_id: UUID | None) -> A | None:
+        if aggregate_id is None:
+            return None
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def _get(self, cls: type[A], aggregate_id: UUID | None, what: str) -> A:
+        aggregate = self._find(cls, aggregate_id)
+        if aggregate is None:
+            raise NotFound(f"{what} not found", id=str(aggregate_id) if aggregate_id else None)
+        return aggregate
+
+    @staticmethod
+    def _check_scope(actor: Actor, community_id: UUID) -> None:
+        if actor.community_id is not None and actor.community_id != community_id:
+            raise Forbidden("this belongs to another community")
+
+    def _issue_credential(self, role: str, principal_id: UUID, community_id: UUID | None) -> tuple[str, Credential]:
+        token = new_token()
+        credential = Credential(
+            id=Credential.id_for(hash_token(token)), role=role, principal_id=principal_id, community_id=community_id
+        )
+        return token, credential
+
+    def _post(self, transaction_id: str, postings: list[Posting], accounts: Iterable[Account]) -> None:
+        """Record each guarded account's side of a transaction on the account itself."""
+        for account in accounts:
+            if account.is_guarded:
+                account.post(transaction_id, deltas_for(str(account.id), postings))
+
+    # --- authentication ---------------------------------------------------------------------
+
+    def authenticate(self, token: str) -> Actor | None:
+        credential = self._find(Credential, Credential.id_for(hash_token(token)))
+        if credential is None or credential.revoked:
+            return None
+        if credential.role in {r.value for r in StaffRole}:
+            staff = self._find(Staff, credential.principal_id)
+            account_id = staff.account_id if staff else None
+        else:
+            account_id = credential.principal_id
+        return Actor(credential.role, credential.principal_id, credential.community_id, account_id)
+
+    def bootstrap_admin(self, token: str) -> None:
+        """Make `token` a deployment-wide admin credential (JINDOU_ADMIN_TOKEN); idempotent."""
+        token_hash = hash_token(token)
+        if self._find(Credential, Credential.id_for(token_hash)) is not None:
+            return
+        staff = Staff(
+            id=derived_id("bootstrap-admin", token_hash), community_id=None, display_name="管理员",
+            role=StaffRole.ADMIN.value, account_id=None, registered_by="bootstrap",
+        )
+        credential = Credential(
+            id=Credential.id_for(token_hash), role=StaffRole.ADMIN.value, principal_id=staff.id, community_id=None
+        )
+        try:
+            self.save(staff, credential)
+        except IntegrityError:
+            pass  # another process bootstrapped the same token first
