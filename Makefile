@@ -18,11 +18,16 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-run: $(BIN)/.installed
-	$(BIN)/jindou serve --host $(HOST) --port $(PORT)
+# A local admin credential, made once and kept out of git, so `make run` is usable at once.
+.jindou-admin-token:
+	@umask 077; $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))' > $@
 
-demo: $(BIN)/.installed
-	$(BIN)/jindou demo --host $(HOST) --port $(PORT)
+run: $(BIN)/.installed .jindou-admin-token
+	@echo "Jindou admin token (Authorization: Bearer ...): $${JINDOU_ADMIN_TOKEN:-$$(cat .jindou-admin-token)}"
+	JINDOU_ADMIN_TOKEN="$${JINDOU_ADMIN_TOKEN:-$$(cat .jindou-admin-token)}" $(BIN)/jindou serve --host $(HOST) --port $(PORT)
+
+demo: $(BIN)/.installed  # its own database, so a real ./jindou.db is never mixed with demo data
+	JINDOU_DATABASE_URL="$${JINDOU_DATABASE_URL:-sqlite:///./jindou-demo.db}" $(BIN)/jindou demo --host $(HOST) --port $(PORT)
 
 test: $(BIN)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -31,4 +36,4 @@ bench: $(BIN)/.installed
 	$(BIN)/jindou bench
 
 clean:
-	rm -rf $(VENV) jindou.db jindou.db-wal jindou.db-shm .pytest_cache test-artifacts
+	rm -rf $(VENV) jindou.db* jindou-demo.db* .pytest_cache test-artifacts
