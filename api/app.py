@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +36,32 @@ REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router)
+
+
+class RequestMetrics:
+    """Count and time every request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            route = scope.get("route")
+            METRICS.observe(scope["method"], getattr(route, "path", "unmatched"), status, time.perf_counter() - started)
 
 
 class BodyLimit:
@@ -111,15 +137,8 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     for router in ROUTERS:
         app.include_router(router)
 
+    # Pure ASGI middleware: starlette's BaseHTTPMiddleware streams every response through a task
+    # and a queue, which cost more than a whole ledger command here.
     app.add_middleware(BodyLimit, limit_bytes=REQUEST_BODY_BYTES_MAX)
-
-    @app.middleware("http")
-    async def metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        METRICS.observe(request.method, getattr(route, "path", "unmatched"), response.status_code,
-                        time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestMetrics)
     return app
