@@ -42,6 +42,11 @@ class InvalidPaymentCode(DomainError):
     code = "invalid_payment_code"
 
 
+class UnknownPaymentCode(InvalidPaymentCode):
+    """No such code was ever issued: to the client it is just not valid, but a till that keeps
+    sending these is guessing (a used or replaced code is an honest re-scan)."""
+
+
 class PaymentCodeExpired(DomainError):
     code = "payment_code_expired"
 

@@ -18,6 +18,7 @@ from domain.errors import (
     InvalidPaymentCode,
     NotFound,
     PaymentCodeExpired,
+    UnknownPaymentCode,
     ValidationFailed,
 )
 from domain.money import (
@@ -241,7 +242,9 @@ class PaymentCommands(JindouBase):
         else:
             code = self._find(Card, Card.id_for(payment_code))
             usable = code is not None and not code.revoked
-        if code is None or not usable or code.community_id != merchant.community_id:
+        if code is None:
+            raise UnknownPaymentCode(INVALID_CODE_MESSAGE)
+        if not usable or code.community_id != merchant.community_id:
             raise InvalidPaymentCode(INVALID_CODE_MESSAGE)
         if isinstance(code, PaymentCode) and code.is_expired(now):
             raise PaymentCodeExpired("this payment code has expired; ask for a fresh one",

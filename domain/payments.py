@@ -22,6 +22,7 @@ from domain.errors import (
     DailyLimitExceeded,
     InsufficientFunds,
     InvalidPaymentCode,
+    UnknownPaymentCode,
     WelfareNotAccepted,
 )
 from domain.ids import derived_id
@@ -55,7 +56,7 @@ def code_kind(code: object) -> CodeKind:
             return CodeKind.PHONE
         if len(code) == CARD_CODE_DIGITS:
             return CodeKind.CARD
-    raise InvalidPaymentCode(INVALID_CODE_MESSAGE)
+    raise UnknownPaymentCode(INVALID_CODE_MESSAGE)
 
 
 def local_day(moment: datetime, timezone: str) -> str:

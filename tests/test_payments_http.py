@@ -263,6 +263,17 @@ def test_guessing_codes_is_rate_limited_per_merchant(town: Town) -> None:
     assert api.balances(town.barber["id"]) == {"bean": 0, "welfare": 0}
 
 
+def test_a_till_scanning_a_used_code_again_is_refused_but_not_taken_for_guessing(town: Town) -> None:
+    api = town.api
+    api.earn(town.volunteer, town.staff["token"], "fire")
+    used = code_for(api, town.volunteer)
+    assert redeem(api, town.canteen, used, 1).status_code == 201
+    for _ in range(CODE_FAILURES_PER_WINDOW_MAX + 2):  # the shopkeeper's phone keeps re-scanning the receipt
+        again = redeem(api, town.canteen, used, 1)
+        assert again.status_code == 409 and error_code(again) == "invalid_payment_code"
+    assert redeem(api, town.canteen, code_for(api, town.volunteer), 1).status_code == 201
+
+
 def test_the_failure_window_slides() -> None:
     now = [1000.0]
     window = FailureWindow(failures_max=3, window_seconds=60, clock=lambda: now[0])

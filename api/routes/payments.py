@@ -28,7 +28,7 @@ from api.deps import (
 from api.ratelimit import PAYMENT_CODE_GUESSES
 from api.responses import written
 from domain.base import Actor
-from domain.errors import InvalidPaymentCode
+from domain.errors import UnknownPaymentCode
 
 router = APIRouter(prefix="/v1", tags=["paying at merchants"])
 
@@ -87,7 +87,7 @@ def redeem(
     PAYMENT_CODE_GUESSES.check(actor.principal_id)
     try:
         outcome = services.app.redeem(actor, payment_code=body.payment_code, amount=body.amount, idempotency=required_key)
-    except InvalidPaymentCode:
+    except UnknownPaymentCode:
         PAYMENT_CODE_GUESSES.record_failure(actor.principal_id)
         raise
     return written(services, outcome, 201)
