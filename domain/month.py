@@ -29,6 +29,7 @@ from domain.money import (
 )
 from domain.periods import check_period, period_of
 from domain.redemptions import Redemption, RedemptionStatus
+from domain.reports import REASON_LENGTH_MAX
 from domain.settlements import (
     BANK_REFERENCE_LENGTH_MAX,
     REDEMPTIONS_PER_SETTLEMENT_MAX,
@@ -139,6 +140,23 @@ class MonthCommands(JindouBase):
             settlement.check_approvable(str(actor.principal_id))
             settlement.approve(approved_by=actor.label, approver_id=str(actor.principal_id))
             return self.settlement_view(settlement), [settlement]
+
+        return self._execute(decide, idempotency)
+
+    def reject_settlement(
+        self, actor: Actor, settlement_id: UUID | None, *, reason: str, idempotency: IdempotencyKey | None = None
+    ) -> Outcome:
+        """Withdraw a settlement before it is paid; every sale it claimed is released in the same
+        save, to be reversed or settled again."""
+
+        def decide() -> Decision:
+            settlement = self._settlement_for(actor, settlement_id)
+            settlement.check_rejectable()
+            settlement.reject(rejected_by=actor.label, reason=check_text(reason, "reason", REASON_LENGTH_MAX))
+            released = [self._get(Redemption, UUID(r), "redemption") for r in settlement.redemption_ids]
+            for redemption in released:
+                redemption.release(settlement.id)
+            return self.settlement_view(settlement), [settlement, *released]
 
         return self._execute(decide, idempotency)
 

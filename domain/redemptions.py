@@ -54,6 +54,12 @@ class Redemption(Aggregate):
 
     @event("Settled")
     def settle(self, settlement_id: UUID) -> None:
-        """Claimed by a settlement: repaid with it, never reversible again."""
+        """Claimed by a settlement: repaid with it, never reversible again (unless it is rejected)."""
         assert self.status == RedemptionStatus.COMPLETED.value and self.settlement_id is None
         self.settlement_id = settlement_id
+
+    @event("Released")
+    def release(self, settlement_id: UUID) -> None:
+        """The settlement that claimed this sale was rejected before payment."""
+        assert self.settlement_id == settlement_id
+        self.settlement_id = None

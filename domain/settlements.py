@@ -42,6 +42,7 @@ class SettlementStatus(str, Enum):
     PROPOSED = "proposed"
     APPROVED = "approved"
     PAID = "paid"
+    REJECTED = "rejected"  # withdrawn before payment; its sales are free again
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,16 @@ class Settlement(Aggregate):
     def approve(self, approved_by: str, approver_id: str) -> None:
         self.status = SettlementStatus.APPROVED.value
         self.approved_by = approved_by
+
+    def check_rejectable(self) -> None:
+        if self.status not in (SettlementStatus.PROPOSED.value, SettlementStatus.APPROVED.value):
+            raise InvalidState(
+                f"cannot reject a settlement that is {self.status}", settlement_id=str(self.id), status=self.status
+            )
+
+    @event("Rejected")
+    def reject(self, rejected_by: str, reason: str) -> None:
+        self.status = SettlementStatus.REJECTED.value
 
     def check_payable(self) -> None:
         self._check_status(SettlementStatus.APPROVED, "pay")

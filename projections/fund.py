@@ -63,9 +63,10 @@ class FundProjection:
             self._movement(cursor, recorded, "donation", period, (event.amount_fen, 0, 0), event.donor)
         elif name == "Settlement.Proposed":
             self._proposed(cursor, recorded)
-        elif name == "Settlement.Approved":
-            cursor.execute("UPDATE fund_settlements SET status = 'approved' WHERE settlement_id = ?",
-                           (str(event.originator_id),))
+        elif name in ("Settlement.Approved", "Settlement.Rejected"):
+            status = "approved" if name == "Settlement.Approved" else "rejected"
+            cursor.execute("UPDATE fund_settlements SET status = ? WHERE settlement_id = ?",
+                           (status, str(event.originator_id)))
         elif name == "Settlement.Paid":
             self._paid(cursor, recorded)
 

@@ -44,6 +44,9 @@ class RedemptionsProjection:
                 "UPDATE redemptions SET settlement_id = ? WHERE redemption_id = ?",
                 (str(event.settlement_id), str(event.originator_id)),
             )
+        elif name == "Redemption.Released":
+            cursor.execute("UPDATE redemptions SET settlement_id = NULL WHERE redemption_id = ?",
+                           (str(event.originator_id),))
 
 
 def unsettled_completed(cursor: Cursor, community_id: str, period: str) -> list[dict[str, Any]]:

@@ -17,9 +17,11 @@ from domain.base import Actor, IdempotencyKey
 from domain.errors import (
     AlreadySettled,
     DomainError,
+    Forbidden,
     InsufficientFunds,
     InvalidState,
     SamePerson,
+    ValidationFailed,
 )
 from domain.fund import Fund
 from domain.money import SystemAccount, system_account
@@ -152,6 +154,47 @@ def test_maker_checker_and_the_fund_guard(community: AppCommunity) -> None:
     assert cash[(system_account(community.id, SystemAccount.RETIRED), "bean")] == 100
     assert community.balance(merchant) == 0
     check_invariants(community.services)
+
+
+def test_a_rejected_settlement_releases_its_sales_to_be_reversed_or_settled_again(community: AppCommunity) -> None:
+    volunteer, merchant = community.open("volunteer"), community.open("merchant")
+    admin_1, admin_2 = community.register_staff("admin"), community.register_staff("admin")
+    community.earn(volunteer, 30)
+    mistaken = redeem(community, volunteer, merchant, 12)
+    kept = redeem(community, volunteer, merchant, 8)
+    wrong = propose(community, admin_1)
+    community.app.approve_settlement(admin_2, UUID(wrong["id"]))
+    with pytest.raises(AlreadySettled):
+        community.app.reverse_redemption(merchant, UUID(mistaken["id"]))
+
+    rejected = community.app.reject_settlement(admin_2, UUID(wrong["id"]), reason="商户反映有一笔误收").result
+    assert rejected["status"] == "rejected"
+    with pytest.raises(InvalidState):
+        community.app.approve_settlement(admin_2, UUID(wrong["id"]))
+    with pytest.raises(InvalidState):
+        community.app.reject_settlement(admin_2, UUID(wrong["id"]), reason="again")
+    community.app.reverse_redemption(merchant, UUID(mistaken["id"]))
+    right = propose(community, admin_1)
+    assert right["redemption_ids"] == [kept["id"]] and right["total_fen"] == 800 + 70  # 8.75 % of 800
+    community.app.approve_settlement(admin_2, UUID(right["id"]))
+    donate(community, right["total_fen"])
+    community.app.pay_settlement(community.staff, UUID(right["id"]), bank_reference="B-2")
+    with pytest.raises(InvalidState):  # paid is final: corrections are new transactions, not rejections
+        community.app.reject_settlement(admin_2, UUID(right["id"]), reason="too late")
+    assert community.balance(volunteer) == 30 - 8 and community.balance(merchant) == 0
+    check_invariants(community.services)
+
+
+def test_only_an_admin_of_the_community_rejects_a_settlement(community: AppCommunity) -> None:
+    volunteer, merchant = community.open("volunteer"), community.open("merchant")
+    community.earn(volunteer, 5)
+    redeem(community, volunteer, merchant, 5)
+    settlement = propose(community, community.staff)
+    other = new_app_community(community.services)
+    with pytest.raises(Forbidden):
+        community.app.reject_settlement(other.register_staff("admin"), UUID(settlement["id"]), reason="not ours")
+    with pytest.raises(ValidationFailed):
+        community.app.reject_settlement(community.register_staff("admin"), UUID(settlement["id"]), reason="")
 
 
 class GeneratedMonth:

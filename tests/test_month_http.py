@@ -289,6 +289,25 @@ def test_paying_needs_the_cash_in_the_fund(services) -> None:
     check_invariants(services)
 
 
+def test_a_settlement_rejected_before_payment_frees_its_sales(services) -> None:
+    with api_for(services, ADMIN_TOKEN) as api:
+        month = Month(api)
+        api.earn(month.volunteer, month.staff, award=20)
+        sale = month.redeem(month.volunteer, month.hardware, 20)
+        settlement = month.propose(month.staff).json()
+        path = f"/v1/settlements/{settlement['id']}"
+        assert api.call("POST", path + "/reject", month.staff, {"reason": "x"}).status_code == 403
+        refused = api.call("POST", path + "/reject", month.admin_1, {"reason": ""})
+        assert refused.status_code == 422
+        rejected = api.ok("POST", path + "/reject", month.admin_1, {"reason": "金额有误，重新核对"})
+        assert rejected["status"] == "rejected" and api.ok("GET", path, month.auditor)["status"] == "rejected"
+        again = api.call("POST", path + "/approve", month.admin_2)
+        assert again.status_code == 409 and error_code(again) == "invalid_state"
+        reversed_sale = api.ok("POST", f"/v1/redemptions/{sale['id']}/reverse", month.hardware["token"])
+        assert reversed_sale["status"] == "reversed"
+    check_invariants(services)
+
+
 def test_reports_and_points_in_time_refuse_what_they_cannot_answer(services) -> None:
     with api_for(services, ADMIN_TOKEN) as api:
         month = Month(api)

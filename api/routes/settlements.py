@@ -1,4 +1,5 @@
-"""Settlements: propose (staff), approve (another admin), pay (with the bank's reference)."""
+"""Settlements: propose (staff), approve (another admin), pay (with the bank's reference), or reject
+before payment (an admin)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from api.deps import (
 )
 from api.responses import written
 from domain.base import Actor
+from domain.reports import REASON_LENGTH_MAX
 from projections import redemptions
 
 router = APIRouter(prefix="/v1/settlements", tags=["the fund, settlements and public reports"])
@@ -36,6 +38,10 @@ class SettlementIn(BaseModel):
 
 class PayIn(BaseModel):
     bank_reference: str = Field(max_length=200)
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(max_length=REASON_LENGTH_MAX)
 
 
 @router.post("", status_code=201)
@@ -71,6 +77,19 @@ def pay(
 ) -> JSONResponse:
     outcome = services.app.pay_settlement(
         actor, path_id(settlement_id, "settlement"), bank_reference=body.bank_reference,
+        idempotency=idempotency(request, actor, body, key),
+    )
+    return written(services, outcome, 200)
+
+
+@router.post("/{settlement_id}/reject")
+def reject(
+    settlement_id: str, body: RejectIn, request: Request, services: ServicesDep,
+    actor: Annotated[Actor, Depends(require(ADMIN))], key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Withdraw a proposed or approved settlement before payment; its sales are released."""
+    outcome = services.app.reject_settlement(
+        actor, path_id(settlement_id, "settlement"), reason=body.reason,
         idempotency=idempotency(request, actor, body, key),
     )
     return written(services, outcome, 200)
