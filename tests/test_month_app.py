@@ -198,7 +198,8 @@ def test_only_an_admin_of_the_community_rejects_a_settlement(community: AppCommu
 
 
 class GeneratedMonth:
-    """Random but reproducible activity: earning, welfare, donations, sales, reversals, settlements."""
+    """Random but reproducible activity: earning, welfare, donations, sales, reversals, settlements
+    (paid, left approved, or rejected and their sales released)."""
 
     def __init__(self, community: AppCommunity, seed: int) -> None:
         self.community = community
@@ -247,7 +248,10 @@ class GeneratedMonth:
             return
         settlement_id = UUID(settlement["id"])
         self.community.app.approve_settlement(self.checker, settlement_id)
-        if self.random.random() < 0.8:
+        roll = self.random.random()
+        if roll < 0.15:
+            self.community.app.reject_settlement(self.checker, settlement_id, reason="重新核对")
+        elif roll < 0.85:
             short = settlement["total_fen"] - fund_balance_fen(self.community)
             if short > 0:
                 donate(self.community, short)
