@@ -698,11 +698,10 @@ def test_malformed_json_is_named_as_such(world: World) -> None:
     assert response.json()["error"]["message"] == "the request body is not valid JSON"
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
-    | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=12,
+json_values = st.deferred(
+    lambda: st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False) | st.text(max_size=30)
+    | st.lists(json_values, max_size=4) | st.dictionaries(st.text(max_size=12), json_values, max_size=4)
 )
 
 
