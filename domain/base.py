@@ -82,8 +82,11 @@ def new_token() -> str:
     return "jd_" + secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def local_time(moment: datetime, timezone: str) -> str:
-    """RFC 3339 with the community's offset (+08:00 in Kunming)."""
+def local_time(moment: datetime | str, timezone: str) -> str:
+    """RFC 3339 with the community's offset (+08:00 in Kunming). `moment` may also be spelled as
+    the read model stores event times (UTC ISO text)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     return moment.astimezone(ZoneInfo(timezone)).isoformat()
 
 

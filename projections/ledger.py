@@ -10,7 +10,7 @@ from datetime import datetime
 from datetime import timezone as utc_timezone
 from typing import Any
 
-from domain.money import Asset, decode_postings
+from domain.money import UNIT_ASSETS, decode_postings
 from projections.projector import Recorded
 from projections.store import Cursor
 
@@ -100,7 +100,7 @@ class LedgerProjection:
 def balances(cursor: Cursor, account_id: str) -> dict[str, int]:
     rows = cursor.all("SELECT asset, balance FROM ledger_balances WHERE account_id = ?", (account_id,))
     found = {row["asset"]: int(row["balance"]) for row in rows}
-    return {asset.value: found.get(asset.value, 0) for asset in (Asset.BEAN, Asset.WELFARE)}
+    return {asset.value: found.get(asset.value, 0) for asset in UNIT_ASSETS}
 
 
 def totals_by_asset(cursor: Cursor) -> dict[str, int]:
@@ -154,7 +154,7 @@ def utc_text(moment: datetime) -> str:
 def balances_as_of(cursor: Cursor, account_id: str, moment: datetime) -> dict[str, int]:
     """Balances as they stood at `moment`: per asset, `balance_after` of the last entry by then."""
     found = {}
-    for asset in (Asset.BEAN, Asset.WELFARE):
+    for asset in UNIT_ASSETS:
         row = cursor.one(
             "SELECT balance_after FROM ledger_entries WHERE account_id = ? AND asset = ? AND occurred_at <= ?"
             " ORDER BY position DESC, idx DESC LIMIT 1",

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -93,16 +92,12 @@ def get_entries(
         {
             "entry_id": f"{row['position']}.{row['idx']}", "transaction_id": row["transaction_id"], "type": row["type"],
             "asset": row["asset"], "amount": int(row["amount"]), "balance_after": int(row["balance_after"]),
-            "counterparty_id": row["counterparty_id"], "occurred_at": _local(row["occurred_at"], timezone),
+            "counterparty_id": row["counterparty_id"], "occurred_at": local_time(row["occurred_at"], timezone),
         }
         for row in rows
     ]
     next_cursor = encode_cursor(int(rows[-1]["position"]), int(rows[-1]["idx"])) if more else None
     return page(items, next_cursor)
-
-
-def _local(iso_utc: str, timezone: str) -> str:
-    return local_time(datetime.fromisoformat(iso_utc), timezone)
 
 
 @router.post("/accounts/{account_id}/freeze")

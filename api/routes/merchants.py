@@ -20,7 +20,6 @@ from api.deps import (
     path_id,
     require,
 )
-from api.errors import ApiError
 from api.responses import page
 from domain.accounts import AccountKind
 from domain.base import Actor, local_time
@@ -44,7 +43,7 @@ def merchant_redemptions(
     check_may_read_account(actor, merchant.id, merchant.community_id)
     timezone = services.app.get_community(merchant.community_id).timezone
     month = check_period(period) if period is not None else period_of(datetime.now(utc_timezone.utc), timezone)
-    after_position = _position(cursor) if cursor else None
+    after_position = decode_cursor(cursor, 1)[0] if cursor else None
     services.projector.catch_up()
     with services.store.read() as read:
         rows = redemptions.for_merchant(read, str(merchant.id), month, limit=limit + 1, after_position=after_position)
@@ -54,20 +53,13 @@ def merchant_redemptions(
     return page([_item(row, timezone) for row in rows], next_cursor)
 
 
-def _position(cursor: str) -> int:
-    (position,) = decode_cursor(cursor, 1)
-    if type(position) is not int:
-        raise ApiError("validation_error", "cursor is not one this API gave out", field="cursor")
-    return position
-
-
 def _item(row: dict[str, Any], timezone: str) -> dict[str, Any]:
     """Shaped like the redemption response, with the sale's current status."""
     return {
         "id": row["redemption_id"], "merchant_id": row["merchant_id"], "customer_id": row["customer_id"],
         "amount": int(row["amount"]), "funded": {"welfare": int(row["funded_welfare"]), "bean": int(row["funded_bean"])},
         "status": row["status"], "method": row["method"],
-        "occurred_at": local_time(datetime.fromisoformat(row["occurred_at"]), timezone),
-        "reversed_at": local_time(datetime.fromisoformat(row["reversed_at"]), timezone) if row["reversed_at"] else None,
+        "occurred_at": local_time(row["occurred_at"], timezone),
+        "reversed_at": local_time(row["reversed_at"], timezone) if row["reversed_at"] else None,
         "settlement_id": row["settlement_id"],
     }
