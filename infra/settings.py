@@ -86,5 +86,7 @@ def persistence_env(url: str) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_S),
         "POSTGRES_LOCK_TIMEOUT": str(POSTGRES_LOCK_TIMEOUT_S),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
-        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",  # one round trip per insert...
+        # ...through our function that keeps the table lock, so ids commit in order (decision 0016)
+        "APPLICATION_RECORDER_TOPIC": "infra.postgres_recorder:OrderedPostgresApplicationRecorder",
     }
