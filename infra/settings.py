@@ -29,6 +29,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     admin_token: str | None = None
     server_threads: int = SERVER_THREADS
+    metrics_token: str | None = None  # when set, GET /metrics wants `Authorization: Bearer` with it
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -37,6 +38,7 @@ class Settings:
             database_url=environ.get("JINDOU_DATABASE_URL") or DEFAULT_DATABASE_URL,
             admin_token=environ.get("JINDOU_ADMIN_TOKEN") or None,
             server_threads=int(environ.get("JINDOU_SERVER_THREADS") or SERVER_THREADS),
+            metrics_token=environ.get("JINDOU_METRICS_TOKEN") or None,
         )
 
     @property
