@@ -117,19 +117,27 @@ def demo(
 @app.command()
 def bench(
     database_url: Annotated[list[str] | None, typer.Option(
-        "--database-url", help="Bench this database (repeatable). Default: memory, a temporary SQLite file, and "
-                               "PostgreSQL when JINDOU_BENCH_POSTGRES_URL is set.",
+        "--database-url", help="Bench this database (repeatable; `sqlite` means a temporary file). Default: memory, "
+                               "a temporary SQLite file, and PostgreSQL when JINDOU_BENCH_POSTGRES_URL is set.",
     )] = None,
-    operations: Annotated[int, typer.Option(min=1, help="Operations per measurement.")] = 2_000,
-    threads: Annotated[int, typer.Option(min=1, max=256, help="Concurrent clients for the contention runs.")] = 8,
+    operations: Annotated[int, typer.Option(min=1, help="Operations per in-process measurement.")] = 2_000,
+    threads: Annotated[int, typer.Option(min=1, max=256, help="Concurrent threads for the contention runs.")] = 8,
+    http_requests: Annotated[int, typer.Option(
+        min=1, help="HTTP requests per concurrency level (each against Jindou and the reference endpoint).")] = 400,
+    http_clients: Annotated[list[int] | None, typer.Option(
+        "--http-clients", min=1, max=256, help="Concurrent HTTP clients per level (repeatable). Default: 1, 16, 64.",
+    )] = None,
+    output: Annotated[Path, typer.Option(help="Where to write the figures as JSON.")] = Path("jindou-bench.json"),
 ) -> None:
-    """Measure throughput and latency of the ledger (a table on stdout)."""
+    """Measure the ledger side by side with its yardsticks: a table of figures and ratios on stdout, JSON in a file."""
     import argparse
 
     from infra.bench import run_bench
 
     _logging("warning", DEFAULT_LOG_FORMAT, quiet=True)
-    raise typer.Exit(run_bench(argparse.Namespace(database_urls=database_url, operations=operations, threads=threads)))
+    raise typer.Exit(run_bench(argparse.Namespace(
+        database_urls=database_url, operations=operations, threads=threads, http_requests=http_requests,
+        http_clients=http_clients, output=output)))
 
 
 @audit_app.command("verify")
