@@ -372,7 +372,7 @@ def test_unknown_filter_values_limits_and_cursors_are_named_in_a_422(world: Worl
         assert_error(world.api.call("GET", path, world.token(who), params=params), 422, "validation_error", field)
 
 
-def test_a_cursor_from_the_last_page_position_is_simply_an_empty_page(world: World) -> None:
+def test_a_cursor_before_the_first_event_gives_an_empty_last_page(world: World) -> None:
     world.report("volunteer")
     page = world.api.ok("GET", "/v1/reports?cursor=WzFd", world.token("staff"))  # [1]: before the first event
     assert page == {"items": [], "next_cursor": None}
