@@ -21,6 +21,7 @@ from api.routes import (
     donations,
     fund,
     health,
+    lists,
     merchants,
     pages,
     payments,
@@ -36,7 +37,8 @@ from infra.wiring import Services, build_services
 REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
-           fund.router, settlements.router, public.router)
+           fund.router, settlements.router, public.router,
+           lists.router)
 
 
 class RequestObserver:
