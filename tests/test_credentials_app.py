@@ -91,6 +91,25 @@ def test_staff_tokens_revocation_and_who_may_do_it(community: AppCommunity) -> N
     assert app.authenticate(token_of(app.issue_staff_token(local_admin, clerk.principal_id).result)) is not None
 
 
+def test_a_reset_kills_the_sign_in_codes_handed_out_before_it(community: AppCommunity) -> None:
+    app = community.app
+    beneficiary = community.open("beneficiary")
+    pending = app.issue_account_sign_in_code(community.staff, beneficiary.account_id).result["code"]
+    app.issue_account_token(community.staff, beneficiary.account_id)  # the phone was lost
+    with pytest.raises(InvalidSignInCode):
+        app.sign_in(pending)
+    with pytest.raises(NotFound):
+        app.displayable_sign_in_code(community.staff, beneficiary.account_id, pending)
+    fresh = app.issue_account_sign_in_code(community.staff, beneficiary.account_id).result["code"]
+    assert app.authenticate(app.sign_in(fresh).result["token"]) is not None
+
+    clerk = community.register_staff("staff")
+    own_code = app.issue_staff_sign_in_code(clerk, clerk.principal_id).result["code"]
+    app.revoke_staff(community.admin, clerk.principal_id)  # the clerk left
+    with pytest.raises(InvalidSignInCode):
+        app.sign_in(own_code)
+
+
 def test_rotation_replaces_only_the_callers_token(community: AppCommunity) -> None:
     app = community.app
     code = app.issue_account_sign_in_code(community.staff, community.open("merchant").account_id).result["code"]
