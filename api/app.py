@@ -17,7 +17,9 @@ from api.metrics import METRICS
 from api.routes import (
     accounts,
     audit,
+    cards,
     communities,
+    credentials,
     donations,
     fund,
     health,
@@ -38,7 +40,7 @@ REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router,
-           lists.router)
+           lists.router, credentials.router, cards.router)
 
 
 class RequestObserver:

@@ -30,6 +30,8 @@ class Settings:
     admin_token: str | None = None
     server_threads: int = SERVER_THREADS
     metrics_token: str | None = None  # when set, GET /metrics wants `Authorization: Bearer` with it
+    public_url: str | None = None  # JINDOU_PUBLIC_URL: the origin of sign-in URLs (else each request's own)
+    card_secret: str | None = None  # JINDOU_CARD_SECRET: hex; see infra/card_secret.py
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -39,6 +41,8 @@ class Settings:
             admin_token=environ.get("JINDOU_ADMIN_TOKEN") or None,
             server_threads=int(environ.get("JINDOU_SERVER_THREADS") or SERVER_THREADS),
             metrics_token=environ.get("JINDOU_METRICS_TOKEN") or None,
+            public_url=(environ.get("JINDOU_PUBLIC_URL") or "").rstrip("/") or None,
+            card_secret=environ.get("JINDOU_CARD_SECRET") or None,
         )
 
     @property
