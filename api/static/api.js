@@ -295,12 +295,19 @@ function setUpShell({ session, onSignedIn, onSignedOut, checkAccount = () => nul
 
   // A sign-in link (a printed card's QR, a link from staff): the code is used once, and taken out of
   // the address bar at once so it is neither bookmarked nor shown to anyone looking at the screen.
-  const fragment = SIGN_IN_FRAGMENT.exec(location.hash);
-  if (fragment) {
+  // Whoever was signed in on this device before makes way for the person the code belongs to.
+  function signInFromAddress() {
+    const fragment = SIGN_IN_FRAGMENT.exec(location.hash);
+    if (!fragment) return false;
     history.replaceState(null, "", location.pathname + location.search);
+    if (session.signedIn) signOutNow();
     show(false);
     withCode(fragment[1]);
-  } else {
+    return true;
+  }
+
+  window.addEventListener("hashchange", signInFromAddress);
+  if (!signInFromAddress()) {
     show(session.signedIn);
     if (session.signedIn) onSignedIn(null);
   }
