@@ -126,6 +126,27 @@ def test_staff_verifies_a_report_and_the_wallet_shows_the_beans(
     console.locator("#dashboard-svg rect.status-verified").wait_for()
     shot(console, f"staff-dashboard-after-{device}")
 
+    console.get_by_role("button", name="Switch to English").click()
+    console.get_by_role("heading", name="Reports by category and outcome").wait_for()
+    console.locator("#staff-role").get_by_text("Staff", exact=True).wait_for()
+    shot(console, f"staff-dashboard-en-{device}")
+
+
+def test_a_deployment_admin_picks_the_community_to_run(browser: Any, base_url: str, api: Api) -> None:
+    other = api.community(name="龙泉社区")
+    with new_phone(browser, base_url, LAPTOP) as laptop:
+        console = laptop.new_page()
+        console.goto("/staff")
+        console.get_by_label("令牌").fill(api.admin_token)
+        console.get_by_role("button", name="登录").click()
+        select = console.get_by_label("社区", exact=True)
+        select.wait_for()
+        assert console.locator("#staff-role").inner_text() == "管理员"
+        select.select_option(other["id"])
+        console.locator("#community-name").get_by_text("龙泉社区").wait_for()
+        console.locator("#dashboard-tiles dd").first.wait_for()
+        shot(console, "staff-deployment-admin")
+
 
 def test_a_welfare_run_is_previewed_then_issued(context: Any, api: Api, community: dict[str, Any], device: str) -> None:
     grandma, grandpa = community["grandma"], community["grandpa"]

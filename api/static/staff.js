@@ -25,7 +25,7 @@ let me = null; // GET /v1/me
 let community = null; // GET /v1/communities/{id}
 let people = {}; // kind → [{id, display_name, status}] of the community, loaded when first needed
 const names = new Map(); // account id → display name
-const loadedPanels = new Set();
+let wishesMounted = false; // the wish wall's module keeps itself up to date once mounted
 const cursors = {}; // list name → next_cursor
 let welfarePlan = null; // {body, key} of the preview on screen
 let settlementsShown = new Map(); // id → settlement
@@ -220,10 +220,10 @@ function showPanel(name) {
     tab.tabIndex = selected ? 0 : -1;
     $(tab.getAttribute("aria-controls")).hidden = !selected;
   }
-  if (!loadedPanels.has(name)) {
-    loadedPanels.add(name);
-    Promise.resolve(PANELS[name]()).catch((failure) => shell.failed(failure, $("context-error")));
-  }
+  // A section shows what is true now (someone else may have verified a report, opened an account).
+  if (name === "wishes" && wishesMounted) return;
+  people = {};
+  Promise.resolve(PANELS[name]()).catch((failure) => shell.failed(failure, $("context-error")));
 }
 
 // --- Who is signed in, and for which community -----------------------------------------------------
@@ -281,7 +281,7 @@ async function useCommunity(communityId) {
   session.communityId = community.id; // for page modules (wishes.js); a deployment admin's stays unsaved
   $("community-name").textContent = community.name;
   people = {};
-  loadedPanels.clear();
+  wishesMounted = false;
   settlementsShown = new Map();
   const period = thisMonth();
   $("dashboard-period").value = period;
@@ -443,7 +443,6 @@ function reportPath(report, action) {
 
 function reportDone(message) {
   $("reports-notice").textContent = message;
-  loadedPanels.delete("dashboard");
   loadReports();
 }
 
@@ -731,7 +730,6 @@ function runWelfare() {
       $("welfare-notice").textContent = t("welfare.done", {
         count: run.issued.length, total: formatNumber(run.total), skipped: run.skipped.length, period: run.period,
       });
-      loadedPanels.delete("dashboard");
     },
   });
 }
@@ -896,7 +894,6 @@ function settlementDone(settlement, message) {
   settlementsShown.set(settlement.id, settlement);
   renderSettlements();
   $("settlement-notice").textContent = message;
-  loadedPanels.delete("dashboard");
 }
 
 async function proposeSettlement(submitted) {
@@ -957,7 +954,9 @@ function paySettlement(settlement) {
 function mountWishes() {
   const mount = window.JindouWishes?.mountStaff;
   $("wishes-missing").hidden = Boolean(mount);
-  if (mount) mount($("staff-wishes"), session);
+  if (!mount) return;
+  wishesMounted = true;
+  mount($("staff-wishes"), session);
 }
 
 // --- Start ----------------------------------------------------------------------------------------
@@ -988,7 +987,6 @@ function wire() {
   document.addEventListener("languagechange", () => {
     if (!community) return;
     $("staff-role").textContent = t(`role.${me.role}`);
-    loadedPanels.clear();
     useCommunity(community.id);
   });
 }
@@ -1004,7 +1002,7 @@ function begin() {
       community = null;
       people = {};
       names.clear();
-      loadedPanels.clear();
+      wishesMounted = false;
       settlementsShown = new Map();
       $("community-choice").hidden = true;
       delete document.body.dataset.role;
