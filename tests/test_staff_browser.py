@@ -108,7 +108,13 @@ def test_staff_verifies_a_report_and_the_wallet_shows_the_beans(
     assert award.input_value() == str(FIRE_AWARD)  # the community's schedule for fire
     award.fill("abc")
     dialog.get_by_role("button", name="确认核实").click()
-    dialog.get_by_text("请填写不小于 0 的整数").wait_for()  # beside the field, in Chinese
+    dialog.get_by_text("请填写不小于 0 的整数").wait_for()  # the page's own check, beside the field
+    award.fill("20000")  # above the most one report may earn: the server names the field
+    dialog.get_by_role("button", name="确认核实").click()
+    refusal = dialog.locator(".field-error")
+    refusal.get_by_text("输入有误，请检查后重试。").wait_for()
+    assert award.get_attribute("aria-invalid") == "true"
+    assert refusal.evaluate("(note) => note.previousElementSibling.name") == "award"
     award.fill(str(FIRE_AWARD + 2))
     shot(console, f"staff-verify-{device}")
     dialog.get_by_role("button", name="确认核实").click()
