@@ -292,3 +292,29 @@ def test_a_settlement_proposed_by_one_admin_is_approved_by_another(
     settlements = api.ok("GET", f"/v1/settlements?community_id={community['community']['id']}", api.admin_token)["items"]
     assert [s["status"] for s in settlements] == ["paid"]
     assert settlements[0]["bank_reference"] == "ICBC-2024-0001"
+
+
+def test_an_auditor_reads_but_is_offered_no_action_and_holders_are_sent_to_their_page(
+    browser: Any, base_url: str, api: Api, community: dict[str, Any]
+) -> None:
+    api.ok("POST", "/v1/reports", community["volunteer"]["token"], {"category": "security", "description": "路灯坏了"},
+           status=201)
+    auditor = api.staff(community["community"]["id"], "auditor")
+    with new_phone(browser, base_url, LAPTOP) as laptop:
+        console = laptop.new_page()
+        console.goto("/staff")
+        console.get_by_label("令牌").fill(community["volunteer"]["token"])
+        console.get_by_role("button", name="登录").click()
+        console.get_by_role("alert").get_by_text("这是居民或商户的账户").wait_for()
+        assert community["volunteer"]["token"] not in console.evaluate("JSON.stringify(localStorage)")
+
+        staff_sign_in(console, auditor["token"])
+        assert console.locator("#staff-role").inner_text() == "审计员"
+        open_tab(console, "上报")
+        console.locator("#reports-list .row", has_text="路灯坏了").wait_for()
+        assert console.get_by_role("button", name="核实").count() == 0
+        open_tab(console, "账户")
+        console.locator("#accounts-list .row").first.wait_for()
+        assert console.get_by_role("button", name="开户").count() == 0
+        assert console.get_by_role("button", name="冻结").count() == 0
+        shot(console, "staff-auditor")
