@@ -20,6 +20,7 @@ from api.routes import (
     cards,
     communities,
     credentials,
+    dashboard,
     donations,
     fund,
     health,
@@ -32,6 +33,7 @@ from api.routes import (
     settlements,
     staff,
     welfare,
+    whoami,
 )
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -40,7 +42,7 @@ REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router,
-           lists.router, credentials.router, cards.router)
+           lists.router, credentials.router, cards.router, dashboard.router, whoami.router)
 
 
 class RequestObserver:
