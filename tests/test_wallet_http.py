@@ -140,3 +140,32 @@ def test_a_replaced_card_says_so_and_a_card_over_its_limit_says_what_is_left(str
     api.ok("POST", f"/v1/accounts/{street.grandma['id']}/unfreeze", street.staff["token"])
     dead = redeem(api, street.canteen, card["card_code"], 1)
     assert dead.status_code == 409 and dead.json()["error"]["details"] == {"reason": "frozen"}
+
+
+def test_a_merchants_month_counts_kept_sales_and_the_expected_repayment_with_rebate(street: Street, services) -> None:
+    api = street.api
+    api.earn(street.volunteer, street.staff["token"], "fire")
+    assert redeem(api, street.canteen, code_for(api, street.grandma), 13).status_code == 201
+    assert redeem(api, street.canteen, code_for(api, street.volunteer), 2).status_code == 201
+    kept_back = redeem(api, street.canteen, code_for(api, street.volunteer), 3).json()
+    api.ok("POST", f"/v1/redemptions/{kept_back['id']}/reverse", street.canteen["token"])
+
+    path = f"/v1/merchants/{street.canteen['id']}/months/{this_period()}"
+    month = api.ok("GET", path, street.canteen["token"])
+    redeemed = 13 + 2
+    assert month == {
+        "merchant_id": street.canteen["id"], "period": this_period(), "sales": 2, "reversed": 1,
+        "redeemed": redeemed, "funded": {"welfare": 13, "bean": 2}, "rebate_rate_bps": 1000,
+        "reimbursement_fen": redeemed * 100, "rebate_fen": 150, "total_fen": redeemed * 100 + 150,
+    }
+    assert api.ok("GET", path, street.staff["token"]) == month
+    empty = api.ok("GET", f"/v1/merchants/{street.canteen['id']}/months/2001-01", street.canteen["token"])
+    assert (empty["sales"], empty["redeemed"], empty["total_fen"]) == (0, 0, 0)
+
+    other_shop = api.account(street.community["id"], "merchant", "老街理发", merchant_categories=["barber"])
+    assert api.call("GET", path, other_shop["token"]).status_code == 403
+    assert api.call("GET", path, street.volunteer["token"]).status_code == 403
+    for bad in ("2026-13", "26-01", "x" * 50):
+        refused = api.call("GET", f"/v1/merchants/{street.canteen['id']}/months/{bad}", street.canteen["token"])
+        assert refused.status_code == 422 and refused.json()["error"]["details"]["field"] == "period"
+    assert api.call("GET", f"/v1/merchants/{street.volunteer['id']}/months/{this_period()}", ADMIN_TOKEN).status_code == 404
