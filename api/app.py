@@ -17,6 +17,7 @@ from api.routes import (
     accounts,
     audit,
     communities,
+    dashboard,
     donations,
     fund,
     health,
@@ -28,6 +29,7 @@ from api.routes import (
     settlements,
     staff,
     welfare,
+    whoami,
 )
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -35,7 +37,8 @@ from infra.wiring import Services, build_services
 REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
-           fund.router, settlements.router, public.router)
+           fund.router, settlements.router, public.router,
+           dashboard.router, whoami.router)
 
 
 class RequestMetrics:

@@ -62,43 +62,58 @@ class WelfareCommands(JindouBase):
         """Credit each beneficiary once for the period; those already credited are skipped."""
 
         def decide() -> Decision:
-            community = self.get_community(community_id)
-            self._check_scope(actor, community.id)
-            check_period(period)
-            amount = check_positive_amount(amount_per_beneficiary, field="amount_per_beneficiary")
-            if len(beneficiary_ids) > BENEFICIARIES_PER_RUN_MAX or len(set(beneficiary_ids)) != len(beneficiary_ids):
-                raise ValidationFailed(
-                    f"beneficiary_ids must list at most {BENEFICIARIES_PER_RUN_MAX} different beneficiaries",
-                    field="beneficiary_ids",
-                )
-            issuance = system_account(community.id, SystemAccount.ISSUANCE)
-            issued: list[dict[str, Any]] = []
-            skipped: list[dict[str, Any]] = []
-            aggregates: list[Aggregate] = []
-            for beneficiary_id in beneficiary_ids:
-                beneficiary = self._beneficiary_of(community.id, beneficiary_id)
-                allowance_id = WelfareAllowance.id_for(community.id, beneficiary.id, period)
-                earlier = self._find(WelfareAllowance, allowance_id)
-                if earlier is not None:
-                    skipped.append({"account_id": str(beneficiary.id), "amount": earlier.amount})
-                    continue
-                transaction_id = str(uuid4())
-                postings = transfer(Asset.WELFARE, issuance, str(beneficiary.id), amount)
-                allowance = WelfareAllowance(
-                    id=allowance_id, community_id=community.id, beneficiary_id=beneficiary.id, period=period,
-                    amount=amount, issued_by=actor.label, transaction_id=transaction_id,
-                    postings=encode_postings(postings),
-                )
-                self._post(transaction_id, postings, [beneficiary])
-                issued.append({"account_id": str(beneficiary.id), "amount": amount})
-                aggregates += [allowance, beneficiary]
-            result = {
-                "community_id": str(community.id), "period": period, "issued": issued, "skipped": skipped,
-                "total": sum(line["amount"] for line in issued),
-            }
-            return result, aggregates
+            return self._allowances_decision(actor, community_id, period, amount_per_beneficiary, beneficiary_ids)
 
         return self._execute(decide, idempotency)
+
+    def preview_allowances(
+        self, actor: Actor, *, community_id: UUID | None, period: str, amount_per_beneficiary: int,
+        beneficiary_ids: Sequence[UUID | None],
+    ) -> dict[str, Any]:
+        """What issue_allowances would answer now (who gets what, who is skipped), recording nothing:
+        the same decision, whose aggregates are dropped unsaved."""
+        result, _unsaved = self._allowances_decision(actor, community_id, period, amount_per_beneficiary, beneficiary_ids)
+        return result
+
+    def _allowances_decision(
+        self, actor: Actor, community_id: UUID | None, period: str, amount_per_beneficiary: int,
+        beneficiary_ids: Sequence[UUID | None],
+    ) -> Decision:
+        community = self.get_community(community_id)
+        self._check_scope(actor, community.id)
+        check_period(period)
+        amount = check_positive_amount(amount_per_beneficiary, field="amount_per_beneficiary")
+        if len(beneficiary_ids) > BENEFICIARIES_PER_RUN_MAX or len(set(beneficiary_ids)) != len(beneficiary_ids):
+            raise ValidationFailed(
+                f"beneficiary_ids must list at most {BENEFICIARIES_PER_RUN_MAX} different beneficiaries",
+                field="beneficiary_ids",
+            )
+        issuance = system_account(community.id, SystemAccount.ISSUANCE)
+        issued: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
+        aggregates: list[Aggregate] = []
+        for beneficiary_id in beneficiary_ids:
+            beneficiary = self._beneficiary_of(community.id, beneficiary_id)
+            allowance_id = WelfareAllowance.id_for(community.id, beneficiary.id, period)
+            earlier = self._find(WelfareAllowance, allowance_id)
+            if earlier is not None:
+                skipped.append({"account_id": str(beneficiary.id), "amount": earlier.amount})
+                continue
+            transaction_id = str(uuid4())
+            postings = transfer(Asset.WELFARE, issuance, str(beneficiary.id), amount)
+            allowance = WelfareAllowance(
+                id=allowance_id, community_id=community.id, beneficiary_id=beneficiary.id, period=period,
+                amount=amount, issued_by=actor.label, transaction_id=transaction_id,
+                postings=encode_postings(postings),
+            )
+            self._post(transaction_id, postings, [beneficiary])
+            issued.append({"account_id": str(beneficiary.id), "amount": amount})
+            aggregates += [allowance, beneficiary]
+        result = {
+            "community_id": str(community.id), "period": period, "issued": issued, "skipped": skipped,
+            "total": sum(line["amount"] for line in issued),
+        }
+        return result, aggregates
 
     def _beneficiary_of(self, community_id: UUID, account_id: UUID | None) -> Account:
         account = self._find(Account, account_id)

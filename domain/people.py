@@ -108,6 +108,9 @@ class PeopleCommands(JindouBase):
     def get_account(self, account_id: UUID | None) -> Account:
         return self._get(Account, account_id, "account")
 
+    def get_staff(self, staff_id: UUID | None) -> Staff:
+        return self._get(Staff, staff_id, "staff member")
+
     def set_frozen(self, actor: Actor, account_id: UUID | None, *, frozen: bool, reason: str = "") -> Outcome:
         def decide() -> Decision:
             account = self.get_account(account_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projections.chain import ChainProjection
+from projections.dashboard import DashboardProjection
 from projections.fund import FundProjection
 from projections.ledger import LedgerProjection
 from projections.projector import Projection
@@ -10,4 +11,5 @@ from projections.redemptions import RedemptionsProjection
 
 
 def all_projections() -> list[Projection]:
-    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection()]  # the chain first: others may read its head
+    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection(),  # the chain first: others may read its head
+            DashboardProjection()]

@@ -1,4 +1,5 @@
-"""The people's pages: /merchant (a shopkeeper takes payment), /wallet (a holder shows a QR code).
+"""The people's pages: /merchant (a shopkeeper takes payment), /wallet (a holder shows a QR code),
+/staff (the console of the people who run a community).
 
 They are Jinja2 templates extending one layout (api/templates/layout.html: head, header, language
 switch, sign-in panel, footer) and vanilla JS clients of the public API; nothing here touches the
@@ -69,3 +70,8 @@ def merchant_page() -> HTMLResponse:
 @router.get("/wallet")
 def wallet_page() -> HTMLResponse:
     return render_page("wallet")
+
+
+@router.get("/staff")
+def staff_page() -> HTMLResponse:
+    return render_page("staff")
