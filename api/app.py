@@ -21,6 +21,7 @@ from api.routes import (
     donations,
     fund,
     health,
+    lists,
     merchants,
     pages,
     payments,
@@ -38,7 +39,8 @@ REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router,
-           dashboard.router, whoami.router)
+           dashboard.router, whoami.router,
+           lists.router)
 
 
 class RequestMetrics:

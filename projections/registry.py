@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.chain import ChainProjection
 from projections.dashboard import DashboardProjection
+from projections.directory import DirectoryProjection
 from projections.fund import FundProjection
 from projections.ledger import LedgerProjection
 from projections.projector import Projection
@@ -12,4 +13,4 @@ from projections.redemptions import RedemptionsProjection
 
 def all_projections() -> list[Projection]:
     return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection(),  # the chain first: others may read its head
-            DashboardProjection()]
+            DashboardProjection(), DirectoryProjection()]
