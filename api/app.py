@@ -16,7 +16,9 @@ from api.metrics import METRICS
 from api.routes import (
     accounts,
     audit,
+    cards,
     communities,
+    credentials,
     dashboard,
     donations,
     fund,
@@ -38,7 +40,7 @@ from infra.wiring import Services, build_services
 REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
-           fund.router, settlements.router, public.router,
+           fund.router, settlements.router, public.router, credentials.router, cards.router,
            dashboard.router, whoami.router,
            lists.router)
 

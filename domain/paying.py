@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from datetime import timezone as utc_timezone
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -31,7 +30,6 @@ from domain.money import (
     transfer,
 )
 from domain.payments import (
-    CARD_CODE_DIGITS,
     CARD_DAILY_LIMIT_MAX,
     DEAD_CODE_MESSAGES,
     INVALID_CODE_MESSAGE,
@@ -42,8 +40,10 @@ from domain.payments import (
     CodeKind,
     DeadCodeReason,
     PaymentCode,
+    card_code,
     code_kind,
     local_day,
+    new_card_nonce,
     new_code,
     split_funding,
 )
@@ -123,10 +123,6 @@ class WelfareCommands(JindouBase):
 
 
 class PaymentCommands(JindouBase):
-    def now(self) -> datetime:
-        """The clock the payment rules read (expiry, the card's day); tests replace it."""
-        return datetime.now(utc_timezone.utc)
-
     # --- codes and cards --------------------------------------------------------------------
 
     def issue_payment_code(self, actor: Actor, account_id: UUID | None) -> Outcome:
@@ -159,24 +155,41 @@ class PaymentCommands(JindouBase):
             if account.kind != AccountKind.BENEFICIARY.value:
                 raise ValidationFailed("printed cards are for beneficiaries", field="account_id")
             limit = check_positive_amount(daily_limit, maximum=CARD_DAILY_LIMIT_MAX, field="daily_limit")
-            code = new_code(CARD_CODE_DIGITS)
-            card = Card(
-                id=Card.id_for(code), account_id=account.id, community_id=account.community_id, daily_limit=limit,
-                issued_by=actor.label, account_freezes=account.freezes,
-            )
-            holder = self._find(CardHolder, CardHolder.id_for(account.id))
-            aggregates: list[Aggregate] = [card]
-            if holder is None:
-                holder = CardHolder(id=CardHolder.id_for(account.id), account_id=account.id, card_id=card.id)
-            else:
-                previous = self._get(Card, holder.card_id, "card")
-                previous.revoke(by=actor.label, replaced_by=card.id)
-                holder.replace(card.id)
-                aggregates.append(previous)
-            result = {"card_code": code, "daily_limit": limit, "account_id": str(account.id)}
-            return result, [*aggregates, holder]
+            code, aggregates = self._new_card(actor, account, limit)
+            return {"card_code": code, "daily_limit": limit, "account_id": str(account.id)}, aggregates
 
         return self._execute(decide, idempotency)
+
+    card_secret = b""  # the deployment's secret behind card codes; the wiring sets it (decision 0008)
+
+    def _new_card(self, actor: Actor, account: Account, daily_limit: int) -> tuple[str, list[Aggregate]]:
+        """Issue a card (replacing the current one, if any): its code and what to save."""
+        nonce = new_card_nonce()
+        code = card_code(self.card_secret, nonce)
+        card = Card(
+            id=Card.id_for(code), account_id=account.id, community_id=account.community_id, daily_limit=daily_limit,
+            issued_by=actor.label, account_freezes=account.freezes, nonce=nonce,
+        )
+        holder = self._find(CardHolder, CardHolder.id_for(account.id))
+        aggregates: list[Aggregate] = [card]
+        if holder is None:
+            holder = CardHolder(id=CardHolder.id_for(account.id), account_id=account.id, card_id=card.id)
+        else:
+            previous = self._get(Card, holder.card_id, "card")
+            if not previous.revoked:
+                previous.revoke(by=actor.label, replaced_by=card.id)
+                aggregates.append(previous)
+            holder.replace(card.id)
+        return code, [*aggregates, holder]
+
+    def _printable_card(self, account: Account) -> tuple[str, Card] | None:
+        """The account's live card and its digits, if this deployment can print it again."""
+        holder = self._find(CardHolder, CardHolder.id_for(account.id))
+        card = self._find(Card, holder.card_id) if holder is not None else None
+        if card is None or not card.is_live_for(account.freezes) or not card.nonce:
+            return None
+        code = card_code(self.card_secret, card.nonce)
+        return (code, card) if Card.id_for(code) == card.id else None  # another secret: not ours to print
 
     def displayable_code(self, actor: Actor, account_id: UUID | None, code: str) -> str:
         """The code, if it is live, belongs to this account and `actor` may show it (the holder;
