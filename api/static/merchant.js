@@ -17,49 +17,6 @@ const RETRYABLE_CODES = new Set(["network", "unavailable", "internal_error", "co
 const FULL_WIDTH_DIGITS = /[０-９]/g;
 const DECIMAL_AMOUNT = /^\d*[.,，。．]\d*$/;
 
-Object.assign(MESSAGES.zh, {
-  "sale.decimal_amount": "只收整数元：不能输入“{typed}”这样带角、分的金额。请改成整数，例如 {whole}。",
-  "sale.code_used": "已使用：这个付款码已经付过款了，请顾客刷新出新的付款码。",
-  "sale.card_replaced": "这张卡已换新卡，旧卡不能再用，请用新卡。",
-  "sale.card_frozen": "这张卡因账户冻结已停用，请顾客找社区工作人员换卡。",
-  "sale.daily_limit_left": "这张卡今天还可用 {remaining} 元。",
-  "sale.daily_limit_none": "这张卡今天的额度已用完，明天再来。",
-  "sale.scan_unavailable": "这台设备不能使用摄像头，请直接输入付款码数字。",
-  "confirm.spoken": "收款 {amount} 元",
-  "history.heading": "按月查看",
-  "history.month": "月份",
-  "history.month.option": "{year}年{month}月",
-  "history.sales": "笔数",
-  "history.redeemed": "收款（元）",
-  "history.repayment": "该月预计结算",
-  "history.repayment.detail": "货款 {reimbursement} 元 + 返利 {rebate} 元（返利率 {rate}%）",
-  "history.empty": "这个月没有收款。",
-  "history.settled": "已结算",
-  "scanner.decoder.native": "浏览器识别",
-  "scanner.decoder.jsqr": "页面识别",
-});
-Object.assign(MESSAGES.en, {
-  "sale.decimal_amount": "Whole yuan only: “{typed}” has jiao or fen. Enter a whole amount, e.g. {whole}.",
-  "sale.code_used": "Already used: this payment code has paid once. Ask the customer to show a fresh one.",
-  "sale.card_replaced": "This card was replaced by a new one; the old card no longer works.",
-  "sale.card_frozen": "This card stopped working when its account was frozen; the customer should ask staff for a new card.",
-  "sale.daily_limit_left": "This card can spend {remaining} yuan more today.",
-  "sale.daily_limit_none": "This card has spent its whole daily limit; come back tomorrow.",
-  "sale.scan_unavailable": "This device cannot use a camera; type the payment code's digits instead.",
-  "confirm.spoken": "Received {amount} yuan",
-  "history.heading": "By month",
-  "history.month": "Month",
-  "history.month.option": "{year}-{month}",
-  "history.sales": "Sales",
-  "history.redeemed": "Taken (yuan)",
-  "history.repayment": "Expected repayment for the month",
-  "history.repayment.detail": "goods {reimbursement} yuan + rebate {rebate} yuan (rebate rate {rate}%)",
-  "history.empty": "No sales this month.",
-  "history.settled": "Settled",
-  "scanner.decoder.native": "browser decoder",
-  "scanner.decoder.jsqr": "page decoder",
-});
-
 const session = new Session("jindou.merchant");
 const $ = (id) => document.getElementById(id);
 const merchantPath = () => `/v1/merchants/${encodeURIComponent(session.accountId)}`;
@@ -238,14 +195,14 @@ function renderToday() {
   renderSales($("today-list"), todaySales, t("today.empty"), false);
 }
 
-function renderSales(list, sales, emptyText, withDate) {
-  list.replaceChildren(...sales.map((sale) => saleRow(sale, withDate)));
+function renderSales(list, sales, emptyText, inHistory) {
+  list.replaceChildren(...sales.map((sale) => saleRow(sale, inHistory)));
   if (sales.length === 0) list.append(element("li", "empty", emptyText));
 }
 
-function saleRow(sale, withDate) {
+function saleRow(sale, inHistory) {
   const time = clockTime(sale.occurred_at);
-  const when = withDate ? `${localParts(sale.occurred_at)?.date.slice(5) ?? ""} ${time}` : time;
+  const when = inHistory ? `${localParts(sale.occurred_at)?.date.slice(5) ?? ""} ${time}` : time;
   const row = element("li", sale.status === "reversed" ? "sale reversed" : "sale");
   row.dataset.id = sale.id;
   const main = element("div", "sale-main");
@@ -259,11 +216,12 @@ function saleRow(sale, withDate) {
   const details = element("div", "sale-details");
   details.append(main, meta);
   row.append(details);
+  // Today's sales can be reversed here; the month's list is for reading.
   if (sale.status === "reversed") {
     row.append(element("span", "badge", t("today.reversed")));
   } else if (sale.settlement_id) {
     row.append(element("span", "badge", t("history.settled")));
-  } else {
+  } else if (!inHistory) {
     const button = element("button", "danger-outline", t("today.reverse"));
     button.type = "button";
     button.setAttribute("aria-label", t("today.reverse.label", { time: when, amount: sale.amount }));
