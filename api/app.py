@@ -41,8 +41,7 @@ REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router, credentials.router, cards.router,
-           dashboard.router, whoami.router,
-           lists.router)
+           lists.router, dashboard.router, whoami.router)
 
 
 class RequestMetrics:

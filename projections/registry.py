@@ -12,5 +12,5 @@ from projections.redemptions import RedemptionsProjection
 
 
 def all_projections() -> list[Projection]:
-    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection(),  # the chain first: others may read its head
-            DashboardProjection(), DirectoryProjection()]
+    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection(),
+            DirectoryProjection(), DashboardProjection()]  # the chain first: others may read its head

@@ -73,7 +73,7 @@ def test_a_volunteer_reports_follows_it_donates_and_reads_every_entrys_reason(
         assert wallet.locator("#balance-bean").inner_text() == str(FIRE_AWARD)
         assert wallet.locator("#bean-yuan").inner_text() == f"= {FIRE_AWARD} 元，商户处可用"
         assert wallet.locator("#tile-welfare").is_hidden()  # a volunteer holds no welfare: no empty tile
-        wallet.locator("#entries-list").get_by_text("上报奖励 · 消防隐患").wait_for()
+        wallet.locator("#entries-list").get_by_text("上报奖励 · 消防").wait_for()
         shops = wallet.locator("#shops-list")
         shops.get_by_text("老王杂货店").wait_for()
         shops.get_by_text("老街理发").wait_for()

@@ -85,8 +85,8 @@ class Session {
     if (!response.ok) throw await errorFrom(response);
     let data;
     if (accept === "application/json") data = await response.json();
-    else if (accept.startsWith("image/") && !accept.startsWith("image/svg")) data = await response.blob();
-    else data = await response.text();
+    else if (accept.startsWith("text/") || accept === "image/svg+xml") data = await response.text();
+    else data = await response.blob(); // a PNG, a PDF
     return { data, response };
   }
 
@@ -94,6 +94,14 @@ class Session {
   async call(method, path, body, options = {}) {
     const { data } = await this.request(method, path, { ...options, body });
     return data;
+  }
+}
+
+// A page's own check of what was typed, shown like the server's refusals: beside the field.
+class InputError extends Error {
+  constructor(field, message) {
+    super(message);
+    this.field = field;
   }
 }
 
@@ -135,9 +143,9 @@ function inputForField(form, field) {
 // Shows a failure in Chinese (or English) beside the input it concerns, or in `fallback` (an element
 // or a function taking the message) when no input is to blame.
 function showError(error, { form = null, fallback = null } = {}) {
-  const message = errorMessage(error);
+  const message = error instanceof InputError ? error.message : errorMessage(error);
   if (form) clearErrors(form);
-  const input = form && error instanceof ApiError && error.field ? inputForField(form, error.field) : null;
+  const input = form && error.field ? inputForField(form, error.field) : null;
   if (input) {
     input.setAttribute("aria-invalid", "true");
     const note = element("p", "field-error error", message);
@@ -287,12 +295,19 @@ function setUpShell({ session, onSignedIn, onSignedOut, checkAccount = () => nul
 
   // A sign-in link (a printed card's QR, a link from staff): the code is used once, and taken out of
   // the address bar at once so it is neither bookmarked nor shown to anyone looking at the screen.
-  const fragment = SIGN_IN_FRAGMENT.exec(location.hash);
-  if (fragment) {
+  // Whoever was signed in on this device before makes way for the person the code belongs to.
+  function signInFromAddress() {
+    const fragment = SIGN_IN_FRAGMENT.exec(location.hash);
+    if (!fragment) return false;
     history.replaceState(null, "", location.pathname + location.search);
+    if (session.signedIn) signOutNow();
     show(false);
     withCode(fragment[1]);
-  } else {
+    return true;
+  }
+
+  window.addEventListener("hashchange", signInFromAddress);
+  if (!signInFromAddress()) {
     show(session.signedIn);
     if (session.signedIn) onSignedIn(null);
   }

@@ -125,7 +125,7 @@ function monthLabel(period) {
 }
 
 function categoryLabel(category) {
-  const key = `report.category.${category}`;
+  const key = `category.${category}`;
   return hasMessage(key) ? t(key) : category;
 }
 
@@ -260,7 +260,7 @@ function shopRow(shop, welfareHolder) {
   const row = element("li", "shop");
   const name = element("span", "shop-name", shop.display_name);
   const categories = shop.merchant_categories.map((category) =>
-    (hasMessage(`category.${category}`) ? t(`category.${category}`) : category));
+    (hasMessage(`shops.category.${category}`) ? t(`shops.category.${category}`) : category));
   if (categories.length) name.append(element("span", "shop-categories", categories.join(" · ")));
   row.append(name);
   if (welfareHolder && shop.accepts_welfare) row.append(element("span", "badge takes-welfare", t("shops.takes_welfare")));
@@ -326,7 +326,7 @@ async function loadReports() {
     const data = await session.call("GET", `/v1/reports?limit=${REPORTS_SHOWN}`);
     const list = $("reports-list");
     list.replaceChildren(...data.items.map(reportRow));
-    if (data.items.length === 0) list.append(element("li", "empty", t("reports.empty")));
+    if (data.items.length === 0) list.append(element("li", "empty", t("my_reports.empty")));
   } catch (error) {
     shell.failed(error, $("report-error"));
   }
@@ -337,7 +337,7 @@ function reportRow(report) {
   const what = element("span", "report-what", categoryLabel(report.category));
   const date = localParts(report.submitted_at)?.date.slice(5) ?? "";
   what.append(element("span", "report-detail", `${date} ${report.description}`));
-  const statusKey = `reports.status.${report.status}`;
+  const statusKey = `my_reports.status.${report.status}`;
   const status = hasMessage(statusKey) ? t(statusKey, { award: report.award ?? 0 }) : report.status;
   row.append(what, element("span", `badge status-${report.status}`, status));
   return row;
