@@ -181,15 +181,25 @@ class JindouBase(Application[UUID]):
         if keyring is None:
             keyring = Keyring(id=Keyring.id_for(principal_id), principal_id=principal_id)
         if replacing is not None:
-            doomed = list(keyring.credential_ids)
+            revoked = self._reset_keyring(keyring, replacing)
         else:
             doomed = keyring.credential_ids[: max(0, len(keyring.credential_ids) + 1 - LIVE_CREDENTIALS_MAX)]
-        doomed += [retiring] if retiring is not None and retiring not in doomed else []
-        revoked = self._revoke_credentials(doomed, replacing or "replaced by a newer token")
-        if doomed:
-            keyring.remove(doomed)
+            doomed += [retiring] if retiring is not None and retiring not in doomed else []
+            revoked = self._revoke_credentials(doomed, "replaced by a newer token")
+            if doomed:
+                keyring.remove(doomed)
         keyring.add(credential.id)
         return token, [credential, keyring, *revoked]
+
+    def _reset_keyring(self, keyring: Keyring, reason: str) -> list[Credential]:
+        """Revoke every credential the keyring lists and kill its unused sign-in codes."""
+        revoked = self._revoke_credentials(keyring.credential_ids, reason)
+        keyring.reset()
+        return revoked
+
+    def _keyring_resets(self, principal_id: UUID) -> int:
+        keyring = self._find(Keyring, Keyring.id_for(principal_id))
+        return keyring.resets if keyring is not None else 0
 
     def _revoke_credentials(self, credential_ids: Iterable[UUID], reason: str) -> list[Credential]:
         revoked = []

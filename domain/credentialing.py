@@ -58,11 +58,9 @@ class CredentialCommands(JindouBase):
         def decide() -> Decision:
             staff = self._staff_for(actor, staff_id, itself_allowed=False)
             keyring = self._find(Keyring, Keyring.id_for(staff.id))
-            if keyring is None or not keyring.credential_ids:
-                return {"id": str(staff.id), "revoked": 0}, []
-            doomed = list(keyring.credential_ids)
-            revoked = self._revoke_credentials(doomed, f"revoked by {actor.label}")
-            keyring.remove(doomed)
+            if keyring is None:
+                keyring = Keyring(id=Keyring.id_for(staff.id), principal_id=staff.id)
+            revoked = self._reset_keyring(keyring, f"revoked by {actor.label}")
             return {"id": str(staff.id), "revoked": len(revoked)}, [keyring, *revoked]
 
         return self._execute(decide)
@@ -107,6 +105,7 @@ class CredentialCommands(JindouBase):
         sign_in_code = SignInCode(
             id=SignInCode.id_for(code), principal_id=principal_id, role=role, community_id=community_id,
             expires_at=self.now() + SIGN_IN_CODE_LIFETIME, issued_by=actor.label,
+            keyring_resets=self._keyring_resets(principal_id),
         )
         return code, sign_in_code
 
@@ -129,7 +128,10 @@ class CredentialCommands(JindouBase):
         except InvalidSignInCode:
             raise NotFound("no live sign-in code here") from None
         sign_in_code = self._find(SignInCode, SignInCode.id_for(code))
-        if sign_in_code is None or sign_in_code.principal_id != principal_id or not sign_in_code.is_live(self.now()):
+        if (
+            sign_in_code is None or sign_in_code.principal_id != principal_id
+            or not sign_in_code.is_live(self.now(), self._keyring_resets(sign_in_code.principal_id))
+        ):
             raise NotFound("no live sign-in code here")
         if sign_in_code.role == STAFF_KIND:
             self._staff_for(actor, principal_id, itself_allowed=True)
@@ -146,7 +148,7 @@ class CredentialCommands(JindouBase):
             sign_in_code = self._find(SignInCode, SignInCode.id_for(checked))
             if sign_in_code is None:
                 raise InvalidSignInCode(INVALID_SIGN_IN_CODE_MESSAGE)
-            sign_in_code.check_live(self.now())
+            sign_in_code.check_live(self.now(), self._keyring_resets(sign_in_code.principal_id))
             result: dict[str, Any]
             aggregates: list[Aggregate]
             if sign_in_code.role == STAFF_KIND:

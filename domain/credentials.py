@@ -49,6 +49,7 @@ class Keyring(Aggregate):
     def __init__(self, id: UUID, principal_id: UUID) -> None:  # noqa: A002
         self.principal_id = principal_id
         self.credential_ids: list[UUID] = []
+        self.resets = 0  # sign-in codes issued before the latest reset are dead
 
     @event("Added")
     def add(self, credential_id: UUID) -> None:
@@ -58,6 +59,14 @@ class Keyring(Aggregate):
     def remove(self, credential_ids: list[UUID]) -> None:
         gone = set(credential_ids)
         self.credential_ids = [c for c in self.credential_ids if c not in gone]
+
+    @event("Reset")
+    def reset(self) -> None:
+        """Every credential listed dies (their own `Revoked` events are in the same save), and
+        so does every sign-in code not yet used: a lost phone or a departed colleague leaves
+        no way back in."""
+        self.credential_ids = []
+        self.resets += 1
 
 
 class SignInCode(Aggregate):
@@ -70,9 +79,10 @@ class SignInCode(Aggregate):
     @event("Issued")
     def __init__(  # noqa: PLR0913
         self, id: UUID, principal_id: UUID, role: str, community_id: UUID | None,  # noqa: A002
-        expires_at: datetime, issued_by: str,
+        expires_at: datetime, issued_by: str, keyring_resets: int,
     ) -> None:
         self.principal_id = principal_id
+        self.keyring_resets = keyring_resets  # the principal's keyring resets when issued
         self.role = role  # the holder's kind, or "staff" for any staff member (its role is read at sign-in)
         self.community_id = community_id
         self.expires_at = expires_at
@@ -83,11 +93,11 @@ class SignInCode(Aggregate):
     def is_used(self) -> bool:
         return self.credential_id is not None
 
-    def is_live(self, now: datetime) -> bool:
-        return not self.is_used and now < self.expires_at
+    def is_live(self, now: datetime, keyring_resets: int) -> bool:
+        return not self.is_used and now < self.expires_at and keyring_resets == self.keyring_resets
 
-    def check_live(self, now: datetime) -> None:
-        if not self.is_live(now):
+    def check_live(self, now: datetime, keyring_resets: int) -> None:
+        if not self.is_live(now, keyring_resets):
             raise InvalidSignInCode(INVALID_SIGN_IN_CODE_MESSAGE)
 
     @event("Used")
