@@ -216,3 +216,39 @@ def test_elder_mode_holds_at_200_percent_zoom(browser: Any, base_url: str, api: 
         assert header["y"] + header["height"] <= 0 or wallet.evaluate(
             "getComputedStyle(document.querySelector('.topbar')).position") == "static"
         shot(wallet, "wallet-elder-200-percent-scrolled")
+
+
+# The page modules other branches ship (shared interfaces): present here as the smallest modules that
+# keep their promise, to check that the wallet uses them when they exist.
+PAGE_MODULES = """
+window.checkedEntries = [];
+window.JindouTransparency = {
+  checkEntry: async (accountId, entryId, token) => {
+    window.checkedEntries.push([accountId, entryId, Boolean(token)]);
+    return { verified: true, period: "2026-11", reason: "" };
+  },
+};
+window.JindouWishes = {
+  mountWallet: (element, session) => {
+    element.dataset.mountedFor = `${session.accountId} ${session.communityId}`;
+    element.textContent = "心愿墙";
+  },
+};
+"""
+
+
+def test_the_wallet_uses_the_transparency_and_wishes_modules_when_they_exist(
+    browser: Any, base_url: str, api: Api, town: dict[str, Any],
+) -> None:
+    volunteer = town["volunteer"]
+    api.earn(volunteer, town["staff"]["token"], "fire")
+    entry_id = api.ok("GET", f"/v1/accounts/{volunteer['id']}/entries", volunteer["token"])["items"][0]["entry_id"]
+    with new_phone(browser, base_url, PHONE) as context:
+        wallet = context.new_page()
+        wallet.add_init_script(PAGE_MODULES)
+        sign_in(wallet, "/wallet", volunteer)
+        wallet.locator("#entries-list").get_by_text("已记入 2026-11 公示账本 ✓").wait_for()
+        assert wallet.evaluate("() => window.checkedEntries") == [[volunteer["id"], entry_id, True]]
+        wishes = wallet.locator("#wishes")
+        wishes.get_by_text("心愿墙").wait_for()
+        assert wishes.get_attribute("data-mounted-for") == f"{volunteer['id']} {volunteer['community_id']}"
