@@ -31,12 +31,14 @@ from domain.money import (
 )
 from domain.payments import (
     CARD_DAILY_LIMIT_MAX,
+    DEAD_CODE_MESSAGES,
     INVALID_CODE_MESSAGE,
     PHONE_CODE_DIGITS,
     PHONE_CODE_LIFETIME,
     Card,
     CardHolder,
     CodeKind,
+    DeadCodeReason,
     PaymentCode,
     card_code,
     code_kind,
@@ -262,18 +264,21 @@ class PaymentCommands(JindouBase):
 
     def _live_code(self, payment_code: str, merchant: Account, now: datetime) -> PaymentCode | Card:
         """The phone code or card behind `payment_code`, if it may pay this merchant now.
-        Unknown, used, replaced and other communities' codes all look the same: not valid."""
+        Unknown codes and other communities' codes look the same: not valid. A used code or a
+        replaced card of this community says so (the shopkeeper holds it; decision 0010)."""
         code: PaymentCode | Card | None
         if code_kind(payment_code) is CodeKind.PHONE:
             code = self._find(PaymentCode, PaymentCode.id_for(payment_code))
-            usable = code is not None and not code.is_used
+            dead = DeadCodeReason.USED if code is not None and code.is_used else None
         else:
             code = self._find(Card, Card.id_for(payment_code))
-            usable = code is not None and not code.revoked
+            dead = DeadCodeReason.REPLACED if code is not None and code.revoked else None
         if code is None:
             raise UnknownPaymentCode(INVALID_CODE_MESSAGE)
-        if not usable or code.community_id != merchant.community_id:
+        if code.community_id != merchant.community_id:
             raise InvalidPaymentCode(INVALID_CODE_MESSAGE)
+        if dead is not None:
+            raise InvalidPaymentCode(DEAD_CODE_MESSAGES[dead], reason=dead.value)
         if isinstance(code, PaymentCode) and code.is_expired(now):
             raise PaymentCodeExpired("this payment code has expired; ask for a fresh one",
                                      expired_at=code.expires_at.isoformat())

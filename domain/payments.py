@@ -35,7 +35,23 @@ CARD_CODE_DIGITS = 24  # printed cards live for months, so they get more room (�
 PHONE_CODE_LIFETIME = timedelta(seconds=120)
 CARD_NONCE_BYTES = 16
 CARD_DAILY_LIMIT_MAX = 10_000  # units a printed card may spend in one local day, at most
-INVALID_CODE_MESSAGE = "this payment code is not valid"  # one message for every cause: no oracle
+INVALID_CODE_MESSAGE = "this payment code is not valid"  # unknown, malformed or another community's
+
+
+class DeadCodeReason(str, Enum):
+    """Why a code of the merchant's own community no longer pays, in `details.reason`: the till
+    says 已使用 rather than 无效 (decision 0010). Unknown codes give no reason (no oracle)."""
+
+    USED = "used"
+    REPLACED = "replaced"  # a printed card replaced by a newer one
+    FROZEN = "frozen"  # a printed card printed before its account was frozen
+
+
+DEAD_CODE_MESSAGES = {
+    DeadCodeReason.USED: "this payment code has already been used",
+    DeadCodeReason.REPLACED: "this card was replaced by a newer one",
+    DeadCodeReason.FROZEN: "this card stopped working when its account was frozen; ask staff for a new card",
+}
 
 
 class CodeKind(str, Enum):
@@ -166,7 +182,8 @@ class Card(Aggregate):
     def check_survived_freezes(self, account_freezes: int) -> None:
         """Freezing an account (a lost card, a suspicion) kills every card printed before it."""
         if account_freezes != self.account_freezes:
-            raise InvalidPaymentCode("this card stopped working when its account was frozen; ask staff for a new card")
+            reason = DeadCodeReason.FROZEN
+            raise InvalidPaymentCode(DEAD_CODE_MESSAGES[reason], reason=reason.value)
 
 
 class CardHolder(Aggregate):

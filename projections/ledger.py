@@ -29,6 +29,11 @@ TRANSACTION_TYPES: dict[str, str] = {
 
 ENTRIES_PAGE_MAX = 500
 
+# Whose name a statement line shows: the shop on a sale or its reversal (shops are public), both
+# sides of a donation (a donor and the elder they chose know each other). A customer's name never
+# reaches a merchant's statement.
+SALE_TYPES = frozenset({"redemption", "reversal"})
+
 
 class LedgerProjection:
     tables = (
@@ -49,6 +54,11 @@ class LedgerProjection:
         " amount BIGINT NOT NULL, balance_after BIGINT NOT NULL, counterparty_id TEXT,"
         " occurred_at TEXT NOT NULL, PRIMARY KEY (position, idx))",
         "CREATE INDEX IF NOT EXISTS ledger_entries_by_account ON ledger_entries (account_id, position, idx)",
+        # What a statement line was for, beyond its type: the category of the report an award
+        # came from, the month of a welfare allowance.
+        "CREATE TABLE IF NOT EXISTS ledger_reports (report_id TEXT PRIMARY KEY, category TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS ledger_transaction_notes ("
+        " transaction_id TEXT PRIMARY KEY, report_category TEXT, period TEXT)",
     )
 
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
@@ -70,8 +80,22 @@ class LedgerProjection:
         elif name in ("Account.Frozen", "Account.Unfrozen"):
             status = "frozen" if name == "Account.Frozen" else "active"
             cursor.execute("UPDATE ledger_accounts SET status = ? WHERE account_id = ?", (status, str(event.originator_id)))
+        elif name == "Report.Submitted":
+            cursor.execute("INSERT INTO ledger_reports VALUES (?, ?)", (str(event.originator_id), event.category))
         if getattr(event, "postings", None):  # a report closed with no awards moves nothing
             self._apply_transaction(cursor, recorded, TRANSACTION_TYPES[name])
+            self._note_transaction(cursor, recorded)
+
+    def _note_transaction(self, cursor: Cursor, recorded: Recorded) -> None:
+        event = recorded.event
+        name = type(event).__qualname__
+        category = None
+        if name in ("Report.Verified", "Report.Closed"):
+            row = cursor.one("SELECT category FROM ledger_reports WHERE report_id = ?", (str(event.originator_id),))
+            category = row["category"] if row else None  # None only in a read model begun mid-history
+        period = event.period if name == "WelfareAllowance.Issued" else None
+        if category is not None or period is not None:
+            cursor.execute("INSERT INTO ledger_transaction_notes VALUES (?, ?, ?)", (event.transaction_id, category, period))
 
     def _apply_transaction(self, cursor: Cursor, recorded: Recorded, transaction_type: str) -> None:
         event = recorded.event
@@ -127,20 +151,38 @@ def all_balances(cursor: Cursor) -> dict[tuple[str, str], int]:
     return {(row["account_id"], row["asset"]): int(row["balance"]) for row in rows}
 
 
+_ENTRIES_WITH_REASONS = (
+    "SELECT e.*, a.display_name AS counterparty_name, a.kind AS counterparty_kind,"
+    " n.report_category AS report_category, n.period AS period"
+    " FROM ledger_entries e"
+    " LEFT JOIN ledger_accounts a ON a.account_id = e.counterparty_id"
+    " LEFT JOIN ledger_transaction_notes n ON n.transaction_id = e.transaction_id"
+    " WHERE e.account_id = ?"
+)
+
+
 def entries(cursor: Cursor, account_id: str, *, limit: int, before: tuple[int, int] | None) -> list[dict[str, Any]]:
-    """Newest first; `before` is the (position, idx) of the last entry already seen."""
+    """Newest first; `before` is the (position, idx) of the last entry already seen. Each row also
+    says what it was for: `counterparty_name` (shops; donors and the elders they gave to, never
+    customers), `report_category` of an award, `period` of a welfare allowance."""
     assert 1 <= limit <= ENTRIES_PAGE_MAX + 1
     if before is None:
-        return cursor.all(
-            "SELECT * FROM ledger_entries WHERE account_id = ? ORDER BY position DESC, idx DESC LIMIT ?",
-            (account_id, limit),
+        rows = cursor.all(f"{_ENTRIES_WITH_REASONS} ORDER BY e.position DESC, e.idx DESC LIMIT ?", (account_id, limit))
+    else:
+        position, idx = before
+        rows = cursor.all(
+            f"{_ENTRIES_WITH_REASONS} AND (e.position < ? OR (e.position = ? AND e.idx < ?))"
+            " ORDER BY e.position DESC, e.idx DESC LIMIT ?",
+            (account_id, position, position, idx, limit),
         )
-    position, idx = before
-    return cursor.all(
-        "SELECT * FROM ledger_entries WHERE account_id = ? AND (position < ? OR (position = ? AND idx < ?))"
-        " ORDER BY position DESC, idx DESC LIMIT ?",
-        (account_id, position, position, idx, limit),
-    )
+    for row in rows:
+        if not _names_counterparty(row):
+            row["counterparty_name"] = None
+    return rows
+
+
+def _names_counterparty(row: dict[str, Any]) -> bool:
+    return row["type"] == "donation" or (row["type"] in SALE_TYPES and row["counterparty_kind"] == "merchant")
 
 
 def community_timezone(cursor: Cursor, community_id: str) -> str:

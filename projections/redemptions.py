@@ -64,3 +64,22 @@ def for_merchant(cursor: Cursor, merchant_id: str, period: str, *, limit: int, a
         "SELECT * FROM redemptions WHERE merchant_id = ? AND period = ? AND position > ? ORDER BY position LIMIT ?",
         (merchant_id, period, after_position or 0, limit),
     )
+
+
+def month_totals(cursor: Cursor, merchant_id: str, period: str) -> dict[str, int]:
+    """A merchant's month at a glance: sales kept and reversed, and the units its kept sales took."""
+    row = cursor.one(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS sales,"
+        " CAST(COALESCE(SUM(funded_welfare), 0) AS BIGINT) AS welfare,"
+        " CAST(COALESCE(SUM(funded_bean), 0) AS BIGINT) AS bean"
+        " FROM redemptions WHERE merchant_id = ? AND period = ? AND status = 'completed'",
+        (merchant_id, period),
+    )
+    reversed_row = cursor.one(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS reversed FROM redemptions"
+        " WHERE merchant_id = ? AND period = ? AND status = 'reversed'",
+        (merchant_id, period),
+    )
+    assert row is not None and reversed_row is not None
+    return {"sales": int(row["sales"]), "reversed": int(reversed_row["reversed"]),
+            "welfare": int(row["welfare"]), "bean": int(row["bean"])}

@@ -93,6 +93,8 @@ def get_entries(
             "entry_id": f"{row['position']}.{row['idx']}", "transaction_id": row["transaction_id"], "type": row["type"],
             "asset": row["asset"], "amount": int(row["amount"]), "balance_after": int(row["balance_after"]),
             "counterparty_id": row["counterparty_id"], "occurred_at": local_time(row["occurred_at"], timezone),
+            "counterparty_name": row["counterparty_name"], "report_category": row["report_category"],
+            "period": row["period"],
         }
         for row in rows
     ]

@@ -21,26 +21,36 @@ from api.deps import (
     require,
 )
 from api.responses import page
-from domain.accounts import AccountKind
+from domain.accounts import Account, AccountKind
 from domain.base import Actor, local_time
 from domain.errors import NotFound
+from domain.money import FEN_PER_UNIT
 from domain.periods import check_period, period_of
+from domain.settlements import rebate_fen
 from projections import redemptions
 
 router = APIRouter(prefix="/v1/merchants", tags=["paying at merchants"])
 
 
-@router.get("/{merchant_id}/redemptions")
-def merchant_redemptions(
-    merchant_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(MERCHANT, *PEOPLE_WHO_RUN))],
-    period: Annotated[str | None, Query(max_length=7, description="YYYY-MM; this month when omitted")] = None,
-    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> dict[str, Any]:
+ReaderDep = Annotated[Actor, Depends(require(MERCHANT, *PEOPLE_WHO_RUN))]
+
+
+def _readable_merchant(services: ServicesDep, actor: Actor, merchant_id: str) -> Account:
     merchant = services.app.get_account(path_id(merchant_id, "merchant"))
     if merchant.kind != AccountKind.MERCHANT.value:
         raise NotFound("merchant not found", id=merchant_id[:100])
     check_may_read_account(actor, merchant.id, merchant.community_id)
+    return merchant
+
+
+@router.get("/{merchant_id}/redemptions")
+def merchant_redemptions(
+    merchant_id: str, services: ServicesDep, actor: ReaderDep,
+    period: Annotated[str | None, Query(max_length=7, description="YYYY-MM; this month when omitted")] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    merchant = _readable_merchant(services, actor, merchant_id)
     timezone = services.app.get_community(merchant.community_id).timezone
     month = check_period(period) if period is not None else period_of(datetime.now(utc_timezone.utc), timezone)
     after_position = decode_cursor(cursor, 1)[0] if cursor else None
@@ -62,4 +72,25 @@ def _item(row: dict[str, Any], timezone: str) -> dict[str, Any]:
         "occurred_at": local_time(row["occurred_at"], timezone),
         "reversed_at": local_time(row["reversed_at"], timezone) if row["reversed_at"] else None,
         "settlement_id": row["settlement_id"],
+    }
+
+
+@router.get("/{merchant_id}/months/{period}")
+def merchant_month(merchant_id: str, period: str, services: ServicesDep, actor: ReaderDep) -> dict[str, Any]:
+    """What the month's kept sales come to and what the fund is expected to repay for them, with
+    the rebate at the community's rate as a settlement computes it (an extension for the till)."""
+    merchant = _readable_merchant(services, actor, merchant_id)
+    month = check_period(period)
+    community = services.app.get_community(merchant.community_id)
+    services.projector.catch_up()
+    with services.store.read() as read:
+        totals = redemptions.month_totals(read, str(merchant.id), month)
+    redeemed = totals["welfare"] + totals["bean"]
+    reimbursement = redeemed * FEN_PER_UNIT
+    rebate = rebate_fen(redeemed, community.rebate_rate_bps)
+    return {
+        "merchant_id": str(merchant.id), "period": month, "sales": totals["sales"], "reversed": totals["reversed"],
+        "redeemed": redeemed, "funded": {"welfare": totals["welfare"], "bean": totals["bean"]},
+        "rebate_rate_bps": community.rebate_rate_bps, "reimbursement_fen": reimbursement, "rebate_fen": rebate,
+        "total_fen": reimbursement + rebate,
     }
