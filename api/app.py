@@ -17,6 +17,7 @@ from api.routes import (
     accounts,
     audit,
     communities,
+    docs,
     donations,
     fund,
     health,
@@ -35,7 +36,8 @@ from infra.wiring import Services, build_services
 REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
-           fund.router, settlements.router, public.router)
+           fund.router, settlements.router, public.router,
+           docs.router)
 
 
 class RequestMetrics:
@@ -130,6 +132,8 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         version="1.0",
         description="An event-sourced community points ledger: beans, welfare credits, merchants, the fund.",
         lifespan=lifespan,
+        docs_url=None,  # api/routes/docs.py serves /docs and /redoc from our own assets
+        redoc_url=None,
     )
     if services is not None:
         app.state.services = services
