@@ -21,6 +21,7 @@ from api.routes import (
     donations,
     fund,
     health,
+    landing,
     merchants,
     pages,
     payments,
@@ -37,7 +38,7 @@ REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router,
-           docs.router)
+           docs.router, landing.router)
 
 
 class RequestMetrics:

@@ -1,5 +1,5 @@
 """The public fund report as CSV and as HTML pages (Simplified Chinese first): the report of a
-month, the index of months, and the page that says a month has no report.
+month, the index of months, the page that says a month has no report, and the landing page.
 
 Everything renders what the read model returned; nothing here computes a figure. The pages are
 plain server-rendered HTML with their CSS and an SVG chart inline: they work offline, on a slow
@@ -105,6 +105,25 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "unknown_community": {"zh": "没有找到这个社区。", "en": "No such community."},
     "bad_request_title": {"zh": "地址有误", "en": "This address is not valid"},
+    # The landing page (/).
+    "landing_title": {"zh": "金豆 · 社区积分", "en": "Jindou · community points"},
+    "landing_intro": {
+        "zh": "志愿者上报安全隐患、帮助邻居，经社区核实后得到金豆；困难老人每月领取福利积分；金豆和积分都能在社区商户"
+              "当钱用。商户由金豆基金兑付，基金的每一笔收支每月公开。",
+        "en": "Volunteers earn beans for reports and help that the community verifies; elders in need receive "
+              "welfare credits each month; both are spent like money at local merchants, who are repaid from the "
+              "bean fund, whose every movement is published monthly.",
+    },
+    "landing_wallet": {"zh": "我的金豆钱包", "en": "My wallet"},
+    "landing_wallet_who": {"zh": "志愿者、受助居民：查余额、出示付款码", "en": "Volunteers and residents: balance and payment code"},
+    "landing_till": {"zh": "商户收款", "en": "Merchant till"},
+    "landing_till_who": {"zh": "社区商户：扫码收款、查看流水", "en": "Merchants: scan to take payment, see sales"},
+    "landing_staff": {"zh": "社区工作台", "en": "Staff console"},
+    "landing_staff_who": {"zh": "社区工作人员：审核上报、发放积分、结算", "en": "Community staff: verify reports, allowances, settlements"},
+    "landing_docs": {"zh": "接口文档", "en": "API documentation"},
+    "landing_reports": {"zh": "各社区基金公示", "en": "Each community's fund reports"},
+    "landing_no_communities": {"zh": "还没有社区。", "en": "No community yet."},
+    "landing_current": {"zh": "本月公示", "en": "This month"},
 }
 
 CHART_WIDTH, CHART_HEIGHT, CHART_AXIS = 360, 180, 20
@@ -160,7 +179,7 @@ class ReportPlace:
     running_since: str | None  # "YYYY-MM-DD HH:MM" local, when the month had not ended at the cut
 
 
-def _translator(lang: str) -> Any:
+def translator(lang: str) -> Any:
     def t(key: str, **values: str) -> str:
         text = TEXT[key][lang]
         return escape(text.format(**values) if values else text)
@@ -168,7 +187,7 @@ def _translator(lang: str) -> Any:
     return t
 
 
-def _page(*, title: str, lang: str, switch_href: str, body: str) -> str:
+def page_shell(*, title: str, lang: str, switch_href: str, body: str) -> str:
     html_lang = "zh-Hans" if lang == "zh" else "en"
     other = "en" if lang == "zh" else "zh"
     return f"""<!doctype html>
@@ -183,7 +202,7 @@ def _page(*, title: str, lang: str, switch_href: str, body: str) -> str:
 """
 
 
-def _with_lang(path: str, lang: str) -> str:
+def with_lang(path: str, lang: str) -> str:
     return f"{path}?lang={lang}"
 
 
@@ -191,7 +210,7 @@ def to_html(
     report: Mapping[str, Any], flows: Sequence[Mapping[str, Any]], *, place: ReportPlace, lang: str,
     base_path: str,
 ) -> str:
-    t = _translator(lang)
+    t = translator(lang)
     other = "en" if lang == "zh" else "zh"
     period = escape(report["period"])
     running = f'<p class="running">{t("running", moment=place.running_since)}</p>' if place.running_since else ""
@@ -218,7 +237,7 @@ def to_html(
 <p>{t("downloads")}: <a href="{escape(base_path)}">JSON</a> · <a href="{escape(base_path)}.csv">CSV</a></p>
 </footer>"""
     title = f"{escape(place.community_name)} · {t('title')} · {period}"
-    return _page(title=title, lang=lang, switch_href=_with_lang(base_path + ".html", other), body=body)
+    return page_shell(title=title, lang=lang, switch_href=with_lang(base_path + ".html", other), body=body)
 
 
 def _navigation(place: ReportPlace, lang: str, t: Any) -> str:
@@ -226,9 +245,9 @@ def _navigation(place: ReportPlace, lang: str, t: Any) -> str:
         if period is None:
             return f"<span>{t(label)}</span>"
         path = place.index_path + f"/{period}.html"
-        return f'<a href="{escape(_with_lang(path, lang))}" rel="{rel}">{t(label)}</a>'
+        return f'<a href="{escape(with_lang(path, lang))}" rel="{rel}">{t(label)}</a>'
 
-    index = f'<a href="{escape(_with_lang(place.index_path + ".html", lang))}" rel="index">{t("all_months")}</a>'
+    index = f'<a href="{escape(with_lang(place.index_path + ".html", lang))}" rel="index">{t("all_months")}</a>'
     return (f'<nav class="months">{month_link(place.previous_period, "previous", "prev")}{index}'
             f'{month_link(place.next_period, "next", "next")}</nav>')
 
@@ -258,10 +277,10 @@ class IndexMonth:
 
 def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path: str, lang: str) -> str:
     """The community's months, newest first, each with its page and its data."""
-    t = _translator(lang)
+    t = translator(lang)
     other = "en" if lang == "zh" else "zh"
     items = "".join(
-        f'<li><a class="period" href="{escape(_with_lang(f"{index_path}/{month.period}.html", lang))}">'
+        f'<li><a class="period" href="{escape(with_lang(f"{index_path}/{month.period}.html", lang))}">'
         f'{escape(month.period)}</a>{" <span class=running>" + t("this_month") + "</span>" if month.running else ""}'
         f'<span><a href="{escape(f"{index_path}/{month.period}")}">JSON</a> · '
         f'<a href="{escape(f"{index_path}/{month.period}.csv")}">CSV</a></span></li>'
@@ -271,21 +290,21 @@ def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path:
 <h1>{t("index_title")}</h1></div></header>
 <p>{t("index_intro")}</p>
 <ul class="months">{items}</ul>
-<footer><p>{t("privacy")}</p><p><a href="{_with_lang("/", lang)}">{t("home")}</a> ·
+<footer><p>{t("privacy")}</p><p><a href="{with_lang("/", lang)}">{t("home")}</a> ·
 <a href="{escape(index_path)}">JSON</a></p></footer>"""
     title = f"{escape(community_name)} · {t('index_title')}"
-    return _page(title=title, lang=lang, switch_href=_with_lang(index_path + ".html", other), body=body)
+    return page_shell(title=title, lang=lang, switch_href=with_lang(index_path + ".html", other), body=body)
 
 
 def problem_html(*, lang: str, title_key: str, text: str, index_path: str | None, here: str) -> str:
     """The page a person sees instead of a report (404, or an address that is not valid)."""
-    t = _translator(lang)
+    t = translator(lang)
     other = "en" if lang == "zh" else "zh"
-    links = [f'<a href="{_with_lang("/", lang)}">{t("home")}</a>']
+    links = [f'<a href="{with_lang("/", lang)}">{t("home")}</a>']
     if index_path is not None:
-        links.insert(0, f'<a href="{escape(_with_lang(index_path + ".html", lang))}">{t("all_months")}</a>')
+        links.insert(0, f'<a href="{escape(with_lang(index_path + ".html", lang))}">{t("all_months")}</a>')
     body = f"<h1>{t(title_key)}</h1>\n<p>{escape(text)}</p>\n<p>{' · '.join(links)}</p>"
-    return _page(title=t(title_key), lang=lang, switch_href=_with_lang(here, other), body=body)
+    return page_shell(title=t(title_key), lang=lang, switch_href=with_lang(here, other), body=body)
 
 
 def _summary(report: Mapping[str, Any], t: Any) -> str:

@@ -163,6 +163,13 @@ def community(cursor: Cursor, community_id: str) -> dict[str, Any] | None:
     return cursor.one("SELECT * FROM ledger_communities WHERE community_id = ?", (community_id,))
 
 
+def public_communities(cursor: Cursor, limit: int) -> list[dict[str, Any]]:
+    """What anyone may know of the communities: their ids, names and time zones, by name."""
+    return cursor.all(
+        "SELECT community_id, name, timezone FROM ledger_communities ORDER BY name, community_id LIMIT ?", (limit,)
+    )
+
+
 @dataclass(frozen=True)
 class CashFigures:
     opening_balance_fen: int

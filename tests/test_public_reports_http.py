@@ -158,3 +158,23 @@ def test_every_csv_cell_is_neutralised_but_numbers_stay_numbers() -> None:
     assert (cell(-500), cell(0), cell(0.25), cell(None), cell("金豆"), cell("a=b")) == (-500, 0, 0.25, "", "金豆", "a=b")
     document = csv_document((("name", "amount_fen"), [("-5", -5), ("=x", 7)]), (("k",), []))
     assert document == UTF8_BOM + "name,amount_fen\n'-5,-5\n'=x,7\n\nk\n"
+
+
+def test_the_landing_page_leads_to_every_page_and_every_community_report_without_naming_people(services) -> None:
+    with api_for(services, ADMIN_TOKEN) as api:
+        world = _paid_month(api)
+        other = api.community(name="金星社区")
+        page = api.call("GET", "/")
+        english = api.call("GET", "/", params={"lang": "en"}).text
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-Hans">' in page.text and "金豆 · 社区积分" in page.text
+    links = HTML_LINK.findall(page.text)
+    for path in ("/wallet", "/merchant", "/staff", "/docs", "/?lang=en"):
+        assert path in links, path
+    for community_id in (world["id"], other["id"]):
+        assert f"/v1/public/communities/{community_id}/fund-reports.html?lang=zh" in links
+        assert f"/v1/public/communities/{community_id}/fund-reports/{world['this']}.html?lang=zh" in links
+    assert "金沙社区" in page.text and "金星社区" in page.text
+    assert world["volunteer"]["display_name"] not in page.text and HOSTILE_MERCHANT not in page.text
+    assert all(link.startswith("/") for link in links)
+    assert "Jindou · community points" in english and "Merchant till" in english
