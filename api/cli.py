@@ -26,9 +26,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from api.demo import run_demo
+    from api.demo import SIZES, run_demo
 
-    return run_demo(Settings.from_env(), args.host, args.port, serve_after=not args.no_serve)
+    return run_demo(Settings.from_env(), args.host, args.port, serve_after=not args.no_serve, reset=args.reset,
+                    size=SIZES[args.size])
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -54,10 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve_cmd.set_defaults(func=_serve)
 
-    demo_cmd = commands.add_parser("demo", help="fill a fresh database with a month of 金沙社区 and serve it")
+    demo_cmd = commands.add_parser("demo", help="fill a fresh database with three months of 金沙社区 and serve it")
     demo_cmd.add_argument("--host", default=DEFAULT_HOST)
     demo_cmd.add_argument("--port", type=int, default=DEFAULT_PORT)
     demo_cmd.add_argument("--no-serve", action="store_true", help="only fill the database")
+    demo_cmd.add_argument("--reset", action="store_true", help="delete everything in the demo's database first")
+    demo_cmd.add_argument("--size", choices=("full", "small"), default="full",
+                          help="full: hundreds of volunteers (about a minute); small: a few dozen people (seconds)")
     demo_cmd.set_defaults(func=_demo)
 
     bench_cmd = commands.add_parser("bench", help="measure throughput and latency of the ledger")

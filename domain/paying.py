@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from datetime import timezone as utc_timezone
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain import clock
 from domain.accounts import Account, AccountKind
 from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome, local_time
 from domain.community import StaffRole
@@ -108,7 +108,7 @@ class WelfareCommands(JindouBase):
 class PaymentCommands(JindouBase):
     def now(self) -> datetime:
         """The clock the payment rules read (expiry, the card's day); tests replace it."""
-        return datetime.now(utc_timezone.utc)
+        return clock.now()
 
     # --- codes and cards --------------------------------------------------------------------
 
