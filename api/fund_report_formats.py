@@ -139,7 +139,7 @@ td,th{padding:.5rem .4rem;font-size:.95rem;border-bottom:1px solid #eee;text-ali
 font-variant-numeric:tabular-nums}tr.total td{font-weight:600}
 svg{width:100%;height:auto;background:#fff;border-radius:.5rem}.legend span{margin-right:1rem}
 .in{color:#2e7d32}.out{color:#c75b12}.seal{word-break:break-all;font-family:ui-monospace,monospace;font-size:.8rem}
-footer{margin-top:1.5rem;font-size:.85rem;color:#555}
+footer{margin-top:1.5rem;font-size:.85rem;color:#555}.switch{text-align:right;margin:0}
 nav.months{display:flex;justify-content:space-between;gap:.5rem;margin:.6rem 0;flex-wrap:wrap}
 nav.months a,nav.months span{padding:.35rem .6rem;border-radius:.4rem;background:#fff;text-decoration:none}
 nav.months span{color:#aaa}.running{background:#fff3cd;border-radius:.4rem;padding:.4rem .6rem;margin:.4rem 0}

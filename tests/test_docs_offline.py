@@ -21,6 +21,8 @@ def test_api_documentation_loads_only_from_our_origin(services, path: str) -> No
     with api_for(services, ADMIN_TOKEN) as api:
         page = api.call("GET", path)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "img-src 'self' data:;" in policy and "connect-src 'self'" in policy
         assert "http://" not in page.text and "https://" not in page.text and "//cdn" not in page.text
         references = REFERENCE.findall(page.text)
         assert "/openapi.json" in references and any(ref.endswith(".js") for ref in references), references
