@@ -16,12 +16,16 @@ from api.metrics import METRICS
 from api.routes import (
     accounts,
     audit,
+    cards,
     communities,
+    credentials,
+    dashboard,
     docs,
     donations,
     fund,
     health,
     landing,
+    lists,
     merchants,
     pages,
     payments,
@@ -30,6 +34,7 @@ from api.routes import (
     settlements,
     staff,
     welfare,
+    whoami,
 )
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -37,7 +42,8 @@ from infra.wiring import Services, build_services
 REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
-           fund.router, settlements.router, public.router,
+           fund.router, settlements.router, public.router, credentials.router, cards.router,
+           lists.router, dashboard.router, whoami.router,
            docs.router, landing.router)
 
 

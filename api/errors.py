@@ -36,6 +36,7 @@ STATUS_BY_CODE = {
     "same_person": 409,
     "concurrency_conflict": 409,
     "rate_limited": 429,
+    "invalid_sign_in_code": 409,
     "unavailable": 503,
     "internal_error": 500,
 }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from domain.card_sheets import CardSheetCommands
 from domain.donating import DonationCommands
 from domain.earning import EarningCommands
 from domain.month import MonthCommands
@@ -10,5 +11,5 @@ from domain.paying import PaymentCommands, WelfareCommands
 from domain.people import PeopleCommands
 
 
-class Jindou(MonthCommands, PaymentCommands, WelfareCommands, DonationCommands, EarningCommands, PeopleCommands):
+class Jindou(CardSheetCommands, MonthCommands, PaymentCommands, WelfareCommands, DonationCommands, EarningCommands, PeopleCommands):
     """The whole application; each feature's commands live in their own mixin."""

@@ -25,8 +25,10 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain import clock
 from domain.accounts import Account
 from domain.community import Credential, Staff, StaffRole
+from domain.credentials import LIVE_CREDENTIALS_MAX, Keyring
 from domain.errors import ConcurrencyConflict, DomainError, Forbidden, NotFound
 from domain.idempotency import IdempotencyRecord
 from domain.ids import derived_id
@@ -50,6 +52,7 @@ class Actor:
     principal_id: UUID
     community_id: UUID | None  # None: a deployment-wide administrator
     account_id: UUID | None  # a holder's account, or a staff member's own volunteer account
+    credential_id: UUID | None = None  # the credential this request authenticated with
 
     @property
     def label(self) -> str:
@@ -102,6 +105,10 @@ class JindouBase(Application[UUID]):
     # optimistic-concurrency conflicts can only come from another process: threads spending from
     # one account queue here instead of exhausting their retries against each other.
     _write_lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The clock the rules read (code expiry, the card's day); tests replace it."""
+        return clock.now()
 
     def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None = None) -> Outcome:
         with self._write_lock:
@@ -159,12 +166,39 @@ class JindouBase(Application[UUID]):
         if actor.community_id is not None and actor.community_id != community_id:
             raise Forbidden("this belongs to another community")
 
-    def _issue_credential(self, role: str, principal_id: UUID, community_id: UUID | None) -> tuple[str, Credential]:
+    def _issue_credential(
+        self, role: str, principal_id: UUID, community_id: UUID | None, *, replacing: str | None = None,
+        retiring: UUID | None = None,
+    ) -> tuple[str, list[Aggregate]]:
+        """A new token for the principal, added to its keyring. `replacing` (a reason) revokes
+        every earlier token of the principal; `retiring` revokes that one credential. Beyond
+        `LIVE_CREDENTIALS_MAX` live tokens the oldest die. Returns the token and what to save."""
         token = new_token()
         credential = Credential(
             id=Credential.id_for(hash_token(token)), role=role, principal_id=principal_id, community_id=community_id
         )
-        return token, credential
+        keyring = self._find(Keyring, Keyring.id_for(principal_id))
+        if keyring is None:
+            keyring = Keyring(id=Keyring.id_for(principal_id), principal_id=principal_id)
+        if replacing is not None:
+            doomed = list(keyring.credential_ids)
+        else:
+            doomed = keyring.credential_ids[: max(0, len(keyring.credential_ids) + 1 - LIVE_CREDENTIALS_MAX)]
+        doomed += [retiring] if retiring is not None and retiring not in doomed else []
+        revoked = self._revoke_credentials(doomed, replacing or "replaced by a newer token")
+        if doomed:
+            keyring.remove(doomed)
+        keyring.add(credential.id)
+        return token, [credential, keyring, *revoked]
+
+    def _revoke_credentials(self, credential_ids: Iterable[UUID], reason: str) -> list[Credential]:
+        revoked = []
+        for credential_id in credential_ids:
+            credential = self._find(Credential, credential_id)
+            if credential is not None and not credential.revoked:
+                credential.revoke(reason)
+                revoked.append(credential)
+        return revoked
 
     def _post(self, transaction_id: str, postings: list[Posting], accounts: Iterable[Account]) -> None:
         """Record each guarded account's side of a transaction on the account itself."""
@@ -183,10 +217,11 @@ class JindouBase(Application[UUID]):
             account_id = staff.account_id if staff else None
         else:
             account_id = credential.principal_id
-        return Actor(credential.role, credential.principal_id, credential.community_id, account_id)
+        return Actor(credential.role, credential.principal_id, credential.community_id, account_id, credential.id)
 
     def bootstrap_admin(self, token: str) -> None:
-        """Make `token` a deployment-wide admin credential (JINDOU_ADMIN_TOKEN); idempotent."""
+        """Make `token` a deployment-wide admin credential (JINDOU_ADMIN_TOKEN); idempotent. A
+        bootstrap token once rotated or revoked stays dead: its credential exists, revoked."""
         token_hash = hash_token(token)
         if self._find(Credential, Credential.id_for(token_hash)) is not None:
             return
@@ -197,7 +232,9 @@ class JindouBase(Application[UUID]):
         credential = Credential(
             id=Credential.id_for(token_hash), role=StaffRole.ADMIN.value, principal_id=staff.id, community_id=None
         )
+        keyring = Keyring(id=Keyring.id_for(staff.id), principal_id=staff.id)
+        keyring.add(credential.id)
         try:
-            self.save(staff, credential)
+            self.save(staff, credential, keyring)
         except IntegrityError:
             pass  # another process bootstrapped the same token first

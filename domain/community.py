@@ -15,6 +15,7 @@ from domain.money import BPS_PER_WHOLE
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_REBATE_RATE_BPS = 1_000  # 10 %
+DEFAULT_CARD_DAILY_LIMIT = 100  # units a day for printed cards issued without a limit of their own
 NAME_LENGTH_MAX = 200
 
 
@@ -90,13 +91,15 @@ def check_award_schedule(value: object) -> dict[str, int]:
 class Community(Aggregate):
     @event("Registered")
     def __init__(
-        self, name: str, timezone: str, rebate_rate_bps: int, award_schedule: dict[str, int], registered_by: str
+        self, name: str, timezone: str, rebate_rate_bps: int, award_schedule: dict[str, int], registered_by: str,
+        card_daily_limit: int = DEFAULT_CARD_DAILY_LIMIT,  # communities registered before v1.1 have the default
     ) -> None:
         self.name = name
         self.timezone = timezone
         self.rebate_rate_bps = rebate_rate_bps
         self.award_schedule = award_schedule
         self.registered_by = registered_by
+        self.card_daily_limit = card_daily_limit
 
     def award_for(self, category: str) -> int:
         return self.award_schedule[category]

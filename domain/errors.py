@@ -47,6 +47,12 @@ class UnknownPaymentCode(InvalidPaymentCode):
     sending these is guessing (a used or replaced code is an honest re-scan)."""
 
 
+class InvalidSignInCode(DomainError):
+    """A sign-in code that is used, expired or was never issued: all look the same."""
+
+    code = "invalid_sign_in_code"
+
+
 class PaymentCodeExpired(DomainError):
     code = "payment_code_expired"
 

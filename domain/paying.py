@@ -9,7 +9,6 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from domain import clock
 from domain.accounts import Account, AccountKind
 from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome, local_time
 from domain.community import StaffRole
@@ -31,7 +30,6 @@ from domain.money import (
     transfer,
 )
 from domain.payments import (
-    CARD_CODE_DIGITS,
     CARD_DAILY_LIMIT_MAX,
     INVALID_CODE_MESSAGE,
     PHONE_CODE_DIGITS,
@@ -40,8 +38,10 @@ from domain.payments import (
     CardHolder,
     CodeKind,
     PaymentCode,
+    card_code,
     code_kind,
     local_day,
+    new_card_nonce,
     new_code,
     split_funding,
 )
@@ -60,43 +60,58 @@ class WelfareCommands(JindouBase):
         """Credit each beneficiary once for the period; those already credited are skipped."""
 
         def decide() -> Decision:
-            community = self.get_community(community_id)
-            self._check_scope(actor, community.id)
-            check_period(period)
-            amount = check_positive_amount(amount_per_beneficiary, field="amount_per_beneficiary")
-            if len(beneficiary_ids) > BENEFICIARIES_PER_RUN_MAX or len(set(beneficiary_ids)) != len(beneficiary_ids):
-                raise ValidationFailed(
-                    f"beneficiary_ids must list at most {BENEFICIARIES_PER_RUN_MAX} different beneficiaries",
-                    field="beneficiary_ids",
-                )
-            issuance = system_account(community.id, SystemAccount.ISSUANCE)
-            issued: list[dict[str, Any]] = []
-            skipped: list[dict[str, Any]] = []
-            aggregates: list[Aggregate] = []
-            for beneficiary_id in beneficiary_ids:
-                beneficiary = self._beneficiary_of(community.id, beneficiary_id)
-                allowance_id = WelfareAllowance.id_for(community.id, beneficiary.id, period)
-                earlier = self._find(WelfareAllowance, allowance_id)
-                if earlier is not None:
-                    skipped.append({"account_id": str(beneficiary.id), "amount": earlier.amount})
-                    continue
-                transaction_id = str(uuid4())
-                postings = transfer(Asset.WELFARE, issuance, str(beneficiary.id), amount)
-                allowance = WelfareAllowance(
-                    id=allowance_id, community_id=community.id, beneficiary_id=beneficiary.id, period=period,
-                    amount=amount, issued_by=actor.label, transaction_id=transaction_id,
-                    postings=encode_postings(postings),
-                )
-                self._post(transaction_id, postings, [beneficiary])
-                issued.append({"account_id": str(beneficiary.id), "amount": amount})
-                aggregates += [allowance, beneficiary]
-            result = {
-                "community_id": str(community.id), "period": period, "issued": issued, "skipped": skipped,
-                "total": sum(line["amount"] for line in issued),
-            }
-            return result, aggregates
+            return self._allowances_decision(actor, community_id, period, amount_per_beneficiary, beneficiary_ids)
 
         return self._execute(decide, idempotency)
+
+    def preview_allowances(
+        self, actor: Actor, *, community_id: UUID | None, period: str, amount_per_beneficiary: int,
+        beneficiary_ids: Sequence[UUID | None],
+    ) -> dict[str, Any]:
+        """What issue_allowances would answer now (who gets what, who is skipped), recording nothing:
+        the same decision, whose aggregates are dropped unsaved."""
+        result, _unsaved = self._allowances_decision(actor, community_id, period, amount_per_beneficiary, beneficiary_ids)
+        return result
+
+    def _allowances_decision(
+        self, actor: Actor, community_id: UUID | None, period: str, amount_per_beneficiary: int,
+        beneficiary_ids: Sequence[UUID | None],
+    ) -> Decision:
+        community = self.get_community(community_id)
+        self._check_scope(actor, community.id)
+        check_period(period)
+        amount = check_positive_amount(amount_per_beneficiary, field="amount_per_beneficiary")
+        if len(beneficiary_ids) > BENEFICIARIES_PER_RUN_MAX or len(set(beneficiary_ids)) != len(beneficiary_ids):
+            raise ValidationFailed(
+                f"beneficiary_ids must list at most {BENEFICIARIES_PER_RUN_MAX} different beneficiaries",
+                field="beneficiary_ids",
+            )
+        issuance = system_account(community.id, SystemAccount.ISSUANCE)
+        issued: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
+        aggregates: list[Aggregate] = []
+        for beneficiary_id in beneficiary_ids:
+            beneficiary = self._beneficiary_of(community.id, beneficiary_id)
+            allowance_id = WelfareAllowance.id_for(community.id, beneficiary.id, period)
+            earlier = self._find(WelfareAllowance, allowance_id)
+            if earlier is not None:
+                skipped.append({"account_id": str(beneficiary.id), "amount": earlier.amount})
+                continue
+            transaction_id = str(uuid4())
+            postings = transfer(Asset.WELFARE, issuance, str(beneficiary.id), amount)
+            allowance = WelfareAllowance(
+                id=allowance_id, community_id=community.id, beneficiary_id=beneficiary.id, period=period,
+                amount=amount, issued_by=actor.label, transaction_id=transaction_id,
+                postings=encode_postings(postings),
+            )
+            self._post(transaction_id, postings, [beneficiary])
+            issued.append({"account_id": str(beneficiary.id), "amount": amount})
+            aggregates += [allowance, beneficiary]
+        result = {
+            "community_id": str(community.id), "period": period, "issued": issued, "skipped": skipped,
+            "total": sum(line["amount"] for line in issued),
+        }
+        return result, aggregates
 
     def _beneficiary_of(self, community_id: UUID, account_id: UUID | None) -> Account:
         account = self._find(Account, account_id)
@@ -106,10 +121,6 @@ class WelfareCommands(JindouBase):
 
 
 class PaymentCommands(JindouBase):
-    def now(self) -> datetime:
-        """The clock the payment rules read (expiry, the card's day); tests replace it."""
-        return clock.now()
-
     # --- codes and cards --------------------------------------------------------------------
 
     def issue_payment_code(self, actor: Actor, account_id: UUID | None) -> Outcome:
@@ -142,24 +153,41 @@ class PaymentCommands(JindouBase):
             if account.kind != AccountKind.BENEFICIARY.value:
                 raise ValidationFailed("printed cards are for beneficiaries", field="account_id")
             limit = check_positive_amount(daily_limit, maximum=CARD_DAILY_LIMIT_MAX, field="daily_limit")
-            code = new_code(CARD_CODE_DIGITS)
-            card = Card(
-                id=Card.id_for(code), account_id=account.id, community_id=account.community_id, daily_limit=limit,
-                issued_by=actor.label, account_freezes=account.freezes,
-            )
-            holder = self._find(CardHolder, CardHolder.id_for(account.id))
-            aggregates: list[Aggregate] = [card]
-            if holder is None:
-                holder = CardHolder(id=CardHolder.id_for(account.id), account_id=account.id, card_id=card.id)
-            else:
-                previous = self._get(Card, holder.card_id, "card")
-                previous.revoke(by=actor.label, replaced_by=card.id)
-                holder.replace(card.id)
-                aggregates.append(previous)
-            result = {"card_code": code, "daily_limit": limit, "account_id": str(account.id)}
-            return result, [*aggregates, holder]
+            code, aggregates = self._new_card(actor, account, limit)
+            return {"card_code": code, "daily_limit": limit, "account_id": str(account.id)}, aggregates
 
         return self._execute(decide, idempotency)
+
+    card_secret = b""  # the deployment's secret behind card codes; the wiring sets it (decision 0008)
+
+    def _new_card(self, actor: Actor, account: Account, daily_limit: int) -> tuple[str, list[Aggregate]]:
+        """Issue a card (replacing the current one, if any): its code and what to save."""
+        nonce = new_card_nonce()
+        code = card_code(self.card_secret, nonce)
+        card = Card(
+            id=Card.id_for(code), account_id=account.id, community_id=account.community_id, daily_limit=daily_limit,
+            issued_by=actor.label, account_freezes=account.freezes, nonce=nonce,
+        )
+        holder = self._find(CardHolder, CardHolder.id_for(account.id))
+        aggregates: list[Aggregate] = [card]
+        if holder is None:
+            holder = CardHolder(id=CardHolder.id_for(account.id), account_id=account.id, card_id=card.id)
+        else:
+            previous = self._get(Card, holder.card_id, "card")
+            if not previous.revoked:
+                previous.revoke(by=actor.label, replaced_by=card.id)
+                aggregates.append(previous)
+            holder.replace(card.id)
+        return code, [*aggregates, holder]
+
+    def _printable_card(self, account: Account) -> tuple[str, Card] | None:
+        """The account's live card and its digits, if this deployment can print it again."""
+        holder = self._find(CardHolder, CardHolder.id_for(account.id))
+        card = self._find(Card, holder.card_id) if holder is not None else None
+        if card is None or not card.is_live_for(account.freezes) or not card.nonce:
+            return None
+        code = card_code(self.card_secret, card.nonce)
+        return (code, card) if Card.id_for(code) == card.id else None  # another secret: not ours to print
 
     def displayable_code(self, actor: Actor, account_id: UUID | None, code: str) -> str:
         """The code, if it is live, belongs to this account and `actor` may show it (the holder;

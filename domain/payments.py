@@ -9,6 +9,7 @@ save collides on the code aggregate's version and its retry finds the code alrea
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from domain.money import Asset
 PHONE_CODE_DIGITS = 20  # 10^20 ≈ 2^66 codes: guessing a live one is hopeless
 CARD_CODE_DIGITS = 24  # printed cards live for months, so they get more room (≈ 2^80)
 PHONE_CODE_LIFETIME = timedelta(seconds=120)
+CARD_NONCE_BYTES = 16
 CARD_DAILY_LIMIT_MAX = 10_000  # units a printed card may spend in one local day, at most
 INVALID_CODE_MESSAGE = "this payment code is not valid"  # one message for every cause: no oracle
 
@@ -43,6 +45,18 @@ class CodeKind(str, Enum):
 
 def new_code(digits: int) -> str:
     return str(secrets.randbelow(10**digits)).zfill(digits)
+
+
+def card_code(secret: bytes, nonce: str) -> str:
+    """A card's digits, derived from the deployment's card secret and the card's own nonce, so a
+    live card can be printed again (the event store keeps only the nonce and the code's hash)."""
+    assert secret and nonce, "cards need the deployment's card secret and a nonce"
+    digest = hmac.new(secret, ("jindou-card\x1f" + nonce).encode("ascii"), hashlib.sha256).digest()
+    return str(int.from_bytes(digest, "big") % 10**CARD_CODE_DIGITS).zfill(CARD_CODE_DIGITS)
+
+
+def new_card_nonce() -> str:
+    return secrets.token_hex(CARD_NONCE_BYTES)
 
 
 def code_hash(code: str) -> str:
@@ -105,9 +119,10 @@ class Card(Aggregate):
     @event("Issued")
     def __init__(  # noqa: PLR0913
         self, id: UUID, account_id: UUID, community_id: UUID, daily_limit: int, issued_by: str,  # noqa: A002
-        account_freezes: int,
+        account_freezes: int, nonce: str = "",  # cards issued before v1.1 have no nonce: they cannot be reprinted
     ) -> None:
         self.account_id = account_id
+        self.nonce = nonce
         self.account_freezes = account_freezes  # the account's freeze count when printed
         self.community_id = community_id
         self.daily_limit = daily_limit
@@ -144,6 +159,9 @@ class Card(Aggregate):
     @event("Revoked")
     def revoke(self, by: str, replaced_by: UUID) -> None:
         self.revoked = True
+
+    def is_live_for(self, account_freezes: int) -> bool:
+        return not self.revoked and account_freezes == self.account_freezes
 
     def check_survived_freezes(self, account_freezes: int) -> None:
         """Freezing an account (a lost card, a suspicion) kills every card printed before it."""

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from domain.accounts import Account, AccountKind, check_merchant_categories
 from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
 from domain.community import (
+    DEFAULT_CARD_DAILY_LIMIT,
     DEFAULT_REBATE_RATE_BPS,
     DEFAULT_TIMEZONE,
     Community,
@@ -20,13 +21,16 @@ from domain.community import (
     check_timezone,
 )
 from domain.errors import ValidationFailed
+from domain.money import check_positive_amount
+from domain.payments import CARD_DAILY_LIMIT_MAX
 from domain.reports import REASON_LENGTH_MAX
 
 
 class PeopleCommands(JindouBase):
     def register_community(
         self, actor: Actor, *, name: str, timezone: str | None = None, rebate_rate_bps: int | None = None,
-        award_schedule: Mapping[str, int] | None = None, idempotency: IdempotencyKey | None = None,
+        award_schedule: Mapping[str, int] | None = None, card_daily_limit: int | None = None,
+        idempotency: IdempotencyKey | None = None,
     ) -> Outcome:
         def decide() -> Decision:
             community = Community(
@@ -35,6 +39,10 @@ class PeopleCommands(JindouBase):
                 rebate_rate_bps=check_rebate_rate(DEFAULT_REBATE_RATE_BPS if rebate_rate_bps is None else rebate_rate_bps),
                 award_schedule=check_award_schedule(award_schedule),
                 registered_by=actor.label,
+                card_daily_limit=check_positive_amount(
+                    DEFAULT_CARD_DAILY_LIMIT if card_daily_limit is None else card_daily_limit,
+                    maximum=CARD_DAILY_LIMIT_MAX, field="card_daily_limit",
+                ),
             )
             return self.community_view(community), [community]
 
@@ -45,6 +53,7 @@ class PeopleCommands(JindouBase):
         return {
             "id": str(community.id), "name": community.name, "timezone": community.timezone,
             "rebate_rate_bps": community.rebate_rate_bps, "award_schedule": dict(community.award_schedule),
+            "card_daily_limit": community.card_daily_limit,
         }
 
     def get_community(self, community_id: UUID | None) -> Community:
@@ -67,12 +76,12 @@ class PeopleCommands(JindouBase):
                 id=uuid4(), community_id=community.id, display_name=check_name(display_name, "display_name"), role=role,
                 account_id=account_id, registered_by=actor.label,
             )
-            token, credential = self._issue_credential(role, staff.id, community.id)
+            token, credentials = self._issue_credential(role, staff.id, community.id)
             result = {
                 "id": str(staff.id), "role": role, "token": token, "community_id": str(community.id),
                 "display_name": staff.display_name, "account_id": str(account_id) if account_id else None,
             }
-            return result, [staff, credential]
+            return result, [staff, *credentials]
 
         return self._execute(decide, idempotency)
 
@@ -91,9 +100,9 @@ class PeopleCommands(JindouBase):
                 community_id=community.id, kind=account_kind.value, display_name=check_name(display_name, "display_name"),
                 merchant_categories=check_merchant_categories(account_kind, merchant_categories), opened_by=actor.label,
             )
-            token, credential = self._issue_credential(account_kind.value, account.id, community.id)
+            token, credentials = self._issue_credential(account_kind.value, account.id, community.id)
             result = self.account_view(account) | {"token": token}
-            return result, [account, credential]
+            return result, [account, *credentials]
 
         return self._execute(decide, idempotency)
 
@@ -107,6 +116,9 @@ class PeopleCommands(JindouBase):
 
     def get_account(self, account_id: UUID | None) -> Account:
         return self._get(Account, account_id, "account")
+
+    def get_staff(self, staff_id: UUID | None) -> Staff:
+        return self._get(Staff, staff_id, "staff member")
 
     def set_frozen(self, actor: Actor, account_id: UUID | None, *, frozen: bool, reason: str = "") -> Outcome:
         def decide() -> Decision:

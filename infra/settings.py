@@ -29,6 +29,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     admin_token: str | None = None
     server_threads: int = SERVER_THREADS
+    public_url: str | None = None  # JINDOU_PUBLIC_URL: the origin of sign-in URLs (else each request's own)
+    card_secret: str | None = None  # JINDOU_CARD_SECRET: hex; see infra/card_secret.py
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -37,6 +39,8 @@ class Settings:
             database_url=environ.get("JINDOU_DATABASE_URL") or DEFAULT_DATABASE_URL,
             admin_token=environ.get("JINDOU_ADMIN_TOKEN") or None,
             server_threads=int(environ.get("JINDOU_SERVER_THREADS") or SERVER_THREADS),
+            public_url=(environ.get("JINDOU_PUBLIC_URL") or "").rstrip("/") or None,
+            card_secret=environ.get("JINDOU_CARD_SECRET") or None,
         )
 
     @property

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from uuid import uuid4
 
 from eventsourcing.popo import POPOFactory
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.application import Jindou
+from infra import card_secret, ratelimit
 from infra.settings import Settings, persistence_env
 from projections.projector import Projector
 from projections.registry import all_projections
@@ -29,6 +31,20 @@ class Services:
     @property
     def store(self) -> ReadStore:
         return self.projector.store
+
+    @cached_property
+    def payment_code_guesses(self) -> ratelimit.FailureWindow:
+        return ratelimit.FailureWindow(
+            self.store, "payment_code", failures_max=ratelimit.PAYMENT_CODE_FAILURES_MAX,
+            message="too many payment codes that are not valid; wait before trying again",
+        )
+
+    @cached_property
+    def sign_in_guesses(self) -> ratelimit.FailureWindow:
+        return ratelimit.FailureWindow(
+            self.store, "sign_in_code", failures_max=ratelimit.SIGN_IN_CODE_FAILURES_MAX,
+            message="too many sign-in codes that are not valid; wait before trying again",
+        )
 
     def close(self) -> None:
         if not self.closed:
@@ -78,6 +94,8 @@ def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
         app = Jindou(env=env)
         projector = Projector(app, read_store_for(app), all_projections())
         projector.create_tables()
+        projector.store.create_tables(ratelimit.TABLES + card_secret.TABLES)
+    app.card_secret = card_secret.card_secret(settings.card_secret, projector.store)
     if settings.admin_token:
         app.bootstrap_admin(settings.admin_token)
     if catch_up:

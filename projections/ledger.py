@@ -6,6 +6,7 @@ new kind of money movement needs only a name in TRANSACTION_TYPES.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from datetime import timezone as utc_timezone
 from typing import Any
@@ -98,9 +99,21 @@ class LedgerProjection:
 
 
 def balances(cursor: Cursor, account_id: str) -> dict[str, int]:
-    rows = cursor.all("SELECT asset, balance FROM ledger_balances WHERE account_id = ?", (account_id,))
-    found = {row["asset"]: int(row["balance"]) for row in rows}
-    return {asset.value: found.get(asset.value, 0) for asset in UNIT_ASSETS}
+    return balances_of(cursor, [account_id])[account_id]
+
+
+def balances_of(cursor: Cursor, account_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Unit balances of several accounts (a page of a list) in one query."""
+    placeholders = ", ".join("?" * len(account_ids))
+    rows = cursor.all(
+        f"SELECT account_id, asset, balance FROM ledger_balances WHERE account_id IN ({placeholders})",  # noqa: S608
+        list(account_ids),
+    ) if account_ids else []
+    found = {(row["account_id"], row["asset"]): int(row["balance"]) for row in rows}
+    return {
+        account_id: {asset.value: found.get((account_id, asset.value), 0) for asset in UNIT_ASSETS}
+        for account_id in account_ids
+    }
 
 
 def totals_by_asset(cursor: Cursor) -> dict[str, int]:

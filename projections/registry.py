@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from projections.chain import ChainProjection
+from projections.dashboard import DashboardProjection
+from projections.directory import DirectoryProjection
 from projections.fund import FundProjection
 from projections.ledger import LedgerProjection
 from projections.projector import Projection
@@ -10,4 +12,5 @@ from projections.redemptions import RedemptionsProjection
 
 
 def all_projections() -> list[Projection]:
-    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection()]  # the chain first: others may read its head
+    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection(),
+            DirectoryProjection(), DashboardProjection()]  # the chain first: others may read its head

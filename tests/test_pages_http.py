@@ -14,7 +14,8 @@ from tests.support import api_for
 
 pytestmark = pytest.mark.backends("memory")
 
-PAGES = ("/merchant", "/wallet")
+HOLDER_PAGES = ("/merchant", "/wallet")
+PAGES = (*HOLDER_PAGES, "/staff")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "api" / "static"
 ASSET_REFERENCE = re.compile(r'(?:src|href)="([^"]*)"')
 PROTOCOL_RELATIVE = re.compile(r"""["'(]\s*//""")  # "//cdn.example/x.js" or url(//...)
@@ -94,3 +95,26 @@ def test_every_refusal_a_shopkeeper_can_meet_reads_in_chinese() -> None:
     assert chinese["error.daily_limit_exceeded"].startswith("超过每日限额")
     assert chinese["error.welfare_not_accepted"].startswith("本店不收福利额度")
     assert chinese["error.rate_limited"].startswith("尝试过多")
+
+
+def test_every_page_extends_the_one_layout_without_inline_code() -> None:
+    templates = Path(__file__).resolve().parent.parent / "api" / "templates"
+    pages = [path for path in templates.glob("*.html") if path.name != "layout.html"]
+    assert pages
+    for path in [*pages, templates / "layout.html"]:
+        html = path.read_text(encoding="utf-8")
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path.name  # the CSP refuses inline scripts
+        assert not re.search(r"<style|\sstyle=|\son[a-z]+=", html), path.name
+    for path in pages:
+        html = path.read_text(encoding="utf-8")
+        assert html.startswith('{% extends "layout.html" %}'), path.name
+        assert "<head>" not in html and 'id="signin-form"' not in html, path.name
+
+
+def test_the_sign_in_panel_offers_a_token_or_a_sign_in_code(services) -> None:
+    with api_for(services, ADMIN_TOKEN) as api:
+        for path in PAGES:
+            html = api.call("GET", path).text
+            assert html.count('id="signin-form"') == 1
+            assert 'name="token"' in html and 'name="code"' in html
+            assert ('name="account"' in html) == (path in HOLDER_PAGES), path  # staff sign in with a token alone

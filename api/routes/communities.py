@@ -27,6 +27,7 @@ class CommunityIn(BaseModel):
     timezone: str | None = Field(default=None, max_length=64)
     rebate_rate_bps: StrictInt | None = None
     award_schedule: dict[str, StrictInt] | None = None
+    card_daily_limit: StrictInt | None = None
 
 
 @router.post("/communities", status_code=201)
@@ -36,7 +37,7 @@ def register_community(
 ) -> JSONResponse:
     outcome = services.app.register_community(
         actor, name=body.name, timezone=body.timezone, rebate_rate_bps=body.rebate_rate_bps,
-        award_schedule=body.award_schedule, idempotency=idempotency(request, actor, body, key),
+        award_schedule=body.award_schedule, card_daily_limit=body.card_daily_limit, idempotency=idempotency(request, actor, body, key),
     )
     return written(services, outcome, 201)
 

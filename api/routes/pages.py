@@ -1,8 +1,10 @@
-"""The phone pages: /merchant (a shopkeeper takes payment) and /wallet (a holder shows a QR code).
+"""The people's pages: /merchant (a shopkeeper takes payment), /wallet (a holder shows a QR code),
+/staff (the console of the people who run a community).
 
-They are plain HTML + vanilla JS clients of the public API; nothing here touches the domain.
-Every asset is served from this package (the pages must work on a network without internet), and
-the pages are kept out of the OpenAPI schema, which describes the API only.
+They are Jinja2 templates extending one layout (api/templates/layout.html: head, header, language
+switch, sign-in panel, footer) and vanilla JS clients of the public API; nothing here touches the
+domain. Every asset is served from this package (the pages must work on a network without
+internet), and the pages are kept out of the OpenAPI schema, which describes the API only.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -21,7 +25,7 @@ STATIC_DIR = PACKAGE_DIR / "static"
 # with the holder's token, and the merchant's camera stream needs no source at all.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     ),
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
@@ -34,15 +38,40 @@ router = APIRouter(include_in_schema=False)
 router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(TEMPLATES_DIR / f"{name}.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+def optional_script(name: str) -> Markup:
+    """A page module another part of Jindou may ship (wishes.js, transparency.js): included when the
+    file is there, so a page works with or without it."""
+    if not (STATIC_DIR / name).is_file():
+        return Markup("")
+    return Markup('<script src="/static/{}" defer></script>').format(name)
+
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+TEMPLATES.globals["optional_script"] = optional_script
+
+
+def render_page(name: str) -> HTMLResponse:
+    """The one way a page is rendered: its template (extending layout.html) with the page headers."""
+    html = TEMPLATES.get_template(f"{name}.html").render(page=name)
+    return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
 @router.get("/merchant")
-def merchant_page() -> FileResponse:
-    return _page("merchant")
+def merchant_page() -> HTMLResponse:
+    return render_page("merchant")
 
 
 @router.get("/wallet")
-def wallet_page() -> FileResponse:
-    return _page("wallet")
+def wallet_page() -> HTMLResponse:
+    return render_page("wallet")
+
+
+@router.get("/staff")
+def staff_page() -> HTMLResponse:
+    return render_page("staff")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Any
 
-import segno
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
@@ -25,7 +23,7 @@ from api.deps import (
     path_id,
     require,
 )
-from api.ratelimit import PAYMENT_CODE_GUESSES
+from api.qr import qr_response
 from api.responses import written
 from domain.base import Actor
 from domain.errors import UnknownPaymentCode
@@ -33,8 +31,6 @@ from domain.errors import UnknownPaymentCode
 router = APIRouter(prefix="/v1", tags=["paying at merchants"])
 
 PAYMENT_CODE_LENGTH_MAX = 64  # longer than any code we issue; anything longer is not worth parsing
-QR_SCALE = 6  # pixels per module: readable by a shop's phone camera from a wrinkled printout
-QR_BORDER_MODULES = 4  # the quiet zone the QR standard asks for
 
 MerchantDep = Annotated[Actor, Depends(require(MERCHANT))]
 
@@ -57,13 +53,13 @@ def issue_payment_code(
 
 
 @router.get("/accounts/{account_id}/payment-codes/{code}.svg", response_class=Response)
-def payment_code_svg(
-    account_id: str, code: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(*HOLDERS, ADMIN, STAFF))]
+@router.get("/accounts/{account_id}/payment-codes/{code}.png", response_class=Response)
+def payment_code_image(
+    account_id: str, code: str, request: Request, services: ServicesDep,
+    actor: Annotated[Actor, Depends(require(*HOLDERS, ADMIN, STAFF))],
 ) -> Response:
-    live = services.app.displayable_code(actor, path_id(account_id, "account"), code)
-    buffer = io.BytesIO()
-    segno.make(live, error="m").save(buffer, kind="svg", scale=QR_SCALE, border=QR_BORDER_MODULES)
-    return Response(buffer.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+    """A live phone code (its holder) or card code (the holder, staff) as a QR image."""
+    return qr_response(services.app.displayable_code(actor, path_id(account_id, "account"), code), request)
 
 
 @router.post("/accounts/{account_id}/cards", status_code=201)
@@ -84,11 +80,11 @@ def redeem(
 ) -> JSONResponse:
     required_key = idempotency(request, actor, body, key, required=True)
     assert required_key is not None
-    PAYMENT_CODE_GUESSES.check(actor.principal_id)
+    services.payment_code_guesses.check(actor.principal_id)  # the merchant's own guesses, no one else's
     try:
         outcome = services.app.redeem(actor, payment_code=body.payment_code, amount=body.amount, idempotency=required_key)
     except UnknownPaymentCode:
-        PAYMENT_CODE_GUESSES.record_failure(actor.principal_id)
+        services.payment_code_guesses.record_failure(actor.principal_id)
         raise
     return written(services, outcome, 201)
 

@@ -60,7 +60,7 @@ async function takePayment(submitted) {
   setSaleError("");
   setBusy(true);
   try {
-    const { data } = await session.call("POST", "/v1/redemptions", {
+    const { data } = await session.request("POST", "/v1/redemptions", {
       body: { payment_code: code, amount }, idempotencyKey: attempt.key,
     });
     attempt = null;
@@ -114,7 +114,7 @@ async function fetchPeriod(period) {
     const query = new URLSearchParams({ period, limit: String(REDEMPTIONS_PAGE_LIMIT) });
     if (cursor) query.set("cursor", cursor);
     const path = `/v1/merchants/${encodeURIComponent(session.accountId)}/redemptions?${query}`;
-    const { data } = await session.call("GET", path);
+    const { data } = await session.request("GET", path);
     sales.push(...data.items);
     cursor = data.next_cursor;
     if (!cursor) break;
@@ -191,7 +191,7 @@ async function reverse(sale) {
   const status = $("today-status");
   status.textContent = "";
   try {
-    await session.call("POST", `/v1/redemptions/${encodeURIComponent(sale.id)}/reverse`, {
+    await session.request("POST", `/v1/redemptions/${encodeURIComponent(sale.id)}/reverse`, {
       idempotencyKey: reverseKeys.get(sale.id),
     });
     reverseKeys.delete(sale.id);
@@ -297,7 +297,7 @@ function start() {
 
 async function refreshShopName() {
   try {
-    const { data } = await session.call("GET", `/v1/accounts/${encodeURIComponent(session.accountId)}`);
+    const { data } = await session.request("GET", `/v1/accounts/${encodeURIComponent(session.accountId)}`);
     $("shop-name").textContent = data.display_name;
   } catch (error) {
     shell.failed(error, setSaleError);

@@ -26,7 +26,7 @@ let timers = [];
 
 async function loadAccount() {
   try {
-    const { data } = await session.call("GET", accountPath());
+    const { data } = await session.request("GET", accountPath());
     $("holder-name").textContent = data.display_name;
     $("balance-bean").textContent = formatNumber(data.balances.bean);
     $("balance-welfare").textContent = formatNumber(data.balances.welfare);
@@ -47,7 +47,7 @@ async function loadAccount() {
 
 async function loadEntries() {
   try {
-    const { data } = await session.call("GET", `${accountPath()}/entries?limit=${ENTRIES_SHOWN}`);
+    const { data } = await session.request("GET", `${accountPath()}/entries?limit=${ENTRIES_SHOWN}`);
     const list = $("entries-list");
     list.replaceChildren(...data.items.map(entryRow));
     if (data.items.length === 0) list.append(element("li", "empty", t("entries.empty")));
@@ -86,9 +86,9 @@ async function newCode() {
   $("code-timer").textContent = t("code.refreshing");
   $("code-error").textContent = "";
   try {
-    const { data, response } = await session.call("POST", `${accountPath()}/payment-codes`);
+    const { data, response } = await session.request("POST", `${accountPath()}/payment-codes`);
     const expiresAtMs = Date.parse(data.expires_at) - serverClockSkewMs(response);
-    const { data: svg } = await session.call("GET", `${accountPath()}/payment-codes/${encodeURIComponent(data.code)}.svg`,
+    const { data: svg } = await session.request("GET", `${accountPath()}/payment-codes/${encodeURIComponent(data.code)}.svg`,
       { accept: "image/svg+xml" });
     showQr(svg);
     $("code-digits").textContent = data.code.replace(/(\d{4})(?=\d)/g, "$1 ");

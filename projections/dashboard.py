@@ -1,0 +1,149 @@
+"""The month at a glance for the staff console: reports by category and outcome, beans and credits
+moved by kind, and who was active, per community and period (the community's calendar month).
+
+Reports count in the month they were submitted, with the outcome they have now. Money counts in
+the month it moved: for each transaction, the units that reached holders (Σ of the positive
+postings per asset), so a mint, a donation or an allowance counts once. Redemptions are read from
+the redemptions projection, which already keeps them by period, net of reversals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.money import decode_postings
+from domain.periods import period_of
+from projections.ledger import TRANSACTION_TYPES, community_timezone
+from projections.projector import Recorded
+from projections.store import Cursor
+
+TOP_MERCHANTS_MAX = 5
+# The transactions the dashboard counts by month (redemptions come from their own projection).
+COUNTED_TRANSACTIONS = ("report_award", "dispatch_award", "donation", "welfare_allowance")
+REPORT_EVENTS = {"Report.Verified", "Report.Rejected", "Report.Dispatched", "Report.Closed"}
+
+
+class DashboardProjection:
+    tables = (
+        "CREATE TABLE IF NOT EXISTS dashboard_reports ("
+        " report_id TEXT PRIMARY KEY, community_id TEXT NOT NULL, period TEXT NOT NULL,"
+        " category TEXT NOT NULL, status TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS dashboard_reports_by_period ON dashboard_reports (community_id, period)",
+        "CREATE TABLE IF NOT EXISTS dashboard_units ("
+        " community_id TEXT NOT NULL, period TEXT NOT NULL, kind TEXT NOT NULL, asset TEXT NOT NULL,"
+        " units BIGINT NOT NULL, PRIMARY KEY (community_id, period, kind, asset))",
+        "CREATE TABLE IF NOT EXISTS dashboard_active ("
+        " community_id TEXT NOT NULL, period TEXT NOT NULL, account_id TEXT NOT NULL,"
+        " PRIMARY KEY (community_id, period, account_id))",
+    )
+
+    def apply(self, cursor: Cursor, recorded: Recorded) -> None:
+        event = recorded.event
+        name = type(event).__qualname__
+        if name == "Report.Submitted":
+            community_id = str(event.community_id)
+            period = period_of(event.timestamp, community_timezone(cursor, community_id))
+            cursor.execute(
+                "INSERT INTO dashboard_reports VALUES (?, ?, ?, ?, 'submitted')",
+                (str(event.originator_id), community_id, period, event.category),
+            )
+            self._active(cursor, community_id, period, str(event.reporter_id))
+            return
+        community_id = self._community_of(cursor, event, name)
+        if community_id is None:
+            return
+        if name in REPORT_EVENTS:
+            cursor.execute(
+                "UPDATE dashboard_reports SET status = ? WHERE report_id = ?",
+                (self._report_status(cursor, event, name), str(event.originator_id)),
+            )
+        kind = TRANSACTION_TYPES.get(name)
+        if kind in COUNTED_TRANSACTIONS and getattr(event, "postings", None):
+            self._count(cursor, community_id, period_of(event.timestamp, community_timezone(cursor, community_id)),
+                        kind, event.postings)
+
+    @staticmethod
+    def _community_of(cursor: Cursor, event: Any, name: str) -> str | None:
+        if name in REPORT_EVENTS:
+            row = cursor.one("SELECT community_id FROM dashboard_reports WHERE report_id = ?", (str(event.originator_id),))
+            return None if row is None else str(row["community_id"])
+        community_id = getattr(event, "community_id", None)
+        return None if community_id is None else str(community_id)
+
+    @staticmethod
+    def _report_status(cursor: Cursor, event: Any, name: str) -> str:
+        """The report's status after the event, as the aggregate sets it: verifying a report that was
+        dispatched (or closed) first leaves it dispatched (or closed)."""
+        if name != "Report.Verified":
+            return {"Report.Rejected": "rejected", "Report.Dispatched": "dispatched", "Report.Closed": "closed"}[name]
+        row = cursor.one("SELECT status FROM dashboard_reports WHERE report_id = ?", (str(event.originator_id),))
+        assert row is not None
+        return "verified" if row["status"] == "submitted" else str(row["status"])
+
+    def _count(self, cursor: Cursor, community_id: str, period: str, kind: str, encoded: Any) -> None:
+        received: dict[str, int] = {}
+        for posting in decode_postings(encoded):
+            if posting.amount > 0:
+                received[posting.asset.value] = received.get(posting.asset.value, 0) + posting.amount
+                if kind in ("report_award", "dispatch_award"):
+                    self._active(cursor, community_id, period, posting.account_id)
+        for asset, units in received.items():
+            cursor.execute(
+                "INSERT INTO dashboard_units VALUES (?, ?, ?, ?, ?) ON CONFLICT (community_id, period, kind, asset)"
+                " DO UPDATE SET units = dashboard_units.units + excluded.units",
+                (community_id, period, kind, asset, units),
+            )
+
+    @staticmethod
+    def _active(cursor: Cursor, community_id: str, period: str, account_id: str) -> None:
+        cursor.execute(
+            "INSERT INTO dashboard_active VALUES (?, ?, ?) ON CONFLICT (community_id, period, account_id) DO NOTHING",
+            (community_id, period, account_id),
+        )
+
+
+def month(cursor: Cursor, community_id: str, period: str) -> dict[str, Any]:
+    """The dashboard of one community's month (see the module's docstring for what counts where)."""
+    reports: dict[str, dict[str, int]] = {}
+    for row in cursor.all(
+        "SELECT category, status, COUNT(*) AS reports FROM dashboard_reports WHERE community_id = ? AND period = ?"
+        " GROUP BY category, status", (community_id, period),
+    ):
+        reports.setdefault(row["category"], {})[row["status"]] = int(row["reports"])
+    units = {
+        (row["kind"], row["asset"]): int(row["units"])
+        for row in cursor.all("SELECT kind, asset, units FROM dashboard_units WHERE community_id = ? AND period = ?",
+                              (community_id, period))
+    }
+    sales = cursor.one(
+        "SELECT COUNT(*) AS sales, COALESCE(SUM(funded_bean), 0) AS bean, COALESCE(SUM(funded_welfare), 0) AS welfare"
+        " FROM redemptions WHERE community_id = ? AND period = ? AND status = 'completed'", (community_id, period),
+    )
+    assert sales is not None
+    merchants = cursor.all(
+        "SELECT r.merchant_id, a.display_name, COUNT(*) AS sales, SUM(r.amount) AS redeemed"
+        " FROM redemptions r JOIN ledger_accounts a ON a.account_id = r.merchant_id"
+        " WHERE r.community_id = ? AND r.period = ? AND r.status = 'completed'"
+        " GROUP BY r.merchant_id, a.display_name ORDER BY redeemed DESC, r.merchant_id LIMIT ?",
+        (community_id, period, TOP_MERCHANTS_MAX),
+    )
+    active = cursor.one("SELECT COUNT(*) AS volunteers FROM dashboard_active WHERE community_id = ? AND period = ?",
+                        (community_id, period))
+    assert active is not None
+    return {
+        "period": period,
+        "reports": {"by_category": reports, "total": sum(sum(by.values()) for by in reports.values())},
+        "beans": {
+            "minted": units.get(("report_award", "bean"), 0) + units.get(("dispatch_award", "bean"), 0),
+            "redeemed": int(sales["bean"]),
+            "donated": units.get(("donation", "bean"), 0),
+        },
+        "welfare": {"issued": units.get(("welfare_allowance", "welfare"), 0), "redeemed": int(sales["welfare"])},
+        "sales": int(sales["sales"]),
+        "active_volunteers": int(active["volunteers"]),
+        "top_merchants": [
+            {"merchant_id": row["merchant_id"], "display_name": row["display_name"], "sales": int(row["sales"]),
+             "redeemed": int(row["redeemed"])}
+            for row in merchants
+        ],
+    }

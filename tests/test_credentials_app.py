@@ -1,0 +1,308 @@
+"""Credentials through the application, on memory, SQLite and PostgreSQL: new tokens kill the
+earlier ones, revocation, rotation (the bootstrap token stays dead across restarts), sign-in
+codes (single use, also under concurrency and across processes) and the guessing limits that
+several processes share."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from domain.base import Actor
+from domain.credentials import LIVE_CREDENTIALS_MAX, SIGN_IN_CODE_DIGITS, SIGN_IN_CODE_LIFETIME
+from domain.errors import Forbidden, InvalidSignInCode, NotFound, RateLimited
+from infra.ratelimit import SIGN_IN_CODE_FAILURES_MAX
+from infra.settings import Settings
+from infra.wiring import Services, build_services
+from tests.conftest import ADMIN_TOKEN
+from tests.support import AppCommunity, new_app_community
+
+
+@pytest.fixture
+def community(services: Services) -> AppCommunity:
+    return new_app_community(services)
+
+
+def token_of(outcome_result: dict) -> str:
+    token = outcome_result["token"]
+    assert isinstance(token, str) and token.startswith("jd_")
+    return token
+
+
+def test_a_new_account_token_kills_every_earlier_one(community: AppCommunity) -> None:
+    app = community.app
+    opened = app.open_account(community.staff, community_id=community.id, kind="beneficiary", display_name="张阿姨")
+    first = opened.result["token"]
+    account_id = UUID(opened.result["id"])
+    signed_in = app.sign_in(app.issue_account_sign_in_code(community.staff, account_id).result["code"]).result["token"]
+    assert app.authenticate(first) is not None and app.authenticate(signed_in) is not None
+    newest = token_of(app.issue_account_token(community.staff, account_id).result)
+    assert app.authenticate(first) is None and app.authenticate(signed_in) is None
+    holder = app.authenticate(newest)
+    assert holder is not None and holder.account_id == account_id and holder.role == "beneficiary"
+    again = token_of(app.issue_account_token(community.admin, account_id).result)
+    assert app.authenticate(newest) is None and app.authenticate(again) is not None
+
+
+def test_only_the_communitys_staff_issue_a_holders_token(community: AppCommunity) -> None:
+    app = community.app
+    volunteer = community.open("volunteer")
+    elsewhere = new_app_community(community.services)
+    with pytest.raises(Forbidden):
+        app.issue_account_token(elsewhere.staff, volunteer.account_id)
+    with pytest.raises(Forbidden):
+        app.issue_account_token(volunteer, volunteer.account_id)
+    with pytest.raises(Forbidden):
+        app.issue_account_token(community.register_staff("auditor"), volunteer.account_id)
+    with pytest.raises(NotFound):
+        app.issue_account_token(community.staff, uuid4())
+    assert app.authenticate(community.services.app.issue_account_token(
+        community.staff, volunteer.account_id).result["token"]) is not None
+
+
+def test_staff_tokens_revocation_and_who_may_do_it(community: AppCommunity) -> None:
+    app = community.app
+    clerk = community.register_staff("staff")
+    colleague = community.register_staff("staff")
+    own = token_of(app.issue_staff_token(clerk, clerk.principal_id).result)  # a staff member for itself
+    assert app.authenticate(own) is not None
+    with pytest.raises(Forbidden):
+        app.issue_staff_token(colleague, clerk.principal_id)
+    with pytest.raises(Forbidden):
+        app.revoke_staff(clerk, clerk.principal_id)  # revoking is an admin's decision
+    local_admin = community.register_staff("admin")
+    elsewhere = new_app_community(community.services).register_staff("admin")
+    with pytest.raises(Forbidden):
+        app.revoke_staff(elsewhere, clerk.principal_id)
+    with pytest.raises(Forbidden):
+        app.issue_staff_token(local_admin, community.admin.principal_id)  # the deployment's admin is not theirs
+    by_admin = token_of(app.issue_staff_token(local_admin, clerk.principal_id).result)
+    assert app.authenticate(own) is None
+    phone = app.sign_in(app.issue_staff_sign_in_code(clerk, clerk.principal_id).result["code"]).result["token"]
+    revoked = app.revoke_staff(local_admin, clerk.principal_id).result
+    assert revoked == {"id": str(clerk.principal_id), "revoked": 2}
+    assert app.authenticate(by_admin) is None and app.authenticate(phone) is None
+    assert app.revoke_staff(local_admin, clerk.principal_id).result["revoked"] == 0
+    with pytest.raises(NotFound):
+        app.revoke_staff(local_admin, uuid4())
+    assert app.authenticate(token_of(app.issue_staff_token(local_admin, clerk.principal_id).result)) is not None
+
+
+def test_rotation_replaces_only_the_callers_token(community: AppCommunity) -> None:
+    app = community.app
+    code = app.issue_account_sign_in_code(community.staff, community.open("merchant").account_id).result["code"]
+    laptop = app.sign_in(code).result["token"]
+    phone = app.sign_in(app.issue_account_sign_in_code(
+        community.staff, community.actor(laptop).account_id).result["code"]).result["token"]
+    rotated = token_of(app.rotate_token(community.actor(laptop)).result)
+    assert app.authenticate(laptop) is None
+    assert app.authenticate(phone) is not None and app.authenticate(rotated) is not None
+    assert community.actor(rotated).role == "merchant"
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_a_rotated_bootstrap_token_stays_dead_after_a_restart(database_url: str) -> None:
+    first = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        admin = first.app.authenticate(ADMIN_TOKEN)
+        assert admin is not None and admin.role == "admin" and admin.community_id is None
+        replacement = token_of(first.app.rotate_token(admin).result)
+        assert first.app.authenticate(ADMIN_TOKEN) is None
+    finally:
+        first.close()
+    restarted = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        assert restarted.app.authenticate(ADMIN_TOKEN) is None
+        new_admin = restarted.app.authenticate(replacement)
+        assert new_admin is not None and new_admin.role == "admin" and new_admin.community_id is None
+    finally:
+        restarted.close()
+
+
+def test_a_principal_holds_a_bounded_number_of_tokens(community: AppCommunity) -> None:
+    app = community.app
+    opened = app.open_account(community.staff, community_id=community.id, kind="volunteer", display_name="小李").result
+    tokens = [opened["token"]] + [
+        app.sign_in(app.issue_account_sign_in_code(community.staff, UUID(opened["id"])).result["code"]).result["token"]
+        for _ in range(LIVE_CREDENTIALS_MAX)
+    ]
+    live = [token for token in tokens if app.authenticate(token) is not None]
+    assert live == tokens[1:]  # one more than the bound: the oldest died
+
+
+def test_sign_in_codes_are_digits_single_use_and_expire(community: AppCommunity) -> None:
+    app = community.app
+    volunteer = community.open("volunteer")
+    issued = app.issue_account_sign_in_code(community.staff, volunteer.account_id).result
+    code = issued["code"]
+    assert code.isdigit() and 8 <= len(code) == SIGN_IN_CODE_DIGITS <= 12
+    assert issued["kind"] == "volunteer" and issued["account_id"] == str(volunteer.account_id)
+    assert issued["expires_at"].endswith("+08:00")
+    signed_in = app.sign_in(code).result
+    assert set(signed_in) == {"token", "account_id", "kind"}
+    assert signed_in["account_id"] == str(volunteer.account_id) and signed_in["kind"] == "volunteer"
+    assert community.actor(signed_in["token"]).account_id == volunteer.account_id
+    assert app.authenticate(volunteer_token := app.sign_in(
+        app.issue_account_sign_in_code(community.staff, volunteer.account_id).result["code"]).result["token"])
+    assert volunteer_token != signed_in["token"]
+    with pytest.raises(InvalidSignInCode):
+        app.sign_in(code)  # spent
+    for wrong in ("0" * SIGN_IN_CODE_DIGITS, "12ab", "", "1" * 40, None, 12345678, "１２３４５６７８９０１２"):
+        with pytest.raises(InvalidSignInCode):
+            app.sign_in(wrong)
+    late = app.issue_account_sign_in_code(community.staff, volunteer.account_id).result["code"]
+    real_now = app.now
+    app.now = lambda: real_now() + SIGN_IN_CODE_LIFETIME + timedelta(seconds=1)  # type: ignore[method-assign]
+    try:
+        with pytest.raises(InvalidSignInCode):
+            app.sign_in(late)
+    finally:
+        app.now = real_now  # type: ignore[method-assign]
+
+
+def test_staff_sign_in_answers_with_the_staff_members_role(community: AppCommunity) -> None:
+    app = community.app
+    auditor = community.register_staff("auditor")
+    issued = app.issue_staff_sign_in_code(community.admin, auditor.principal_id).result
+    assert issued["kind"] == "staff" and issued["staff_id"] == str(auditor.principal_id)
+    signed_in = app.sign_in(issued["code"]).result
+    assert signed_in == {
+        "token": signed_in["token"], "staff_id": str(auditor.principal_id), "role": "auditor",
+        "community_id": str(community.id), "kind": "staff",
+    }
+    assert community.actor(signed_in["token"]).role == "auditor"
+    with pytest.raises(Forbidden):
+        app.issue_staff_sign_in_code(community.staff, auditor.principal_id)
+    with pytest.raises(Forbidden):
+        app.issue_account_sign_in_code(auditor, community.open("volunteer").account_id)
+
+
+def test_sign_in_codes_are_shown_only_to_those_who_may_hand_them_over(community: AppCommunity) -> None:
+    app = community.app
+    beneficiary = community.open("beneficiary")
+    code = app.issue_account_sign_in_code(community.staff, beneficiary.account_id).result["code"]
+    assert app.displayable_sign_in_code(community.staff, beneficiary.account_id, code).principal_id == beneficiary.account_id
+    with pytest.raises(Forbidden):
+        app.displayable_sign_in_code(beneficiary, beneficiary.account_id, code)
+    with pytest.raises(Forbidden):
+        app.displayable_sign_in_code(new_app_community(community.services).staff, beneficiary.account_id, code)
+    with pytest.raises(NotFound):
+        app.displayable_sign_in_code(community.staff, community.open("beneficiary").account_id, code)
+    for wrong in ("1234", "x" * 12, "0" * SIGN_IN_CODE_DIGITS):
+        with pytest.raises(NotFound):
+            app.displayable_sign_in_code(community.staff, beneficiary.account_id, wrong)
+    app.sign_in(code)
+    with pytest.raises(NotFound):
+        app.displayable_sign_in_code(community.staff, beneficiary.account_id, code)
+
+
+def _two_processes(database_url: str) -> tuple[Services, Services]:
+    """Two application instances over one database, each with its own write lock as separate
+    server processes have: only optimistic concurrency decides between them."""
+    first = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    second = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    second.app._write_lock = threading.Lock()  # noqa: SLF001
+    return first, second
+
+
+def _race(*calls) -> list[object]:  # noqa: ANN002 — zero-argument callables
+    """Run the calls at once; each one's result or the exception it raised."""
+    outcomes: list[object] = [None] * len(calls)
+    barrier = threading.Barrier(len(calls))
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[index] = calls[index]()
+        except Exception as error:  # noqa: BLE001 — the race's loser is part of the result
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_two_processes_signing_in_with_one_code_cannot_both_win(database_url: str) -> None:
+    first, second = _two_processes(database_url)
+    try:
+        community = new_app_community(first)
+        volunteer = community.open("volunteer")
+        for _ in range(3):
+            code = first.app.issue_account_sign_in_code(community.staff, volunteer.account_id).result["code"]
+            second.app.repository.get(volunteer.account_id)  # both have the keyring's history at hand
+            outcomes = _race(lambda: first.app.sign_in(code), lambda: second.app.sign_in(code))
+            winners = [o for o in outcomes if not isinstance(o, Exception)]
+            losers = [o for o in outcomes if isinstance(o, Exception)]
+            assert len(winners) == 1 and len(losers) == 1, outcomes
+            assert isinstance(losers[0], InvalidSignInCode), losers
+            assert first.app.authenticate(winners[0].result["token"]) is not None  # type: ignore[attr-defined]
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_a_token_issued_while_another_process_replaces_them_all_cannot_survive(database_url: str) -> None:
+    first, second = _two_processes(database_url)
+    try:
+        community = new_app_community(first)
+        account_id = community.open("beneficiary").account_id
+        staff_there = second.app.authenticate(ADMIN_TOKEN)
+        assert staff_there is not None
+        for _ in range(3):
+            code = first.app.issue_account_sign_in_code(community.staff, account_id).result["code"]
+            outcomes = _race(lambda: first.app.sign_in(code),
+                             lambda: second.app.issue_account_token(staff_there, account_id))
+            assert not any(isinstance(o, Exception) for o in outcomes), outcomes
+            signed_in, replaced = (o.result["token"] for o in outcomes)  # type: ignore[attr-defined]
+            live = [token for token in (signed_in, replaced) if first.app.authenticate(token) is not None]
+            assert replaced in live  # the replacement always survives; the sign-in only if it came after
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_guessing_limits_are_shared_by_every_process(database_url: str) -> None:
+    first = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    second = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        for index in range(SIGN_IN_CODE_FAILURES_MAX):
+            services = (first, second)[index % 2]
+            services.sign_in_guesses.check("203.0.113.7")
+            services.sign_in_guesses.record_failure("203.0.113.7")
+        for services in (first, second):
+            with pytest.raises(RateLimited) as refused:
+                services.sign_in_guesses.check("203.0.113.7")
+            assert 1 <= refused.value.details["retry_after_seconds"] <= 600
+            services.sign_in_guesses.check("198.51.100.1")  # another client is not affected
+            services.payment_code_guesses.check("203.0.113.7")  # nor another kind of code
+    finally:
+        first.close()
+        second.close()
+
+
+def test_guess_failures_count_per_client_within_the_window(services: Services) -> None:
+    window = services.sign_in_guesses
+    now = [1_000_000.0]
+    window.clock = lambda: now[0]
+    for _ in range(SIGN_IN_CODE_FAILURES_MAX):
+        window.record_failure("client")
+        now[0] += 1
+    with pytest.raises(RateLimited):
+        window.check("client")
+    now[0] = 1_000_000.0 + window.window_seconds  # the first failure has left the window
+    window.check("client")
+
+
+def test_an_actor_without_a_credential_cannot_rotate(community: AppCommunity) -> None:
+    stranger = Actor("admin", uuid4(), None, None, None)
+    with pytest.raises(NotFound):
+        community.app.rotate_token(stranger)
