@@ -118,6 +118,7 @@ class DemoCommunity:
     cards: dict[str, str] = field(default_factory=dict)
     held: dict[str, dict[str, int]] = field(default_factory=dict)  # what each person holds, as the replies said
     settlements: list[dict[str, Any]] = field(default_factory=list)
+    sign_in_urls: dict[str, str | None] = field(default_factory=dict)  # where the deployment offers sign-in codes
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("reports", "sales", "reversals", "gifts"), 0))
 
     def post(self, path: str, token: str, body: dict[str, Any] | None = None, *, keyed: bool = True,
@@ -184,8 +185,8 @@ def _random_moment(rng: random.Random, day: date) -> datetime:
     return _local(day, time(hour, rng.randrange(60), rng.randrange(60)))
 
 
-def populate(services: Services, admin_token: str, *, size: DemoSize = FULL,
-             now: datetime | None = None) -> DemoCommunity:
+def populate(services: Services, admin_token: str, *, size: DemoSize = FULL, now: datetime | None = None,
+             origin: str = "http://127.0.0.1:8000") -> DemoCommunity:
     """Record three months of 金沙社区 ending at `now` (default: the real now) in an empty store.
 
     The store must be empty, the admin credential included: reports cut the log where event
@@ -198,16 +199,20 @@ def populate(services: Services, admin_token: str, *, size: DemoSize = FULL,
     first_day = _months_back(today, MONTHS - 1)
     timeline = Timeline(_local(first_day, time(8, 0)))
     rng = random.Random(SEED)
-    with clock.simulated(timeline), TestClient(create_app(services)) as client:
-        services.app.bootstrap_admin(admin_token)
-        demo = DemoCommunity(client, admin_token, timeline, rng, size)
-        _founding(demo)
-        calendar = Calendar(end)
-        day = first_day
-        while day <= today:
-            _plan_day(demo, calendar, day, first_day)
-            day += timedelta(days=1)
-        calendar.run(timeline)
+    with TestClient(create_app(services), base_url=origin) as client:  # sign-in links name the real server
+        with clock.simulated(timeline):
+            services.app.bootstrap_admin(admin_token)
+            demo = DemoCommunity(client, admin_token, timeline, rng, size)
+            _founding(demo)
+            calendar = Calendar(end)
+            day = first_day
+            while day <= today:
+                _plan_day(demo, calendar, day, first_day)
+                day += timedelta(days=1)
+            calendar.run(timeline)
+        # Sign-in codes live a day at most: made now, for the people the welcome table names.
+        for person in (demo.volunteers[0], demo.elders[0], demo.merchants[0]):
+            demo.sign_in_urls[person["id"]] = _sign_in_url(demo, person["id"])
     return demo
 
 
@@ -436,7 +441,7 @@ def run_demo(settings: Settings, host: str, port: int, *, serve_after: bool = Tr
               "history; serving it as it is (jindou demo --reset starts over).", file=out, flush=True)
     else:
         print("正在生成金沙社区三个月的演示数据… / recording three months of 金沙社区…", file=out, flush=True)
-        demo = populate(services, admin_token, size=size)
+        demo = populate(services, admin_token, size=size, origin=_origin(host, port))
         print(welcome(demo, _origin(host, port)), file=out, flush=True)
     if not serve_after:
         services.close()
@@ -469,9 +474,9 @@ def welcome(demo: DemoCommunity, origin: str) -> str:
         (f"社区主任 {demo.staff['director']['display_name']}", "/staff", demo.token("director"), None),
         (f"工作人员 {demo.staff['worker']['display_name']}", "/staff", demo.token("worker"), None),
         (f"审计 {demo.staff['auditor']['display_name']}", "/staff", demo.token("auditor"), None),
-        (f"志愿者 {volunteer['display_name']}", "/wallet", volunteer["token"], _sign_in_url(demo, volunteer["id"])),
-        (f"老人 {elder['display_name']}", "/wallet", elder["token"], _sign_in_url(demo, elder["id"])),
-        (f"商户 {merchant['display_name']}", "/merchant", merchant["token"], _sign_in_url(demo, merchant["id"])),
+        (f"志愿者 {volunteer['display_name']}", "/wallet", volunteer["token"], demo.sign_in_urls.get(volunteer["id"])),
+        (f"老人 {elder['display_name']}", "/wallet", elder["token"], demo.sign_in_urls.get(elder["id"])),
+        (f"商户 {merchant['display_name']}", "/merchant", merchant["token"], demo.sign_in_urls.get(merchant["id"])),
     ]
     counts = demo.counts
     lines = [

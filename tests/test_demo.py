@@ -75,6 +75,10 @@ def test_three_demo_months_balance_settle_spread_and_keep_people_private(databas
     table = welcome(demo, "http://127.0.0.1:8000")
     for expected in (ADMIN_TOKEN, demo.volunteers[0]["token"], "/wallet", "/merchant", "/staff", "fund-reports.html"):
         assert expected in table
+    volunteer_link = demo.sign_in_urls[demo.volunteers[0]["id"]]
+    merchant_link = demo.sign_in_urls[demo.merchants[0]["id"]]
+    assert volunteer_link and volunteer_link.startswith("http://127.0.0.1:8000/wallet#sign-in=") and volunteer_link in table
+    assert merchant_link and merchant_link.startswith("http://127.0.0.1:8000/merchant#sign-in=")
 
 
 def test_the_demo_command_is_quiet_and_ends_with_who_to_sign_in_as(tmp_path, caplog) -> None:
