@@ -1,9 +1,9 @@
 """The public fund report as CSV and as HTML pages (Simplified Chinese first): the report of a
 month, the index of months, the page that says a month has no report, and the landing page.
 
-Everything renders what the read model returned; nothing here computes a figure. The pages are
-plain server-rendered HTML with their CSS and an SVG chart inline: they work offline, on a slow
-phone and on a laptop, without scripts.
+Everything renders what the read model returned; nothing here computes a figure. A page's body is
+server-rendered HTML (with an SVG chart) placed in the one layout by api/templates/public.html;
+it reads offline, on a slow phone and on a laptop, without scripts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+
+from markupsafe import Markup
 
 from api.spreadsheet import csv_document
 from domain.money import FEN_PER_UNIT
@@ -23,6 +25,7 @@ SUMMARY_FIELDS = (
 TREE_HEAD_FIELDS = ("tree_size", "root_hash", "timestamp", "key_id", "signature")  # present once reports carry one
 MERCHANT_FIELDS = ("merchant_id", "display_name", "redeemed", "reimbursement_fen", "rebate_fen")
 LANGUAGES = ("zh", "en")
+HTML_LANGUAGES = {"zh": "zh-CN", "en": "en"}
 
 # The page's words, Simplified Chinese first.
 TEXT: dict[str, dict[str, str]] = {
@@ -127,29 +130,6 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 CHART_WIDTH, CHART_HEIGHT, CHART_AXIS = 360, 180, 20
-PAGE_CSS = """
-*{box-sizing:border-box}body{margin:0;font-family:system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC",
-"Microsoft YaHei",sans-serif;color:#222;background:#faf7f0;line-height:1.5}
-main{max-width:36rem;margin:0 auto;padding:1rem}
-header{display:flex;justify-content:space-between;align-items:baseline;gap:1rem}
-h1{font-size:1.35rem;margin:.2rem 0;color:#8a5a00}h2{font-size:1.05rem;margin:1.4rem 0 .4rem}
-a{color:#8a5a00}header a{white-space:nowrap}.community{color:#555;margin:0}
-table{width:100%;border-collapse:collapse;background:#fff;border-radius:.5rem;overflow:hidden}
-td,th{padding:.5rem .4rem;font-size:.95rem;border-bottom:1px solid #eee;text-align:left}td.n,th.n{text-align:right;
-font-variant-numeric:tabular-nums}tr.total td{font-weight:600}
-svg{width:100%;height:auto;background:#fff;border-radius:.5rem}.legend span{margin-right:1rem}
-.in{color:#2e7d32}.out{color:#c75b12}.seal{word-break:break-all;font-family:ui-monospace,monospace;font-size:.8rem}
-footer{margin-top:1.5rem;font-size:.85rem;color:#555}.switch{text-align:right;margin:0}
-nav.months{display:flex;justify-content:space-between;gap:.5rem;margin:.6rem 0;flex-wrap:wrap}
-nav.months a,nav.months span{padding:.35rem .6rem;border-radius:.4rem;background:#fff;text-decoration:none}
-nav.months span{color:#aaa}.running{background:#fff3cd;border-radius:.4rem;padding:.4rem .6rem;margin:.4rem 0}
-.note{font-size:.88rem;color:#444;background:#fff;border-left:3px solid #d9b25f;padding:.5rem .7rem;margin:.6rem 0}
-ul.months{list-style:none;padding:0;margin:0}ul.months li{background:#fff;border-radius:.5rem;margin:.4rem 0;
-padding:.6rem .8rem;display:flex;justify-content:space-between;align-items:baseline;gap:.6rem;flex-wrap:wrap}
-ul.months .period{font-size:1.05rem;font-weight:600}
-@media (min-width:900px){main{max-width:68rem;padding:1.5rem 2rem}
-.columns{display:grid;grid-template-columns:1fr 1fr;gap:0 2.5rem;align-items:start}h1{font-size:1.6rem}}
-"""
 
 
 def yuan(amount_fen: int) -> str:
@@ -187,19 +167,19 @@ def translator(lang: str) -> Any:
     return t
 
 
-def page_shell(*, title: str, lang: str, switch_href: str, body: str) -> str:
-    html_lang = "zh-Hans" if lang == "zh" else "en"
-    other = "en" if lang == "zh" else "zh"
-    return f"""<!doctype html>
-<html lang="{html_lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{title}</title>
-<style>{PAGE_CSS}</style></head>
-<body><main>
-<p class="switch"><a href="{escape(switch_href)}" hreflang="{other}">{escape(TEXT["switch"][lang])}</a></p>
-{body}
-</main></body></html>
-"""
+@dataclass(frozen=True)
+class PublicPage:
+    """What api/templates/public.html needs: the title, the language, the switch, the body."""
+
+    title: str
+    lang: str
+    switch_href: str
+    body: str
+
+    def context(self) -> dict[str, Any]:
+        other = "en" if self.lang == "zh" else "zh"
+        return {"title": self.title, "html_lang": HTML_LANGUAGES[self.lang], "switch_href": self.switch_href,
+                "other_lang": other, "switch_label": TEXT["switch"][self.lang], "body": Markup(self.body)}
 
 
 def with_lang(path: str, lang: str) -> str:
@@ -209,13 +189,12 @@ def with_lang(path: str, lang: str) -> str:
 def to_html(
     report: Mapping[str, Any], flows: Sequence[Mapping[str, Any]], *, place: ReportPlace, lang: str,
     base_path: str,
-) -> str:
+) -> PublicPage:
     t = translator(lang)
     other = "en" if lang == "zh" else "zh"
     period = escape(report["period"])
     running = f'<p class="running">{t("running", moment=place.running_since)}</p>' if place.running_since else ""
-    body = f"""<header><div><p class="community">{escape(place.community_name)}</p>
-<h1>{t("title")} · {period}</h1></div></header>
+    body = f"""<p class="community">{escape(place.community_name)}</p>
 {_navigation(place, lang, t)}
 {running}
 <div class="columns">
@@ -236,8 +215,8 @@ def to_html(
 <p>{t("privacy")}</p>
 <p>{t("downloads")}: <a href="{escape(base_path)}">JSON</a> · <a href="{escape(base_path)}.csv">CSV</a></p>
 </footer>"""
-    title = f"{escape(place.community_name)} · {t('title')} · {period}"
-    return page_shell(title=title, lang=lang, switch_href=with_lang(base_path + ".html", other), body=body)
+    title = f"{TEXT['title'][lang]} · {report['period']}"
+    return PublicPage(title, lang, with_lang(base_path + ".html", other), body)
 
 
 def _navigation(place: ReportPlace, lang: str, t: Any) -> str:
@@ -275,7 +254,7 @@ class IndexMonth:
     running: bool
 
 
-def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path: str, lang: str) -> str:
+def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path: str, lang: str) -> PublicPage:
     """The community's months, newest first, each with its page and its data."""
     t = translator(lang)
     other = "en" if lang == "zh" else "zh"
@@ -286,25 +265,23 @@ def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path:
         f'<a href="{escape(f"{index_path}/{month.period}.csv")}">CSV</a></span></li>'
         for month in months
     )
-    body = f"""<header><div><p class="community">{escape(community_name)}</p>
-<h1>{t("index_title")}</h1></div></header>
+    body = f"""<p class="community">{escape(community_name)}</p>
 <p>{t("index_intro")}</p>
 <ul class="months">{items}</ul>
 <footer><p>{t("privacy")}</p><p><a href="{with_lang("/", lang)}">{t("home")}</a> ·
 <a href="{escape(index_path)}">JSON</a></p></footer>"""
-    title = f"{escape(community_name)} · {t('index_title')}"
-    return page_shell(title=title, lang=lang, switch_href=with_lang(index_path + ".html", other), body=body)
+    return PublicPage(TEXT["index_title"][lang], lang, with_lang(index_path + ".html", other), body)
 
 
-def problem_html(*, lang: str, title_key: str, text: str, index_path: str | None, here: str) -> str:
+def problem_html(*, lang: str, title_key: str, text: str, index_path: str | None, here: str) -> PublicPage:
     """The page a person sees instead of a report (404, or an address that is not valid)."""
     t = translator(lang)
     other = "en" if lang == "zh" else "zh"
     links = [f'<a href="{with_lang("/", lang)}">{t("home")}</a>']
     if index_path is not None:
         links.insert(0, f'<a href="{escape(with_lang(index_path + ".html", lang))}">{t("all_months")}</a>')
-    body = f"<h1>{t(title_key)}</h1>\n<p>{escape(text)}</p>\n<p>{' · '.join(links)}</p>"
-    return page_shell(title=t(title_key), lang=lang, switch_href=with_lang(here, other), body=body)
+    body = f"<p>{escape(text)}</p>\n<p>{' · '.join(links)}</p>"
+    return PublicPage(TEXT[title_key][lang], lang, with_lang(here, other), body)
 
 
 def _summary(report: Mapping[str, Any], t: Any) -> str:

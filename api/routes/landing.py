@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from api.deps import ServicesDep
-from api.fund_report_formats import page_shell, translator, with_lang
-from api.routes.public import PAGE_HEADERS, index_path
+from api.fund_report_formats import TEXT, PublicPage, translator, with_lang
+from api.routes.public import index_path, public_page
 from domain.periods import period_of
 from projections import fund
 
@@ -41,16 +41,14 @@ def landing(services: ServicesDep, lang: Annotated[Literal["zh", "en"], Query()]
         f'{t("landing_current")}</a></li>'
         for c in communities
     ) or f"<li>{t('landing_no_communities')}</li>"
-    body = f"""<header><h1>{t("landing_title")}</h1></header>
-<p>{t("landing_intro")}</p>
+    body = f"""<p>{t("landing_intro")}</p>
 <div class="columns">
 <section><ul class="months">{doors}</ul></section>
 <section><h2>{t("landing_reports")}</h2><ul class="months">{reports}</ul></section>
 </div>
 <footer><p><a href="/docs">{t("landing_docs")}</a> · <a href="/redoc">ReDoc</a></p></footer>"""
-    page = page_shell(title=t("landing_title"), lang=lang, switch_href=with_lang("/", "en" if lang == "zh" else "zh"),
-                      body=body)
-    return HTMLResponse(page, headers=PAGE_HEADERS)
+    switch = with_lang("/", "en" if lang == "zh" else "zh")
+    return public_page(PublicPage(TEXT["landing_title"][lang], lang, switch, body))
 
 
 def _current_report(community: dict[str, object], now: datetime) -> str:

@@ -12,8 +12,18 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.deps import ServicesDep, path_id
 from api.errors import ApiError
-from api.fund_report_formats import TEXT, IndexMonth, ReportPlace, index_html, problem_html, to_csv, to_html
+from api.fund_report_formats import (
+    TEXT,
+    IndexMonth,
+    PublicPage,
+    ReportPlace,
+    index_html,
+    problem_html,
+    to_csv,
+    to_html,
+)
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
+from api.routes.pages import render_page
 from domain.errors import NotFound, ValidationFailed
 from domain.periods import check_period, period_bounds
 from projections import fund
@@ -26,12 +36,11 @@ PUBLIC_PREFIX = "/v1/public"
 AsOfQuery = Annotated[str | None, Query(max_length=AS_OF_LENGTH_MAX)]
 LanguageQuery = Annotated[Literal["zh", "en"], Query()]
 RUNNING_MOMENT_FORMAT = "%Y-%m-%d %H:%M"
-# The pages have no scripts and no outside resources; their CSS and chart are inline.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
+
+
+def public_page(page: PublicPage, status_code: int = 200) -> HTMLResponse:
+    """A public page in the one layout (api/templates/public.html extends layout.html)."""
+    return render_page("public", status_code=status_code, **page.context())
 
 
 def index_path(community_id: str) -> str:
@@ -80,9 +89,8 @@ def fund_report_index_html(community_id: str, services: ServicesDep, lang: Langu
         community, months = _months(services, community_id)
     except (NotFound, ApiError) as problem:
         return _problem_page(problem, lang, None, f"{PUBLIC_PREFIX}/communities/{community_id[:100]}/fund-reports.html")
-    page = index_html(months, community_name=str(community["name"]), index_path=index_path(str(community["community_id"])),
-                      lang=lang)
-    return HTMLResponse(page, headers=PAGE_HEADERS)
+    return public_page(index_html(months, community_name=str(community["name"]),
+                                  index_path=index_path(str(community["community_id"])), lang=lang))
 
 
 @router.get(INDEX_PATH)
@@ -125,8 +133,8 @@ def fund_report_html(
     except (NotFound, ValidationFailed, ApiError) as problem:
         return _problem_page(problem, lang, _known_index(services, community_id), here)
     base_path = f"{index_path(str(community['community_id']))}/{period}"
-    page = to_html(report, flows, place=_place(community, period, periods, moment), lang=lang, base_path=base_path)
-    return HTMLResponse(page, headers=PAGE_HEADERS)
+    return public_page(to_html(report, flows, place=_place(community, period, periods, moment), lang=lang,
+                               base_path=base_path))
 
 
 @router.get(REPORT_PATH)
@@ -164,5 +172,5 @@ def _problem_page(problem: Exception, lang: str, known_index: str | None, here: 
     else:
         status, title_key = 422, "bad_request_title"
         text = str(getattr(problem, "message", problem))
-    page = problem_html(lang=lang, title_key=title_key, text=text, index_path=known_index, here=here)
-    return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
+    return public_page(problem_html(lang=lang, title_key=title_key, text=text, index_path=known_index, here=here),
+                       status_code=status)
