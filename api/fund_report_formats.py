@@ -192,7 +192,6 @@ def to_html(
 ) -> PublicPage:
     t = translator(lang)
     other = "en" if lang == "zh" else "zh"
-    period = escape(report["period"])
     running = f'<p class="running">{t("running", moment=place.running_since)}</p>' if place.running_since else ""
     body = f"""<p class="community">{escape(place.community_name)}</p>
 {_navigation(place, lang, t)}
