@@ -81,19 +81,23 @@ def test_three_demo_months_balance_settle_spread_and_keep_people_private(databas
     assert merchant_link and merchant_link.startswith("http://127.0.0.1:8000/merchant#sign-in=")
 
 
-def test_the_demo_command_is_quiet_and_ends_with_who_to_sign_in_as(tmp_path, caplog) -> None:
+def test_the_demo_command_is_quiet_and_ends_with_who_to_sign_in_as(caplog) -> None:
     out = io.StringIO()
-    database_url = f"sqlite:///{tmp_path / 'demo.db'}"
-    settings = Settings(database_url=database_url, admin_token="demo-admin")
+    settings = Settings(database_url="memory://", admin_token="demo-admin")
     with caplog.at_level(logging.INFO):
         assert run_demo(settings, "127.0.0.1", 8123, serve_after=False, size=SMALL, out=out) == 0
     printed = out.getvalue()
     assert "demo-admin" in printed and "http://127.0.0.1:8123/wallet" in printed and "HTTP Request" not in printed
+    assert "http://127.0.0.1:8123/wallet#sign-in=" in printed and "fund-reports.html" in printed
     assert not [record for record in caplog.records if "HTTP Request" in record.getMessage()]
     assert len(printed.splitlines()) < 30
 
-    again = io.StringIO()
-    run_demo(settings, "127.0.0.1", 8123, serve_after=False, size=SMALL, out=again)
-    assert "--reset" in again.getvalue()  # a second run leaves the history alone and says how to start over
+
+def test_the_demo_leaves_a_history_alone_until_reset(tmp_path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", admin_token="demo-admin")
+    build_services(settings).close()  # someone's history: the admin at least
+    out = io.StringIO()
+    assert run_demo(settings, "127.0.0.1", 8123, serve_after=False, size=SMALL, out=out) == 0
+    assert "--reset" in out.getvalue() and "demo ready" not in out.getvalue()
     reset_database(settings)
     assert not (tmp_path / "demo.db").exists()
