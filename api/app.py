@@ -21,9 +21,11 @@ from api.routes import (
     communities,
     credentials,
     dashboard,
+    docs,
     donations,
     fund,
     health,
+    landing,
     lists,
     merchants,
     pages,
@@ -42,7 +44,8 @@ REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router,
-           lists.router, credentials.router, cards.router, dashboard.router, whoami.router)
+           lists.router, credentials.router, cards.router, dashboard.router, whoami.router,
+           docs.router, landing.router)
 
 
 class RequestObserver:
@@ -143,6 +146,8 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         version="1.0",
         description="An event-sourced community points ledger: beans, welfare credits, merchants, the fund.",
         lifespan=lifespan,
+        docs_url=None,  # api/routes/docs.py serves /docs and /redoc from our own assets
+        redoc_url=None,
     )
     if services is not None:
         app.state.services = services

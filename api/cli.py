@@ -104,14 +104,21 @@ def demo(
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Only fill the database; do not serve it.")] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="Delete everything in the demo's database first.")] = False,
+    size: Annotated[str, typer.Option(
+        help="full: hundreds of volunteers over three months (about a minute); small: a few dozen people (seconds).",
+    )] = "full",
     log_level: LogLevel = "warning",
     log_format: LogFormat = DEFAULT_LOG_FORMAT,
 ) -> None:
-    """Fill a fresh database with a believable 金沙社区 and serve it (quiet logs: only its sign-in table)."""
-    from api.demo import run_demo
+    """Fill a fresh database with three months of a believable 金沙社区 and serve it (quiet: only its sign-in table)."""
+    from api.demo import SIZES, run_demo
 
+    if size not in SIZES:
+        _fail(f"--size must be one of {', '.join(SIZES)}")
     _logging(log_level, log_format, quiet=True)
-    raise typer.Exit(run_demo(_settings(database_url), host, port, serve_after=not no_serve))
+    raise typer.Exit(run_demo(_settings(database_url), host, port, serve_after=not no_serve, reset=reset,
+                              size=SIZES[size]))
 
 
 @app.command()

@@ -1,26 +1,31 @@
-"""The public fund report as CSV and as a phone-sized HTML page (Simplified Chinese first).
+"""The public fund report as CSV and as HTML pages (Simplified Chinese first): the report of a
+month, the index of months, the page that says a month has no report, and the landing page.
 
-Both render the same dict the JSON endpoint returns; nothing here computes a figure. The page
-is plain server-rendered HTML with its CSS and an SVG chart inline: it works offline, on a slow
-phone, without scripts.
+Everything renders what the read model returned; nothing here computes a figure. A page's body is
+server-rendered HTML (with an SVG chart) placed in the one layout by api/templates/public.html;
+it reads offline, on a slow phone and on a laptop, without scripts.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from markupsafe import Markup
+
+from api.spreadsheet import csv_document
 from domain.money import FEN_PER_UNIT
 
 SUMMARY_FIELDS = (
     "period", "opening_balance_fen", "donations_fen", "reimbursements_fen", "rebates_fen", "closing_balance_fen",
     "beans_outstanding", "welfare_outstanding", "liability_fen", "coverage_ratio", "chain_head", "events_count",
 )
+TREE_HEAD_FIELDS = ("tree_size", "root_hash", "timestamp", "key_id", "signature")  # present once reports carry one
 MERCHANT_FIELDS = ("merchant_id", "display_name", "redeemed", "reimbursement_fen", "rebate_fen")
 LANGUAGES = ("zh", "en")
+HTML_LANGUAGES = {"zh": "zh-CN", "en": "en"}
 
 # The page's words, Simplified Chinese first.
 TEXT: dict[str, dict[str, str]] = {
@@ -54,23 +59,77 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "downloads": {"zh": "下载数据", "en": "Data"},
     "switch": {"zh": "English", "en": "中文"},
+    "running": {"zh": "截至 {moment}（本月未结束）", "en": "As of {moment} (the month is not over)"},
+    "previous": {"zh": "← 上个月", "en": "← Previous month"},
+    "next": {"zh": "下个月 →", "en": "Next month →"},
+    "all_months": {"zh": "全部月份", "en": "All months"},
+    "home": {"zh": "金豆首页", "en": "Jindou home"},
+    "coverage_note": {
+        "zh": "资金覆盖率 = 期末余额 ÷ 待兑付负债。待兑付负债是：假如居民手里所有的金豆和福利积分今天都拿到商户消费，"
+              "基金要付给商户的钱（含返利）。覆盖率达到 100% 或以上，说明基金的钱足够全部兑付；低于 100%，"
+              "说明还需要募集捐赠。",
+        "en": "Coverage = closing balance ÷ liability. The liability is what the fund would pay merchants (rebates "
+              "included) if every bean and welfare credit people hold were spent today. At 100% or more the fund "
+              "can pay all of it; below 100% it needs more donations.",
+    },
+    "seal_note": {
+        "zh": "哈希链头是把截至本报告的每一条记录依次算进去得到的 SHA-256 指纹。以后只要有任何一条旧记录被改动、删除"
+              "或插入，重新算出的链头就对不上。怎样核对：先下载并保存本报告的 JSON；以后请社区的审计人员运行 "
+              "jindou audit verify --published 报告文件，或调取 /v1/audit/chain：在同样的记录数下，链头必须与"
+              "您保存的完全相同。",
+        "en": "The hash-chain head is a SHA-256 fingerprint of every record up to this report, taken one after "
+              "another. If any earlier record is later changed, removed or inserted, the recomputed head no longer "
+              "matches. To check: download and keep this report's JSON; later ask the community's auditor to run "
+              "jindou audit verify --published with that file, or to read /v1/audit/chain: at the same number of "
+              "records the head must be exactly the one you kept.",
+    },
+    "tree_head": {"zh": "签名树头", "en": "Signed tree head"},
+    "tree_head_note": {
+        "zh": "签名树头是截至本报告全部记录的默克尔树根，由本系统的 Ed25519 密钥签名。任何人都能用 "
+              "/v1/public/transparency/key 公布的公钥验证签名，并用 /v1/public/transparency/consistency "
+              "证明后来的记录只是追加、没有改写。",
+        "en": "The signed tree head is the Merkle root of every record up to this report, signed with this "
+              "deployment's Ed25519 key. Anyone can check the signature with the public key at "
+              "/v1/public/transparency/key, and use /v1/public/transparency/consistency to prove that later "
+              "records were only appended, never rewritten.",
+    },
+    "index_title": {"zh": "基金公示 · 全部月份", "en": "Fund reports · all months"},
+    "index_intro": {
+        "zh": "每月一份公示：收到的捐赠、付给商户的钱、流通中的金豆和福利积分，以及防篡改校验。",
+        "en": "One report a month: donations received, money paid to merchants, beans and credits outstanding, "
+              "and a tamper seal.",
+    },
+    "this_month": {"zh": "本月（未结束）", "en": "this month (not over)"},
+    "not_found_title": {"zh": "没有这个月份的公示", "en": "No report for this month"},
+    "not_found_text": {
+        "zh": "这个社区在该月份还没有公示：月份早于社区开始使用金豆，或者还没有到。",
+        "en": "This community has no report for that month: it is before the community started using Jindou, "
+              "or it has not come yet.",
+    },
+    "unknown_community": {"zh": "没有找到这个社区。", "en": "No such community."},
+    "bad_request_title": {"zh": "地址有误", "en": "This address is not valid"},
+    # The landing page (/).
+    "landing_title": {"zh": "金豆 · 社区积分", "en": "Jindou · community points"},
+    "landing_intro": {
+        "zh": "志愿者上报安全隐患、帮助邻居，经社区核实后得到金豆；困难老人每月领取福利积分；金豆和积分都能在社区商户"
+              "当钱用。商户由金豆基金兑付，基金的每一笔收支每月公开。",
+        "en": "Volunteers earn beans for reports and help that the community verifies; elders in need receive "
+              "welfare credits each month; both are spent like money at local merchants, who are repaid from the "
+              "bean fund, whose every movement is published monthly.",
+    },
+    "landing_wallet": {"zh": "我的金豆钱包", "en": "My wallet"},
+    "landing_wallet_who": {"zh": "志愿者、受助居民：查余额、出示付款码", "en": "Volunteers and residents: balance and payment code"},
+    "landing_till": {"zh": "商户收款", "en": "Merchant till"},
+    "landing_till_who": {"zh": "社区商户：扫码收款、查看流水", "en": "Merchants: scan to take payment, see sales"},
+    "landing_staff": {"zh": "社区工作台", "en": "Staff console"},
+    "landing_staff_who": {"zh": "社区工作人员：审核上报、发放积分、结算", "en": "Community staff: verify reports, allowances, settlements"},
+    "landing_docs": {"zh": "接口文档", "en": "API documentation"},
+    "landing_reports": {"zh": "各社区基金公示", "en": "Each community's fund reports"},
+    "landing_no_communities": {"zh": "还没有社区。", "en": "No community yet."},
+    "landing_current": {"zh": "本月公示", "en": "This month"},
 }
 
 CHART_WIDTH, CHART_HEIGHT, CHART_AXIS = 360, 180, 20
-PAGE_CSS = """
-*{box-sizing:border-box}body{margin:0;font-family:system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC",
-"Microsoft YaHei",sans-serif;color:#222;background:#faf7f0;line-height:1.5}
-main{max-width:36rem;margin:0 auto;padding:1rem}
-header{display:flex;justify-content:space-between;align-items:baseline;gap:1rem}
-h1{font-size:1.35rem;margin:.2rem 0;color:#8a5a00}h2{font-size:1.05rem;margin:1.4rem 0 .4rem}
-a{color:#8a5a00}header a{white-space:nowrap}.community{color:#555;margin:0}
-table{width:100%;border-collapse:collapse;background:#fff;border-radius:.5rem;overflow:hidden}
-td,th{padding:.5rem .4rem;font-size:.95rem;border-bottom:1px solid #eee;text-align:left}td.n,th.n{text-align:right;
-font-variant-numeric:tabular-nums}tr.total td{font-weight:600}
-svg{width:100%;height:auto;background:#fff;border-radius:.5rem}.legend span{margin-right:1rem}
-.in{color:#2e7d32}.out{color:#c75b12}.seal{word-break:break-all;font-family:ui-monospace,monospace;font-size:.8rem}
-footer{margin-top:1.5rem;font-size:.85rem;color:#555}
-"""
 
 
 def yuan(amount_fen: int) -> str:
@@ -80,53 +139,148 @@ def yuan(amount_fen: int) -> str:
 
 
 def to_csv(report: Mapping[str, Any]) -> str:
-    """Two blocks a spreadsheet shows as they are: `field,value` rows, then the merchants."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("field", "value"))
-    for field in SUMMARY_FIELDS:
-        value = report[field]
-        writer.writerow((field, "" if value is None else value))
-    writer.writerow(())
-    writer.writerow(MERCHANT_FIELDS)
-    for line in report["merchants"]:
-        writer.writerow(tuple(line[field] for field in MERCHANT_FIELDS))
-    return out.getvalue()
+    """Two sections a spreadsheet shows as they are: `field,value` rows, then the merchants."""
+    summary = [(field, report[field]) for field in SUMMARY_FIELDS]
+    tree_head = report.get("tree_head")
+    if isinstance(tree_head, Mapping):
+        summary += [(f"tree_head.{field}", tree_head.get(field)) for field in TREE_HEAD_FIELDS]
+    merchants = [tuple(line[field] for field in MERCHANT_FIELDS) for line in report["merchants"]]
+    return csv_document((("field", "value"), summary), (MERCHANT_FIELDS, merchants))
+
+
+@dataclass(frozen=True)
+class ReportPlace:
+    """Where a report sits: its community, its neighbours, and whether its month is still running."""
+
+    community_name: str
+    index_path: str  # the JSON index; `.html` is its page
+    previous_period: str | None
+    next_period: str | None
+    running_since: str | None  # "YYYY-MM-DD HH:MM" local, when the month had not ended at the cut
+
+
+def translator(lang: str) -> Any:
+    def t(key: str, **values: str) -> str:
+        text = TEXT[key][lang]
+        return escape(text.format(**values) if values else text)
+
+    return t
+
+
+@dataclass(frozen=True)
+class PublicPage:
+    """What api/templates/public.html needs: the title, the language, the switch, the body."""
+
+    title: str
+    lang: str
+    switch_href: str
+    body: str
+
+    def context(self) -> dict[str, Any]:
+        other = "en" if self.lang == "zh" else "zh"
+        return {"title": self.title, "html_lang": HTML_LANGUAGES[self.lang], "switch_href": self.switch_href,
+                "other_lang": other, "switch_label": TEXT["switch"][self.lang], "body": Markup(self.body)}
+
+
+def with_lang(path: str, lang: str) -> str:
+    return f"{path}?lang={lang}"
 
 
 def to_html(
-    report: Mapping[str, Any], flows: Sequence[Mapping[str, Any]], *, community_name: str, lang: str,
+    report: Mapping[str, Any], flows: Sequence[Mapping[str, Any]], *, place: ReportPlace, lang: str,
     base_path: str,
-) -> str:
-    def t(key: str) -> str:
-        return escape(TEXT[key][lang])
-
+) -> PublicPage:
+    t = translator(lang)
     other = "en" if lang == "zh" else "zh"
-    html_lang = "zh-Hans" if lang == "zh" else "en"
-    return f"""<!doctype html>
-<html lang="{html_lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{escape(community_name)} · {t("title")} · {escape(report["period"])}</title>
-<style>{PAGE_CSS}</style></head>
-<body><main>
-<header><div><p class="community">{escape(community_name)}</p>
-<h1>{t("title")} · {escape(report["period"])}</h1></div>
-<a href="{escape(base_path)}.html?lang={other}" hreflang="{other}">{t("switch")}</a></header>
+    running = f'<p class="running">{t("running", moment=place.running_since)}</p>' if place.running_since else ""
+    body = f"""<p class="community">{escape(place.community_name)}</p>
+{_navigation(place, lang, t)}
+{running}
+<div class="columns">
+<section>
 {_summary(report, t)}
+<p class="note">{t("coverage_note")}</p>
 <h2>{t("chart")}</h2>
 <p class="legend"><span class="in">■ {t("inflow")}</span><span class="out">■ {t("outflow")}</span></p>
 {_chart(flows, t)}
+</section>
+<section>
 <h2>{t("merchants")}</h2>
 {_merchants(report["merchants"], t)}
+{_seal(report, t)}
+</section>
+</div>
 <footer>
-<h2>{t("seal")}</h2>
-<p>{t("chain_head")}:<br><span class="seal">{escape(report["chain_head"])}</span></p>
-<p>{t("events_count")}: {int(report["events_count"]):,}</p>
 <p>{t("privacy")}</p>
 <p>{t("downloads")}: <a href="{escape(base_path)}">JSON</a> · <a href="{escape(base_path)}.csv">CSV</a></p>
-</footer>
-</main></body></html>
-"""
+</footer>"""
+    title = f"{TEXT['title'][lang]} · {report['period']}"
+    return PublicPage(title, lang, with_lang(base_path + ".html", other), body)
+
+
+def _navigation(place: ReportPlace, lang: str, t: Any) -> str:
+    def month_link(period: str | None, label: str, rel: str) -> str:
+        if period is None:
+            return f"<span>{t(label)}</span>"
+        path = place.index_path + f"/{period}.html"
+        return f'<a href="{escape(with_lang(path, lang))}" rel="{rel}">{t(label)}</a>'
+
+    index = f'<a href="{escape(with_lang(place.index_path + ".html", lang))}" rel="index">{t("all_months")}</a>'
+    return (f'<nav class="months">{month_link(place.previous_period, "previous", "prev")}{index}'
+            f'{month_link(place.next_period, "next", "next")}</nav>')
+
+
+def _seal(report: Mapping[str, Any], t: Any) -> str:
+    parts = [
+        f"<h2>{t('seal')}</h2>",
+        f'<p>{t("chain_head")}:<br><span class="seal">{escape(report["chain_head"])}</span></p>',
+        f'<p>{t("events_count")}: {int(report["events_count"]):,}</p>',
+        f'<p class="note">{t("seal_note")}</p>',
+    ]
+    tree_head = report.get("tree_head")
+    if isinstance(tree_head, Mapping):
+        rows = "".join(
+            f'<tr><td>{escape(field)}</td><td class="seal">{escape(str(tree_head.get(field, "")))}</td></tr>'
+            for field in TREE_HEAD_FIELDS
+        )
+        parts += [f"<h2>{t('tree_head')}</h2>", f"<table>{rows}</table>", f'<p class="note">{t("tree_head_note")}</p>']
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class IndexMonth:
+    period: str
+    running: bool
+
+
+def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path: str, lang: str) -> PublicPage:
+    """The community's months, newest first, each with its page and its data."""
+    t = translator(lang)
+    other = "en" if lang == "zh" else "zh"
+    items = "".join(
+        f'<li><a class="period" href="{escape(with_lang(f"{index_path}/{month.period}.html", lang))}">'
+        f'{escape(month.period)}</a>{" <span class=running>" + t("this_month") + "</span>" if month.running else ""}'
+        f'<span><a href="{escape(f"{index_path}/{month.period}")}">JSON</a> · '
+        f'<a href="{escape(f"{index_path}/{month.period}.csv")}">CSV</a></span></li>'
+        for month in months
+    )
+    body = f"""<p class="community">{escape(community_name)}</p>
+<p>{t("index_intro")}</p>
+<ul class="months">{items}</ul>
+<footer><p>{t("privacy")}</p><p><a href="{with_lang("/", lang)}">{t("home")}</a> ·
+<a href="{escape(index_path)}">JSON</a></p></footer>"""
+    return PublicPage(TEXT["index_title"][lang], lang, with_lang(index_path + ".html", other), body)
+
+
+def problem_html(*, lang: str, title_key: str, text: str, index_path: str | None, here: str) -> PublicPage:
+    """The page a person sees instead of a report (404, or an address that is not valid)."""
+    t = translator(lang)
+    other = "en" if lang == "zh" else "zh"
+    links = [f'<a href="{with_lang("/", lang)}">{t("home")}</a>']
+    if index_path is not None:
+        links.insert(0, f'<a href="{escape(with_lang(index_path + ".html", lang))}">{t("all_months")}</a>')
+    body = f"<p>{escape(text)}</p>\n<p>{' · '.join(links)}</p>"
+    return PublicPage(TEXT[title_key][lang], lang, with_lang(here, other), body)
 
 
 def _summary(report: Mapping[str, Any], t: Any) -> str:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from datetime import timezone as utc_timezone
 from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -26,6 +25,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain import clock
 from domain.accounts import Account
 from domain.community import Credential, Staff, StaffRole
 from domain.credentials import LIVE_CREDENTIALS_MAX, Keyring
@@ -108,7 +108,7 @@ class JindouBase(Application[UUID]):
 
     def now(self) -> datetime:
         """The clock the rules read (code expiry, the card's day); tests replace it."""
-        return datetime.now(utc_timezone.utc)
+        return clock.now()
 
     def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None = None) -> Outcome:
         with self._write_lock:

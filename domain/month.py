@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+from domain import clock
 from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
 from domain.community import Community, check_name, check_text
 from domain.errors import InvalidState
@@ -50,7 +51,7 @@ class MonthCommands(JindouBase):
         def decide() -> Decision:
             community = self.get_community_for(actor, community_id)
             check_positive_amount(amount_fen, maximum=AMOUNT_FEN_MAX, field="amount_fen")
-            day = check_received_on(received_on, datetime.now(ZoneInfo(community.timezone)).date())
+            day = check_received_on(received_on, clock.now().astimezone(ZoneInfo(community.timezone)).date())
             fund = self._find(Fund, Fund.id_for(community.id)) or Fund(id=Fund.id_for(community.id), community_id=community.id)
             transaction_id = str(uuid4())
             postings = transfer(

@@ -36,7 +36,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from domain.periods import period_bounds, period_of
 from infra.settings import Settings
 from infra.wiring import Services, build_services, memory_read_store
 from projections import fund, ledger
@@ -472,20 +471,11 @@ def _ledger_invariants(cursor: Cursor, side: str) -> TableDifferences:
     return differences
 
 
-def _periods(first: str, last: str, timezone: str) -> Iterator[str]:
-    period = first
-    while period <= last:
-        yield period
-        period = period_of(period_bounds(period, timezone)[1], timezone)
-
-
 def fund_reports(cursor: Cursor, moment: datetime) -> dict[tuple[str, str], dict[str, Any]]:
     """Every public fund report as it reads at `moment`: each community, each month since it began."""
     reports = {}
-    for row in cursor.all("SELECT community_id, timezone, registered_at FROM ledger_communities ORDER BY community_id"):
-        timezone = str(row["timezone"])
-        first = period_of(datetime.fromisoformat(str(row["registered_at"])), timezone)
-        for period in _periods(first, period_of(moment, timezone), timezone):
+    for row in cursor.all("SELECT community_id FROM ledger_communities ORDER BY community_id"):
+        for period in fund.report_periods(cursor, str(row["community_id"]), moment):
             report = fund.fund_report(cursor, str(row["community_id"]), period, moment)
             if report is not None:
                 reports[(str(row["community_id"]), period)] = report

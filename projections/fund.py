@@ -163,6 +163,13 @@ def community(cursor: Cursor, community_id: str) -> dict[str, Any] | None:
     return cursor.one("SELECT * FROM ledger_communities WHERE community_id = ?", (community_id,))
 
 
+def public_communities(cursor: Cursor, limit: int) -> list[dict[str, Any]]:
+    """What anyone may know of the communities: their ids, names and time zones, by name."""
+    return cursor.all(
+        "SELECT community_id, name, timezone FROM ledger_communities ORDER BY name, community_id LIMIT ?", (limit,)
+    )
+
+
 @dataclass(frozen=True)
 class CashFigures:
     opening_balance_fen: int
@@ -266,10 +273,34 @@ class ReportCut:
     books_position: int  # the last event the report reflects: chain head and events count are here
 
 
+def first_report_period(cursor: Cursor, community_id: str) -> str:
+    """The community's first month: the month it was registered, or an earlier month that cash
+    received before registration counts in (a cheque entered late still belongs to its month)."""
+    found = community(cursor, community_id)
+    assert found is not None, community_id
+    registered = period_of(datetime.fromisoformat(str(found["registered_at"])), str(found["timezone"]))
+    row = cursor.one("SELECT MIN(period) AS period FROM fund_movements WHERE community_id = ?", (community_id,))
+    earliest_cash = str(row["period"]) if row and row["period"] is not None else registered
+    return min(registered, earliest_cash)
+
+
+def report_periods(cursor: Cursor, community_id: str, moment: datetime) -> list[str]:
+    """Every month with a public report at `moment`, oldest first: the first month to the current one."""
+    timezone = community_timezone(cursor, community_id)
+    last = period_of(moment, timezone)
+    periods: list[str] = []
+    period = first_report_period(cursor, community_id)
+    while period <= last:
+        periods.append(period)
+        period = period_of(period_bounds(period, timezone)[1], timezone)
+    return periods
+
+
 def report_cut(cursor: Cursor, community_id: str, period: str, moment: datetime) -> ReportCut | None:
-    """None when the period had not begun at `moment`: there is nothing to report yet."""
+    """None when the period had not begun at `moment`, or is older than the community's first
+    month: there is nothing to report."""
     start, end = period_bounds(period, community_timezone(cursor, community_id))
-    if moment < start:
+    if moment < start or period < first_report_period(cursor, community_id):
         return None
     as_of_position = position_at(cursor, moment)
     units_position = position_at(cursor, end, inclusive=False) if end <= moment else as_of_position

@@ -10,6 +10,7 @@ internet), and the pages are kept out of the OpenAPI schema, which describes the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -56,10 +57,10 @@ TEMPLATES = Environment(
 TEMPLATES.globals["optional_script"] = optional_script
 
 
-def render_page(name: str) -> HTMLResponse:
+def render_page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """The one way a page is rendered: its template (extending layout.html) with the page headers."""
-    html = TEMPLATES.get_template(f"{name}.html").render(page=name)
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+    html = TEMPLATES.get_template(f"{name}.html").render(page=name, **context)
+    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
 @router.get("/merchant")
