@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from domain.welfare import WELFARE_MONTHS_AHEAD_DEFAULT, WELFARE_MONTHS_AHEAD_SETTING
+
 DEFAULT_DATABASE_URL = "sqlite:///./jindou.db"
 
 # One FastAPI worker thread per database connection we may hold, plus headroom for the
@@ -29,6 +31,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     admin_token: str | None = None
     server_threads: int = SERVER_THREADS
+    welfare_months_ahead: int = WELFARE_MONTHS_AHEAD_DEFAULT
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -37,11 +40,23 @@ class Settings:
             database_url=environ.get("JINDOU_DATABASE_URL") or DEFAULT_DATABASE_URL,
             admin_token=environ.get("JINDOU_ADMIN_TOKEN") or None,
             server_threads=int(environ.get("JINDOU_SERVER_THREADS") or SERVER_THREADS),
+            welfare_months_ahead=_whole_number(environ, "JINDOU_WELFARE_MONTHS_AHEAD", WELFARE_MONTHS_AHEAD_DEFAULT),
         )
 
     @property
     def backend(self) -> str:
         return backend_of(self.database_url)
+
+    def application_env(self) -> dict[str, str]:
+        """The application's environment: persistence, and the rules' settings."""
+        return persistence_env(self.database_url) | {WELFARE_MONTHS_AHEAD_SETTING: str(self.welfare_months_ahead)}
+
+
+def _whole_number(environ: dict[str, str], name: str, default: int) -> int:
+    text = environ.get(name) or str(default)
+    if not text.isdigit():
+        raise SettingsError(f"{name} must be a whole number, not {text!r}")
+    return int(text)
 
 
 def backend_of(url: str) -> str:

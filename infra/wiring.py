@@ -11,7 +11,7 @@ from eventsourcing.popo import POPOFactory
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.application import Jindou
-from infra.settings import Settings, persistence_env
+from infra.settings import Settings
 from projections.projector import Projector
 from projections.registry import all_projections
 from projections.store import ReadStore
@@ -73,7 +73,7 @@ def start_up_turn(env: dict[str, str]) -> Iterator[None]:
 
 def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
     """`catch_up=False` opens the store as found (audit commands must check before projecting)."""
-    env = persistence_env(settings.database_url)
+    env = settings.application_env()
     with start_up_turn(env):
         app = Jindou(env=env)
         projector = Projector(app, read_store_for(app), all_projections())
