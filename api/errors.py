@@ -88,7 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers: dict[str, str] = {}
         if exc.code == "rate_limited" and exc.details.get("retry_after_seconds") is not None:
             headers["Retry-After"] = str(exc.details["retry_after_seconds"])
-        if exc.code == "outcome_unknown":
+        if exc.code in ("outcome_unknown", "unavailable"):
             headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         if getattr(exc, "replayed", False):  # a declined outcome kept under its Idempotency-Key
             headers["Idempotent-Replayed"] = "true"

@@ -28,11 +28,12 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 
 from domain.accounts import Account
 from domain.community import Credential, Staff, StaffRole
-from domain.errors import ConcurrencyConflict, Declined, DomainError, Forbidden, NotFound, OutcomeUnknown
+from domain.errors import ConcurrencyConflict, Declined, DomainError, Forbidden, NotFound, OutcomeUnknown, Unavailable
 from domain.idempotency import IdempotencyRecord
 from domain.ids import derived_id
 from domain.money import Posting, deltas_for
 
+WRITE_QUEUE_WAIT_S = 2.5  # with the pool's 2 s wait, a refused write is answered within 5 s
 SAVE_ATTEMPTS_MAX = 10  # optimistic-concurrency retries before answering 409
 RETRY_BACKOFF_BASE_S = 0.002
 RETRY_BACKOFF_MAX_S = 0.2  # attempts spread over about a second before we give up
@@ -105,8 +106,13 @@ class JindouBase(Application[UUID]):
     _write_lock = threading.Lock()
 
     def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None = None) -> Outcome:
-        with self._write_lock:
+        # Bounded: when the database is slow or away, writers must not queue here for minutes.
+        if not self._write_lock.acquire(timeout=WRITE_QUEUE_WAIT_S):
+            raise Unavailable("too many changes are waiting for the database; retry shortly")
+        try:
             return self._decide_and_save(decide, idempotency)
+        finally:
+            self._write_lock.release()
 
     def _decide_and_save(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Outcome:
         for attempt in range(SAVE_ATTEMPTS_MAX):

@@ -37,6 +37,12 @@ class OutcomeUnknown(DomainError):
     code = "outcome_unknown"
 
 
+class Unavailable(DomainError):
+    """Too busy to take this now (nothing was recorded); retry shortly."""
+
+    code = "unavailable"
+
+
 class NotFound(DomainError):
     code = "not_found"
 

@@ -17,7 +17,8 @@ SERVER_THREADS = 16
 POSTGRES_POOL_SIZE = 8
 POSTGRES_MAX_OVERFLOW = 12
 POSTGRES_LOCK_TIMEOUT_S = 5  # a stuck writer cannot hold the event table's lock for ever
-POSTGRES_CONNECT_TIMEOUT_S = 10
+POSTGRES_POOL_WAIT_S = 1  # a request waits this long for a connection, then answers 503 (issue 10, D2)
+POSTGRES_PERSISTENCE = "infra.persistence:FailFastPostgresFactory"
 SQLITE_LOCK_TIMEOUT_S = 10
 AGGREGATE_CACHE_MAXSIZE = 20_000
 
@@ -89,7 +90,7 @@ def persistence_env(url: str) -> dict[str, str]:
     if not dbname:
         raise SettingsError("a PostgreSQL URL names a database: postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
     return common | {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": POSTGRES_PERSISTENCE,
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -98,7 +99,8 @@ def persistence_env(url: str) -> dict[str, str]:
         "POSTGRES_SCHEMA": query.get("schema", ""),
         "POSTGRES_POOL_SIZE": str(POSTGRES_POOL_SIZE),
         "POSTGRES_MAX_OVERFLOW": str(POSTGRES_MAX_OVERFLOW),
-        "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_S),
+        "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_POOL_WAIT_S),  # the library's name for the pool wait
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": str(POSTGRES_LOCK_TIMEOUT_S),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
