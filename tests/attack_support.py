@@ -215,3 +215,18 @@ def post(client: httpx.Client, path: str, token: str, body: dict[str, Any], key:
         except (ValueError, KeyError, TypeError):
             code = "not_json"
     return Answer(key, response.status_code, code, time.monotonic() - started, started)
+
+
+RETRY_PAUSE_S = 0.05
+
+
+def retry_until_answered(client: httpx.Client, ledger: Ledger, stop: threading.Event, token: str,
+                         body: dict[str, Any], key: str) -> None:
+    """What a careful client does: the same key again until the server gives an answer that is
+    not "try again" (or the run ends; the key is then settled afterwards)."""
+    while not stop.is_set():
+        answer = post(client, "/v1/donations", token, body, key, timeout_s=30)
+        ledger.note(answer)
+        if answer.status != 0 and answer.status < 500:
+            return
+        time.sleep(RETRY_PAUSE_S)

@@ -17,7 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.attack_support import Answer, Ledger, ThrowawayPostgres, post, served, throwaway_postgres  # noqa: F401
+from tests.attack_support import (  # noqa: F401 — throwaway_postgres is a fixture
+    Answer,
+    Ledger,
+    ThrowawayPostgres,
+    post,
+    retry_until_answered,
+    served,
+    throwaway_postgres,
+)
 
 pytestmark = [pytest.mark.attack, pytest.mark.postgres]
 
@@ -70,7 +78,7 @@ def test_the_database_stops_under_load_and_comes_back(throwaway_postgres: Throwa
                         return
                     key = f"{volunteer['id']}-{number}"
                     key_owner[key] = volunteer["token"]
-                    ledger.note(post(own, "/v1/donations", volunteer["token"], body, key, timeout_s=30))
+                    retry_until_answered(own, ledger, stop, volunteer["token"], body, key)
 
         def watch() -> None:
             with httpx.Client(base_url=server.url) as own:
