@@ -29,6 +29,7 @@ from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
 
 from domain.accounts import Account
+from domain.community import Community
 from domain.periods import period_bounds, period_of
 from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persistence_env
 from infra.wiring import Services, build_services, memory_read_store
@@ -321,6 +322,59 @@ def chained_events(app: Application[Any], store: ReadStore, *, after: int, limit
     items = [_event_item(app, n, hashes.get(n.id)) for n in notifications]  # None: never chained
     more = len(hashes) > limit
     return items, (items[-1]["position"] if more and items else None)
+
+
+SCOPED_BATCH_SIZE = 500
+SCOPED_SCAN_MAX = 5_000  # events examined per page for a community-bound reader; the cursor goes on from there
+
+
+def community_events(
+    app: Application[Any], store: ReadStore, community_id: UUID, *, after: int, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Chained events of one community only, for its own auditors and admins (contract v1.1,
+    Scope): other communities' events and deployment-level ones (idempotency records, the
+    deployment's own staff) are left out. A page may hold fewer than `limit` items and still
+    have a cursor: at most SCOPED_SCAN_MAX events are examined per page."""
+    found: list[dict[str, Any]] = []
+    position, scanned = after, 0
+    owners: dict[str, UUID | None] = {}
+    while scanned < SCOPED_SCAN_MAX:
+        batch, next_position = chained_events(app, store, after=position, limit=SCOPED_BATCH_SIZE)
+        for index, item in enumerate(batch):
+            position, scanned = item["position"], scanned + 1
+            if _community_of(app, item, owners) == community_id:
+                found.append(item)
+                if len(found) == limit:
+                    more = next_position is not None or index < len(batch) - 1
+                    return found, position if more else None
+        if next_position is None:
+            return found, None
+    return found, position
+
+
+def _community_of(app: Application[Any], item: dict[str, Any], owners: dict[str, UUID | None]) -> UUID | None:
+    """The community an event belongs to: named in the event, or the one its aggregate (or the
+    account that aggregate serves) belongs to; None for deployment-level and undecodable events."""
+    data = item["data"] or {}
+    if "community_id" in data:
+        return data["community_id"] if isinstance(data["community_id"], UUID) else None
+    aggregate_id = str(item["aggregate_id"])
+    if aggregate_id not in owners:
+        owners[aggregate_id] = _aggregate_community(app, aggregate_id)
+    return owners[aggregate_id]
+
+
+def _aggregate_community(app: Application[Any], aggregate_id: str) -> UUID | None:
+    try:
+        aggregate = app.repository.get(UUID(aggregate_id))
+    except Exception:  # noqa: BLE001 — an aggregate that no longer loads belongs to no one we can name
+        return None
+    if isinstance(aggregate, Community):
+        return aggregate.id
+    community_id = getattr(aggregate, "community_id", None)
+    if community_id is None and isinstance(getattr(aggregate, "account_id", None), UUID):
+        return _aggregate_community(app, str(aggregate.account_id))
+    return community_id if isinstance(community_id, UUID) else None
 
 
 # ---------------------------------------------------------------------------------------------

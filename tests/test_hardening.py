@@ -209,3 +209,29 @@ def test_method_not_allowed_says_which_methods_are(api: Api) -> None:
     response = api.call("DELETE", "/v1/communities", ADMIN_TOKEN)
     assert response.status_code == 405 and error_of(response)["code"] == "method_not_allowed"
     assert "POST" in response.headers["Allow"]
+
+
+# D4 — community B's auditor and admin read all of community A's events.
+def test_audit_events_are_scoped_to_the_readers_community(api: Api, services: Services) -> None:
+    from tests.test_audit_http import all_events
+
+    town_a = api.community(name="甲社区")
+    api.account(town_a["id"], "volunteer", "甲社区的秘密名字")
+    staff_a = api.staff(town_a["id"])
+    report = api.ok("POST", "/v1/reports", api.account(town_a["id"], "volunteer")["token"],
+                    {"category": "dispute", "description": "甲社区的私事"}, status=201)
+    api.ok("POST", f"/v1/reports/{report['id']}/verify", staff_a["token"], {}, key=new_key())
+    town_b = api.community(name="乙社区")
+    own = api.account(town_b["id"], "beneficiary", "乙社区的居民")
+    readers = [api.staff(town_b["id"], role="auditor"), api.staff(town_b["id"], role="admin")]
+
+    everything = all_events(api, ADMIN_TOKEN, limit=7)
+    for reader in readers:
+        response = api.call("GET", "/v1/audit/events?limit=500", reader["token"])
+        assert response.status_code == 200
+        assert "甲社区" not in response.text and "idempotency" not in response.text.lower()
+        seen = all_events(api, reader["token"], limit=3)
+        assert seen and {item["aggregate_id"] for item in seen} >= {town_b["id"], own["id"]}
+        assert {item["position"] for item in seen} < {item["position"] for item in everything}
+        assert [i["position"] for i in seen] == sorted(i["position"] for i in seen)
+    assert "甲社区的秘密名字" in str(everything)
