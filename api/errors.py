@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -38,6 +38,7 @@ STATUS_BY_CODE = {
     "rate_limited": 429,
     "invalid_sign_in_code": 409,
     "unavailable": 503,
+    "outcome_unknown": 503,
     "internal_error": 500,
 }
 
@@ -50,6 +51,15 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = details
+
+
+RETRY_AFTER_SECONDS = 1
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def unavailable_response() -> JSONResponse:
+    return error_response("unavailable", "the ledger's database is busy or unreachable; retry shortly",
+                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def error_response(code: str, message: str, details: dict[str, Any] | None = None,
@@ -76,9 +86,14 @@ def _validation_error(err: dict[str, Any]) -> dict[str, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        retry_after = exc.details.get("retry_after_seconds") if exc.code == "rate_limited" else None
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return error_response(exc.code, exc.message, exc.details, headers)
+        headers: dict[str, str] = {}
+        if exc.code == "rate_limited" and exc.details.get("retry_after_seconds") is not None:
+            headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+        if exc.code in ("outcome_unknown", "unavailable"):
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        if getattr(exc, "replayed", False):  # a declined outcome kept under its Idempotency-Key
+            headers["Idempotent-Replayed"] = "true"
+        return error_response(exc.code, exc.message, exc.details, headers or None)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -97,13 +112,14 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code)
         if code is None:
             code = "validation_error" if 400 <= exc.status_code < 500 else "internal_error"
-        return error_response(code, str(exc.detail))
+        return error_response(code, str(exc.detail), headers=exc.headers)  # 405 keeps its Allow header
 
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
-        return error_response("unavailable", "the ledger's database is busy or unreachable; retry shortly",
-                              headers={"Retry-After": "1"})
+        return unavailable_response()
+
+    for failure in DATABASE_UNAVAILABLE:  # a reader that failed: nothing was written, just retry
+        app.add_exception_handler(failure, database_unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

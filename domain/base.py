@@ -23,17 +23,18 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Recording
 
 from domain import clock
 from domain.accounts import Account
 from domain.community import Credential, Staff, StaffRole
 from domain.credentials import LIVE_CREDENTIALS_MAX, Keyring
-from domain.errors import ConcurrencyConflict, DomainError, Forbidden, NotFound
+from domain.errors import ConcurrencyConflict, Declined, DomainError, Forbidden, NotFound, OutcomeUnknown, Unavailable
 from domain.idempotency import IdempotencyRecord
 from domain.ids import derived_id
 from domain.money import Posting, deltas_for
 
+WRITE_QUEUE_WAIT_S = 2.5  # with the pool's 2 s wait, a refused write is answered within 5 s
 SAVE_ATTEMPTS_MAX = 10  # optimistic-concurrency retries before answering 409
 RETRY_BACKOFF_BASE_S = 0.002
 RETRY_BACKOFF_MAX_S = 0.2  # attempts spread over about a second before we give up
@@ -107,12 +108,17 @@ class JindouBase(Application[UUID]):
     _write_lock = threading.Lock()
 
     def now(self) -> datetime:
-        """The clock the rules read (code expiry, the card's day); tests replace it."""
+        """The clock the rules read (a code's expiry, a card's day, the welfare months); tests replace it."""
         return clock.now()
 
     def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None = None) -> Outcome:
-        with self._write_lock:
+        # Bounded: when the database is slow or away, writers must not queue here for minutes.
+        if not self._write_lock.acquire(timeout=WRITE_QUEUE_WAIT_S):
+            raise Unavailable("too many changes are waiting for the database; retry shortly")
+        try:
             return self._decide_and_save(decide, idempotency)
+        finally:
+            self._write_lock.release()
 
     def _decide_and_save(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Outcome:
         for attempt in range(SAVE_ATTEMPTS_MAX):
@@ -122,29 +128,52 @@ class JindouBase(Application[UUID]):
                     return Outcome(record.replay(idempotency.request_hash), replayed=True)
             try:
                 result, aggregates = decide()
-            except DomainError:
+            except DomainError as refusal:
                 # Another process may have committed this very request between our look-up and
                 # the decision (a used code, an already reversed sale): then replay its outcome.
                 replay = self._find(IdempotencyRecord, idempotency.record_id) if idempotency is not None else None
-                if replay is None:
+                if replay is not None:
+                    assert idempotency is not None
+                    return Outcome(replay.replay(idempotency.request_hash), replayed=True)
+                if idempotency is None or not isinstance(refusal, Declined):
                     raise
-                assert idempotency is not None
-                return Outcome(replay.replay(idempotency.request_hash), replayed=True)
+                if not self._save_or_collide(self._declined_record(idempotency, refusal)):
+                    continue  # someone recorded this key meanwhile: replay theirs
+                raise
             pending = list(aggregates)
             if idempotency is not None:
                 stored = {k: (None if k in SECRET_RESULT_FIELDS else v) for k, v in result.items()}
                 pending.append(
                     IdempotencyRecord(id=idempotency.record_id, request_hash=idempotency.request_hash, outcome=stored)
                 )
-            try:
-                recordings = self.save(*pending)
-            except IntegrityError:
+            recordings = self._save_or_collide(*pending)
+            if recordings is None:
                 # Another process wrote first: back off exponentially, with jitter to de-synchronise the racers.
                 time.sleep(random.uniform(0, min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_BASE_S * 2**attempt)))
                 continue
             position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
             return Outcome(result, position=position)
         raise ConcurrencyConflict("too many concurrent changes to the same accounts; please retry")
+
+    def _save_or_collide(self, *aggregates: Aggregate) -> list[Recording] | None:
+        """Save in one transaction; None when another writer came first (nothing was recorded).
+        A database that fails during the save may have committed it or not: say exactly that."""
+        try:
+            return self.save(*aggregates)
+        except IntegrityError:
+            return None
+        except (OperationalError, InterfaceError) as failure:
+            raise OutcomeUnknown(
+                "the database failed while this was being recorded; it may or may not have been recorded: "
+                "retry with the same Idempotency-Key to find out"
+            ) from failure
+
+    @staticmethod
+    def _declined_record(idempotency: IdempotencyKey, refusal: DomainError) -> IdempotencyRecord:
+        return IdempotencyRecord(
+            id=idempotency.record_id, request_hash=idempotency.request_hash, outcome={},
+            declined={"code": refusal.code, "message": refusal.message, "details": refusal.details},
+        )
 
     def _find(self, cls: type[A], aggregate_id: UUID | None) -> A | None:
         if aggregate_id is None:

@@ -53,6 +53,11 @@ def check_text(value: object, field: str, length_max: int, *, multiline: bool = 
     return value.strip()
 
 
+def check_optional_text(value: object, field: str, length_max: int, *, multiline: bool = False) -> str:
+    """The same rule for a text a person may leave empty (a freeze's reason, a reference)."""
+    return "" if value == "" else check_text(value, field, length_max, multiline=multiline)
+
+
 def check_name(value: object, field: str) -> str:
     return check_text(value, field, NAME_LENGTH_MAX)
 

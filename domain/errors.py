@@ -14,6 +14,35 @@ class DomainError(Exception):
         self.details = details
 
 
+class Declined(DomainError):
+    """A command that was decided and refused (the contract's 409s): its outcome is kept under
+    the request's Idempotency-Key like a success, so a retry can never turn it into a success."""
+
+
+class ReplayedDecline(DomainError):
+    """A declined outcome read back from an idempotency record: the same code, message and details."""
+
+    replayed = True
+
+    def __init__(self, code: str, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = dict(details)
+
+
+class OutcomeUnknown(DomainError):
+    """The database failed while a command was being committed: it may or may not have been
+    recorded. Retrying with the same Idempotency-Key is safe and tells which."""
+
+    code = "outcome_unknown"
+
+
+class Unavailable(DomainError):
+    """Too busy to take this now (nothing was recorded); retry shortly."""
+
+    code = "unavailable"
+
+
 class NotFound(DomainError):
     code = "not_found"
 
@@ -26,11 +55,11 @@ class ValidationFailed(DomainError):
     code = "validation_error"
 
 
-class InsufficientFunds(DomainError):
+class InsufficientFunds(Declined):
     code = "insufficient_funds"
 
 
-class AccountFrozen(DomainError):
+class AccountFrozen(Declined):
     code = "account_frozen"
 
 
@@ -38,7 +67,7 @@ class IdempotencyConflict(DomainError):
     code = "idempotency_conflict"
 
 
-class InvalidPaymentCode(DomainError):
+class InvalidPaymentCode(Declined):
     code = "invalid_payment_code"
 
 
@@ -53,31 +82,31 @@ class InvalidSignInCode(DomainError):
     code = "invalid_sign_in_code"
 
 
-class PaymentCodeExpired(DomainError):
+class PaymentCodeExpired(Declined):
     code = "payment_code_expired"
 
 
-class DailyLimitExceeded(DomainError):
+class DailyLimitExceeded(Declined):
     code = "daily_limit_exceeded"
 
 
-class WelfareNotAccepted(DomainError):
+class WelfareNotAccepted(Declined):
     code = "welfare_not_accepted"
 
 
-class AlreadySettled(DomainError):
+class AlreadySettled(Declined):
     code = "already_settled"
 
 
-class AlreadyReversed(DomainError):
+class AlreadyReversed(Declined):
     code = "already_reversed"
 
 
-class InvalidState(DomainError):
+class InvalidState(Declined):
     code = "invalid_state"
 
 
-class SamePerson(DomainError):
+class SamePerson(Declined):
     code = "same_person"
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from domain import clock
 from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
-from domain.community import Community, check_name, check_text
+from domain.community import Community, check_name, check_optional_text, check_text
 from domain.errors import InvalidState
 from domain.fund import (
     REFERENCE_LENGTH_MAX,
@@ -71,7 +71,7 @@ class MonthCommands(JindouBase):
     @staticmethod
     def _reference(reference: str) -> str:
         """A bank or receipt reference; may be empty when the cash came without one."""
-        return "" if reference == "" else check_text(reference, "reference", REFERENCE_LENGTH_MAX)
+        return check_optional_text(reference, "reference", REFERENCE_LENGTH_MAX)
 
     @staticmethod
     def fund_donation_view(donation: FundDonation) -> dict[str, Any]:

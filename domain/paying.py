@@ -47,9 +47,14 @@ from domain.payments import (
     new_code,
     split_funding,
 )
-from domain.periods import check_period
+from domain.periods import check_period, months_after, period_of
 from domain.redemptions import Redemption
-from domain.welfare import BENEFICIARIES_PER_RUN_MAX, WelfareAllowance
+from domain.welfare import (
+    BENEFICIARIES_PER_RUN_MAX,
+    WELFARE_MONTHS_AHEAD_DEFAULT,
+    WELFARE_MONTHS_AHEAD_SETTING,
+    WelfareAllowance,
+)
 
 CARD_ISSUERS = (StaffRole.ADMIN.value, StaffRole.STAFF.value)
 
@@ -81,7 +86,7 @@ class WelfareCommands(JindouBase):
     ) -> Decision:
         community = self.get_community(community_id)
         self._check_scope(actor, community.id)
-        check_period(period)
+        self._check_welfare_period(check_period(period), community.timezone)
         amount = check_positive_amount(amount_per_beneficiary, field="amount_per_beneficiary")
         if len(beneficiary_ids) > BENEFICIARIES_PER_RUN_MAX or len(set(beneficiary_ids)) != len(beneficiary_ids):
             raise ValidationFailed(
@@ -114,6 +119,15 @@ class WelfareCommands(JindouBase):
             "total": sum(line["amount"] for line in issued),
         }
         return result, aggregates
+
+    def _check_welfare_period(self, period: str, timezone: str) -> None:
+        """Allowances are for the community's current month and the next few (configurable)."""
+        months_ahead = int(self.env.get(WELFARE_MONTHS_AHEAD_SETTING) or WELFARE_MONTHS_AHEAD_DEFAULT)
+        current = period_of(self.now(), timezone)
+        allowed = [months_after(current, months) for months in range(months_ahead + 1)]
+        if period not in allowed:
+            raise ValidationFailed(f"allowances are issued for {' or '.join(allowed)} only", field="period",
+                                   allowed=allowed)
 
     def _beneficiary_of(self, community_id: UUID, account_id: UUID | None) -> Account:
         account = self._find(Account, account_id)
@@ -230,7 +244,7 @@ class PaymentCommands(JindouBase):
             day = local_day(now, timezone)
             if isinstance(code, Card):
                 code.check_survived_freezes(customer.freezes)
-                code.check_daily_limit(day, amount)
+                code.check_daily_limit(amount, spent_today=self._spent_by_card(code, day))
             funding = split_funding(
                 amount, welfare_balance=customer.balance(Asset.WELFARE), bean_balance=customer.balance(Asset.BEAN),
                 accepts_welfare=merchant.accepts_welfare,
@@ -310,15 +324,27 @@ class PaymentCommands(JindouBase):
 
         return self._execute(decide, idempotency)
 
+    def _earlier_cards(self, card: Card) -> list[Card]:
+        holder = self._find(CardHolder, CardHolder.id_for(card.account_id))
+        card_ids = [] if holder is None else [card_id for card_id in holder.card_ids if card_id != card.id]
+        return [self._get(Card, card_id, "card") for card_id in card_ids]
+
+    def _spent_by_card(self, card: Card, day: str) -> int:
+        """What the card's holder spent by card on `day`, on this card and every earlier one:
+        the limit is per person per local day, so a replacement card does not start it afresh."""
+        return card.spent_on(day) + sum(earlier.spent_on(day) for earlier in self._earlier_cards(card))
+
     def _refund_card(self, redemption: Redemption) -> list[Card]:
+        """The card that paid (even one replaced since) no longer counts the reversed sale."""
         if redemption.method != CodeKind.CARD.value:
             return []
         holder = self._find(CardHolder, CardHolder.id_for(redemption.customer_id))
-        card = self._find(Card, holder.card_id) if holder is not None else None
-        if card is None or card.revoked or not card.counts_today(redemption.id):
-            return []  # a dead card, or a sale of another day: no limit left to restore
-        card.refund(redemption_id=redemption.id)
-        return [card]
+        for card_id in reversed(holder.card_ids if holder is not None else []):
+            card = self._get(Card, card_id, "card")
+            if card.counts_today(redemption.id):
+                card.refund(redemption_id=redemption.id)
+                return [card]
+        return []  # a sale of an earlier day: no limit left to restore
 
     def get_redemption(self, redemption_id: UUID | None) -> Redemption:
         return self._get(Redemption, redemption_id, "redemption")

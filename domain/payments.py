@@ -150,12 +150,13 @@ class Card(Aggregate):
     def spent_on(self, day: str) -> int:
         return sum(self.sales_today.values()) if day == self.day else 0
 
-    def check_daily_limit(self, day: str, amount: int) -> None:
-        spent = self.spent_on(day)
-        if spent + amount > self.daily_limit:
+    def check_daily_limit(self, amount: int, spent_today: int) -> None:
+        """`spent_today`: what the person spent by card this local day, whichever card they used."""
+        if spent_today + amount > self.daily_limit:
             raise DailyLimitExceeded(
-                f"this card may spend {self.daily_limit} a day; {spent} already spent today",
-                daily_limit=self.daily_limit, spent_today=spent, remaining=max(self.daily_limit - spent, 0),
+                f"this card may spend {self.daily_limit} a day; {spent_today} already spent today",
+                daily_limit=self.daily_limit, spent_today=spent_today,
+                remaining=max(self.daily_limit - spent_today, 0),
             )
 
     @event("Spent")
@@ -198,10 +199,12 @@ class CardHolder(Aggregate):
     def __init__(self, id: UUID, account_id: UUID, card_id: UUID) -> None:  # noqa: A002
         self.account_id = account_id
         self.card_id = card_id
+        self.card_ids = [card_id]  # every card the person has had, oldest first: the day's limit spans them
 
     @event("Replaced")
     def replace(self, card_id: UUID) -> None:
         self.card_id = card_id
+        self.card_ids.append(card_id)
 
 
 @dataclass(frozen=True)

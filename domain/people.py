@@ -19,10 +19,11 @@ from domain.community import (
     StaffRole,
     check_award_schedule,
     check_name,
+    check_optional_text,
     check_rebate_rate,
     check_timezone,
 )
-from domain.errors import ValidationFailed
+from domain.errors import Forbidden, ValidationFailed
 from domain.money import check_positive_amount
 from domain.payments import CARD_DAILY_LIMIT_MAX
 from domain.reports import REASON_LENGTH_MAX
@@ -37,6 +38,8 @@ class PeopleCommands(JindouBase):
         idempotency: IdempotencyKey | None = None,
     ) -> Outcome:
         def decide() -> Decision:
+            if actor.community_id is not None:
+                raise Forbidden("only a deployment-wide administrator creates communities")
             community = Community(
                 name=check_name(name, "name"),
                 timezone=check_timezone(DEFAULT_TIMEZONE if timezone is None else timezone),
@@ -156,8 +159,9 @@ class PeopleCommands(JindouBase):
         def decide() -> Decision:
             account = self.get_account(account_id)
             self._check_scope(actor, account.community_id)
+            why = check_optional_text(reason, "reason", REASON_LENGTH_MAX, multiline=True)
             if frozen and not account.is_frozen:
-                account.freeze(by=actor.label, reason=reason[:REASON_LENGTH_MAX])
+                account.freeze(by=actor.label, reason=why)
             elif not frozen and account.is_frozen:
                 account.unfreeze(by=actor.label)
             return {"id": str(account.id), "status": account.status}, [account]

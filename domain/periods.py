@@ -26,6 +26,13 @@ def period_of(moment: datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
 
 
+def months_after(period: str, months: int) -> str:
+    match = PERIOD_PATTERN.match(period)
+    assert match is not None and months >= 0
+    index = int(match.group(1)) * 12 + int(match.group(2)) - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def period_bounds(period: str, timezone: str) -> tuple[datetime, datetime]:
     """[start, end) of the month in UTC."""
     match = PERIOD_PATTERN.match(check_period(period))

@@ -14,6 +14,9 @@ from eventsourcing.domain import Aggregate, event
 from domain.ids import derived_id
 
 BENEFICIARIES_PER_RUN_MAX = 5_000  # one run is one database transaction; bigger communities send ids in chunks
+# Allowances go to the community's current month and this many months after it (no back-dating).
+WELFARE_MONTHS_AHEAD_DEFAULT = 1
+WELFARE_MONTHS_AHEAD_SETTING = "WELFARE_MONTHS_AHEAD"  # the application's environment (JINDOU_WELFARE_MONTHS_AHEAD)
 
 
 class WelfareAllowance(Aggregate):

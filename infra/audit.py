@@ -14,12 +14,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
@@ -36,7 +38,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from infra.settings import Settings
+from domain.accounts import Account
+from domain.community import Community
+from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persistence_env
 from infra.wiring import Services, build_services, memory_read_store
 from projections import fund, ledger
 from projections.chain import GENESIS_HASH, link, originator_text
@@ -334,6 +338,59 @@ def chained_events(app: Application[Any], store: ReadStore, *, after: int, limit
     return items, (items[-1]["position"] if more and items else None)
 
 
+SCOPED_BATCH_SIZE = 500
+SCOPED_SCAN_MAX = 5_000  # events examined per page for a community-bound reader; the cursor goes on from there
+
+
+def community_events(
+    app: Application[Any], store: ReadStore, community_id: UUID, *, after: int, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Chained events of one community only, for its own auditors and admins (contract v1.1,
+    Scope): other communities' events and deployment-level ones (idempotency records, the
+    deployment's own staff) are left out. A page may hold fewer than `limit` items and still
+    have a cursor: at most SCOPED_SCAN_MAX events are examined per page."""
+    found: list[dict[str, Any]] = []
+    position, scanned = after, 0
+    owners: dict[str, UUID | None] = {}
+    while scanned < SCOPED_SCAN_MAX:
+        batch, next_position = chained_events(app, store, after=position, limit=SCOPED_BATCH_SIZE)
+        for index, item in enumerate(batch):
+            position, scanned = item["position"], scanned + 1
+            if _community_of(app, item, owners) == community_id:
+                found.append(item)
+                if len(found) == limit:
+                    more = next_position is not None or index < len(batch) - 1
+                    return found, position if more else None
+        if next_position is None:
+            return found, None
+    return found, position
+
+
+def _community_of(app: Application[Any], item: dict[str, Any], owners: dict[str, UUID | None]) -> UUID | None:
+    """The community an event belongs to: named in the event, or the one its aggregate (or the
+    account that aggregate serves) belongs to; None for deployment-level and undecodable events."""
+    data = item["data"] or {}
+    if "community_id" in data:
+        return data["community_id"] if isinstance(data["community_id"], UUID) else None
+    aggregate_id = str(item["aggregate_id"])
+    if aggregate_id not in owners:
+        owners[aggregate_id] = _aggregate_community(app, aggregate_id)
+    return owners[aggregate_id]
+
+
+def _aggregate_community(app: Application[Any], aggregate_id: str) -> UUID | None:
+    try:
+        aggregate = app.repository.get(UUID(aggregate_id))
+    except Exception:  # noqa: BLE001 — an aggregate that no longer loads belongs to no one we can name
+        return None
+    if isinstance(aggregate, Community):
+        return aggregate.id
+    community_id = getattr(aggregate, "community_id", None)
+    if community_id is None and isinstance(getattr(aggregate, "account_id", None), UUID):
+        return _aggregate_community(app, str(aggregate.account_id))
+    return community_id if isinstance(community_id, UUID) else None
+
+
 # ---------------------------------------------------------------------------------------------
 # replay
 
@@ -471,6 +528,28 @@ def _ledger_invariants(cursor: Cursor, side: str) -> TableDifferences:
     return differences
 
 
+def _guarded_balances(app: Application[Any], cursor: Cursor) -> TableDifferences:
+    """Each guarded account (a volunteer's, a beneficiary's) keeps its own balances, from its own
+    Posted events; they must equal what the ledger derives from the transactions' postings. An
+    edit to a transaction's event, chain rewritten and read model rebuilt, is still caught here.
+    `cursor` reads the replayed store: the versions it chained are the ones compared."""
+    differences = TableDifferences("guarded account aggregates against the ledger")
+    ledger_balances = ledger.all_balances(cursor)
+    versions = cursor.all(
+        "SELECT aggregate_id, MAX(version) AS version FROM audit_chain WHERE topic LIKE ? GROUP BY aggregate_id",
+        (f"{Account.__module__}:{Account.__qualname__}.%",),
+    )
+    for row in sorted(versions, key=lambda r: str(r["aggregate_id"])):
+        account = app.repository.get(UUID(str(row["aggregate_id"])), version=int(row["version"]))
+        if not isinstance(account, Account) or not account.is_guarded:
+            continue
+        derived = {asset: balance for (holder, asset), balance in ledger_balances.items() if holder == str(account.id)}
+        kept = {asset: balance for asset, balance in account.balances.items() if balance}
+        if kept != derived:
+            differences.add(f"account {account.id}: its own events hold {kept}, the ledger's postings {derived}")
+    return differences
+
+
 def fund_reports(cursor: Cursor, moment: datetime) -> dict[tuple[str, str], dict[str, Any]]:
     """Every public fund report as it reads at `moment`: each community, each month since it began."""
     reports = {}
@@ -509,7 +588,7 @@ def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progres
         with scratch.read() as cursor:
             tables = [compare_table(spec, live_rows[spec.name], _rows(cursor, spec.name)) for spec in specs]
             tables += [compare_reports(live_reports, fund_reports(cursor, moment)),
-                       live_invariants, _ledger_invariants(cursor, "replay")]
+                       live_invariants, _ledger_invariants(cursor, "replay"), _guarded_balances(app, cursor)]
             events_replayed = int(cursor.one("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_chain")["n"])  # type: ignore[index]
     finally:
         scratch.close()
@@ -520,9 +599,58 @@ def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progres
 # The two commands (api/cli.py parses; these print and answer the exit code).
 
 
+EVENT_TABLES = {"eventsourcing.sqlite": "stored_events", POSTGRES_PERSISTENCE: "jindou_events"}
+
+
+def missing_store(settings: Settings) -> str | None:
+    """Why there is nothing to audit, if so: an audit must never create the store it checks
+    (a mistyped path would otherwise print "OK: 0 events")."""
+    try:
+        env = persistence_env(settings.database_url)
+    except SettingsError as problem:
+        return str(problem)
+    module = env["PERSISTENCE_MODULE"]
+    if module not in EVENT_TABLES:
+        return "memory:// keeps no events between processes: there is nothing to audit"
+    table = EVENT_TABLES[module]
+    if module == "eventsourcing.sqlite":
+        path = Path(env["SQLITE_DBNAME"])
+        if not path.is_file():
+            return f"no SQLite database at {path}"
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            found = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+        return None if found else f"{path} holds no Jindou events (no table {table})"
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"], connect_timeout=10,
+        ) as connection:
+            schema = env["POSTGRES_SCHEMA"] or "public"
+            row = connection.execute("SELECT to_regclass(%s)", (f"{schema}.{table}",)).fetchone()
+    except psycopg.Error as problem:
+        return f"cannot open PostgreSQL database {env['POSTGRES_DBNAME']!r}: {str(problem).strip()}"
+    return None if row and row[0] else f"PostgreSQL database {env['POSTGRES_DBNAME']!r} holds no Jindou events (no table {table})"
+
+
+def _refuse_missing(settings: Settings, command: str, err: TextIO) -> bool:
+    problem = missing_store(settings)
+    if problem is not None:
+        err.write(f"jindou audit {command}: {problem}; nothing was checked and nothing was created\n")
+    return problem is not None
+
+
 def _open(settings: Settings) -> Services:
     # No admin bootstrap and no catch-up: an audit reads the store exactly as it finds it.
     return build_services(replace(settings, admin_token=None), catch_up=False)
+
+
+NO_PUBLISHED_HEAD_WARNING = (
+    "WARNING: no published head was given (--published FILE): this shows only that the stored events "
+    "match the stored chain. Someone who edits an event AND recomputes the chain passes this; check "
+    "against the last published fund report (or a saved GET /v1/audit/chain) to rule that out.\n"
+)
 
 
 class PublishedFileError(ValueError):
@@ -549,6 +677,8 @@ def run_verify(settings: Settings, out: TextIO, err: TextIO, published_files: Se
     except PublishedFileError as exc:
         err.write(f"jindou audit verify: {exc}\n")
         return 2
+    if _refuse_missing(settings, "verify", err):
+        return 2
     services = _open(settings)
     try:
         bar = ProgressBar(err, "verify")
@@ -564,6 +694,9 @@ def run_verify(settings: Settings, out: TextIO, err: TextIO, published_files: Se
               f"(through position {report.chained_through})\n")
     if published:
         out.write(f"OK: {len(published)} published head(s) match the stored events\n")
+    else:
+        for stream in (out, err):
+            stream.write(NO_PUBLISHED_HEAD_WARNING)
     out.writelines(f"note: {note}\n" for note in report.notes)
     if report.store_head > report.chained_through:
         out.write(f"note: events after position {report.chained_through} (up to {report.store_head}) are not "
@@ -572,6 +705,8 @@ def run_verify(settings: Settings, out: TextIO, err: TextIO, published_files: Se
 
 
 def run_replay(settings: Settings, out: TextIO, err: TextIO) -> int:
+    if _refuse_missing(settings, "replay", err):
+        return 2
     services = _open(settings)
     bar = ProgressBar(err, "replay")
     try:

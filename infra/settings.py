@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from domain.welfare import WELFARE_MONTHS_AHEAD_DEFAULT, WELFARE_MONTHS_AHEAD_SETTING
+
 DEFAULT_DATABASE_URL = "sqlite:///./jindou.db"
 
 # One FastAPI worker thread per database connection we may hold, plus headroom for the
@@ -15,7 +17,8 @@ SERVER_THREADS = 16
 POSTGRES_POOL_SIZE = 8
 POSTGRES_MAX_OVERFLOW = 12
 POSTGRES_LOCK_TIMEOUT_S = 5  # a stuck writer cannot hold the event table's lock for ever
-POSTGRES_CONNECT_TIMEOUT_S = 10
+POSTGRES_POOL_WAIT_S = 1  # a request waits this long for a connection, then answers 503 (issue 10, D2)
+POSTGRES_PERSISTENCE = "infra.persistence:FailFastPostgresFactory"
 SQLITE_LOCK_TIMEOUT_S = 10
 AGGREGATE_CACHE_MAXSIZE = 20_000
 
@@ -32,6 +35,7 @@ class Settings:
     metrics_token: str | None = None  # when set, GET /metrics wants `Authorization: Bearer` with it
     public_url: str | None = None  # JINDOU_PUBLIC_URL: the origin of sign-in URLs (else each request's own)
     card_secret: str | None = None  # JINDOU_CARD_SECRET: hex; see infra/card_secret.py
+    welfare_months_ahead: int = WELFARE_MONTHS_AHEAD_DEFAULT
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -43,11 +47,23 @@ class Settings:
             metrics_token=environ.get("JINDOU_METRICS_TOKEN") or None,
             public_url=(environ.get("JINDOU_PUBLIC_URL") or "").rstrip("/") or None,
             card_secret=environ.get("JINDOU_CARD_SECRET") or None,
+            welfare_months_ahead=_whole_number(environ, "JINDOU_WELFARE_MONTHS_AHEAD", WELFARE_MONTHS_AHEAD_DEFAULT),
         )
 
     @property
     def backend(self) -> str:
         return backend_of(self.database_url)
+
+    def application_env(self) -> dict[str, str]:
+        """The application's environment: persistence, and the rules' settings."""
+        return persistence_env(self.database_url) | {WELFARE_MONTHS_AHEAD_SETTING: str(self.welfare_months_ahead)}
+
+
+def _whole_number(environ: dict[str, str], name: str, default: int) -> int:
+    text = environ.get(name) or str(default)
+    if not text.isdigit():
+        raise SettingsError(f"{name} must be a whole number, not {text!r}")
+    return int(text)
 
 
 def backend_of(url: str) -> str:
@@ -80,7 +96,7 @@ def persistence_env(url: str) -> dict[str, str]:
     if not dbname:
         raise SettingsError("a PostgreSQL URL names a database: postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
     return common | {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": POSTGRES_PERSISTENCE,
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -89,7 +105,8 @@ def persistence_env(url: str) -> dict[str, str]:
         "POSTGRES_SCHEMA": query.get("schema", ""),
         "POSTGRES_POOL_SIZE": str(POSTGRES_POOL_SIZE),
         "POSTGRES_MAX_OVERFLOW": str(POSTGRES_MAX_OVERFLOW),
-        "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_S),
+        "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_POOL_WAIT_S),  # the library's name for the pool wait
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": str(POSTGRES_LOCK_TIMEOUT_S),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",  # one round trip per insert...

@@ -13,7 +13,8 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.application import Jindou
 from infra import card_secret, ratelimit
-from infra.settings import Settings, persistence_env
+from infra.health import DatabaseHealth, PostgresProbe, Probe
+from infra.settings import POSTGRES_PERSISTENCE, Settings
 from projections.projector import Projector
 from projections.registry import all_projections
 from projections.store import ReadStore
@@ -26,6 +27,7 @@ class Services:
     settings: Settings
     app: Jindou
     projector: Projector
+    health: DatabaseHealth = field(default_factory=lambda: DatabaseHealth(None))
     closed: bool = field(default=False)
 
     @property
@@ -49,6 +51,7 @@ class Services:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self.health.close()
             self.projector.store.close()
             self.app.close()
 
@@ -70,7 +73,7 @@ def start_up_turn(env: dict[str, str]) -> Iterator[None]:
     """PostgreSQL cannot create the same tables from several processes at once ('tuple
     concurrently updated'), so processes starting together take turns: a session advisory lock
     held while the library and the read model create their tables."""
-    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+    if env["PERSISTENCE_MODULE"] != POSTGRES_PERSISTENCE:
         yield
         return
     import psycopg
@@ -89,7 +92,7 @@ def start_up_turn(env: dict[str, str]) -> Iterator[None]:
 
 def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
     """`catch_up=False` opens the store as found (audit commands must check before projecting)."""
-    env = persistence_env(settings.database_url)
+    env = settings.application_env()
     configured_card_secret = card_secret.configured_secret(settings.card_secret)
     with start_up_turn(env):
         app = Jindou(env=env)
@@ -101,4 +104,17 @@ def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
         app.bootstrap_admin(settings.admin_token)
     if catch_up:
         projector.catch_up()
-    return Services(settings=settings, app=app, projector=projector)
+    return Services(settings=settings, app=app, projector=projector, health=DatabaseHealth(_probe(env, app)))
+
+
+def _probe(env: dict[str, str], app: Jindou) -> Probe | None:
+    """How the health monitor asks the database; started by the served app (api/app.py)."""
+    if env["PERSISTENCE_MODULE"] == POSTGRES_PERSISTENCE:
+        return PostgresProbe(env)
+    if isinstance(app.factory, POPOFactory):
+        return None
+
+    def ask_sqlite() -> None:
+        app.recorder.max_notification_id()
+
+    return ask_sqlite

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import IntegrityError, Notification, OperationalError
 
 from projections.store import Cursor, ReadStore
 
 BATCH_SIZE = 500  # events per read-model transaction (measured: batching is 5-10x faster)
 TRACKING_NAME = "jindou_read_model"
+CATCH_UP_WAIT_S = 2.5  # a reader waits this long for another thread's catch-up, then answers 503
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ class Projector:
         target = self.head() if until is None else until
         if target <= self._position:
             return self._position
-        with self._lock:
+        if not self._lock.acquire(timeout=CATCH_UP_WAIT_S):
+            raise OperationalError("the read model is still catching up; retry shortly")
+        try:
             while self._position < target:
                 notifications = self.app.recorder.select_notifications(
                     start=self._position, limit=self.batch_size, stop=target, inclusive_of_start=False
@@ -91,6 +94,8 @@ class Projector:
                 self._position = notifications[-1].id
                 if progress is not None:
                     progress(self._position, target)
+        finally:
+            self._lock.release()
         return self._position
 
     def _apply_batch(self, notifications: Sequence[Notification]) -> None:

@@ -6,6 +6,8 @@ import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone as utc_timezone
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,7 +16,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from domain.accounts import Account
 from domain.base import Actor
+from domain.community import DEFAULT_TIMEZONE
 from domain.money import Asset
+from domain.periods import period_of
 from infra.wiring import Services, memory_read_store
 from projections import ledger
 from projections.projector import Projector
@@ -26,6 +30,11 @@ _keys = itertools.count(1)
 
 def new_key() -> str:
     return f"key-{next(_keys)}"
+
+
+def this_period(timezone: str = DEFAULT_TIMEZONE) -> str:
+    """The community's current month: the only one (with the next) that takes welfare allowances."""
+    return period_of(datetime.now(utc_timezone.utc), timezone)
 
 
 class Api:

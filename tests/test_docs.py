@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import re
+import sqlite3
 from pathlib import Path
+
+import psycopg
+import pytest
 
 from eventsourcing.domain import Aggregate
 
 import domain.application  # noqa: F401 — imports every aggregate module
+from infra.wiring import Services
 from projections.ledger import TRANSACTION_TYPES
 
 LIBRARY_BASE_EVENTS = ("Event", "Created")  # generated bases; never recorded themselves
@@ -49,3 +55,27 @@ def test_every_transaction_type_is_documented_with_its_event() -> None:
     for event_name, statement_type in TRANSACTION_TYPES.items():
         row = next((line for line in text.splitlines() if line.startswith(f"| `{event_name}`")), None)
         assert row is not None and f"`{statement_type}`" in row, event_name
+
+
+OPERATIONS = ARCHITECTURE.with_name("operations.md")
+TABLE_LISTS = {"postgres": "- PostgreSQL event store", "sqlite": "- SQLite event store", "both": "- Read model, both backends"}
+
+
+def _documented_tables(lead: str) -> set[str]:
+    """The backticked names of one bullet of the Tables section (it may run over several lines)."""
+    section = OPERATIONS.read_text(encoding="utf-8").split("## Tables", 1)[1].split("\n## ", 1)[0]
+    bullet = section.split(lead, 1)[1].split("\n- ", 1)[0]
+    return set(re.findall(r"`([a-z_]+)`", bullet))
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_operations_names_exactly_the_tables_that_exist(services: Services) -> None:
+    if services.settings.backend == "sqlite":
+        with sqlite3.connect(services.settings.database_url[len("sqlite:///"):]) as connection:
+            found = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    else:
+        with psycopg.connect(services.settings.database_url) as connection:
+            found = {row[0] for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    documented = _documented_tables(TABLE_LISTS[services.settings.backend]) | _documented_tables(TABLE_LISTS["both"])
+    assert documented == found, f"docs/operations.md lists {sorted(documented - found)} that do not exist " \
+                                f"and misses {sorted(found - documented)}"

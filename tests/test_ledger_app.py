@@ -17,6 +17,7 @@ from domain.errors import (
     InsufficientFunds,
     InvalidState,
     NotFound,
+    ReplayedDecline,
     SamePerson,
     ValidationFailed,
 )
@@ -381,13 +382,24 @@ def test_same_key_replays_the_outcome_and_a_different_request_conflicts(communit
     check_invariants(community.services)
 
 
-def test_a_refused_command_leaves_its_key_free_for_a_corrected_retry(community: AppCommunity) -> None:
+def test_a_declined_command_keeps_its_key_so_a_retry_after_a_top_up_moves_nothing(community: AppCommunity) -> None:
+    """Contract v1.1 (issue 10, D5): a 409 decided under a key is that key's outcome for good;
+    a corrected request takes a new key. A request refused as invalid (422) leaves its key free."""
     volunteer, grandma = community.open("volunteer"), community.open("beneficiary")
     key = IdempotencyKey(volunteer.principal_id, new_key(), request_hash="donate 5")
     with pytest.raises(InsufficientFunds):
         community.app.donate(volunteer, to_account_id=grandma.account_id, amount=5, idempotency=key)
     community.earn(volunteer, 5)
-    outcome = community.app.donate(volunteer, to_account_id=grandma.account_id, amount=5, idempotency=key)
+    with pytest.raises(ReplayedDecline) as replayed:
+        community.app.donate(volunteer, to_account_id=grandma.account_id, amount=5, idempotency=key)
+    assert replayed.value.code == "insufficient_funds" and replayed.value.details["needed"] == 5
+    assert community.balance(grandma) == 0 and community.balance(volunteer) == 5
+
+    fresh = IdempotencyKey(volunteer.principal_id, new_key(), request_hash="donate 0")
+    with pytest.raises(ValidationFailed):
+        community.app.donate(volunteer, to_account_id=grandma.account_id, amount=0, idempotency=fresh)
+    outcome = community.app.donate(volunteer, to_account_id=grandma.account_id, amount=5,
+                                   idempotency=IdempotencyKey(volunteer.principal_id, fresh.key, request_hash="donate 0"))
     assert not outcome.replayed and community.balance(grandma) == 5
     check_invariants(community.services)
 

@@ -26,11 +26,12 @@ from domain.errors import (
 )
 from domain.money import Asset, SystemAccount, system_account
 from domain.payments import CARD_CODE_DIGITS, PHONE_CODE_DIGITS, PaymentCode
+from domain.periods import months_after
 from domain.redemptions import Redemption
 from infra.wiring import Services
-from tests.support import AppCommunity, check_invariants, new_app_community, new_key
+from tests.support import AppCommunity, check_invariants, new_app_community, new_key, this_period
 
-PERIOD = "2026-11"
+PERIOD = this_period()
 LUNCH = 12  # yuan: the 12-yuan lunch of the issue
 
 
@@ -94,7 +95,7 @@ def test_allowance_credits_each_beneficiary_once_per_period_whatever_the_key(com
     assert again["total"] == 500
     assert balances(community, first, second) == [(300, 0), (500, 0)]
 
-    next_month = allowance(community, 300, first, period="2026-12")
+    next_month = allowance(community, 300, first, period=months_after(PERIOD, 1))
     assert next_month["total"] == 300
     assert community.balance(first, Asset.WELFARE) == 600
     issuance = system_account(community.id, SystemAccount.ISSUANCE)

@@ -14,7 +14,7 @@ from infra.ratelimit import PAYMENT_CODE_FAILURES_MAX as CODE_FAILURES_PER_WINDO
 from infra.ratelimit import TABLES, FailureWindow
 from infra.wiring import memory_read_store
 from tests.conftest import ADMIN_TOKEN
-from tests.support import Api, api_for, check_invariants, new_key
+from tests.support import Api, api_for, check_invariants, new_key, this_period
 
 REDEMPTION_FIELDS = {"id", "merchant_id", "customer_id", "amount", "funded", "status", "occurred_at"}
 
@@ -45,7 +45,7 @@ class Town:
         self.grandma = api.account(self.community["id"], "beneficiary", "李奶奶")
 
     def allowances(self, amount: int, key: str | None = None, **fields: Any) -> Any:
-        body = {"community_id": self.community["id"], "period": "2026-11", "amount_per_beneficiary": amount, **fields}
+        body = {"community_id": self.community["id"], "period": this_period(), "amount_per_beneficiary": amount, **fields}
         return self.api.call("POST", "/v1/welfare/allowances", self.staff["token"], body, key=key)
 
 
@@ -63,7 +63,7 @@ def test_a_month_of_lunches_for_grandma(town: Town, services) -> None:
     assert issued.status_code == 201
     assert issued.json()["issued"] == [{"account_id": town.grandma["id"], "amount": 100},
                                        {"account_id": grandpa["id"], "amount": 100}]
-    assert issued.json()["total"] == 200 and issued.json()["period"] == "2026-11"
+    assert issued.json()["total"] == 200 and issued.json()["period"] == this_period()
     replayed = town.allowances(100, key=key)
     assert replayed.status_code == 201 and replayed.headers["Idempotent-Replayed"] == "true"
     assert replayed.json() == issued.json()
@@ -101,7 +101,7 @@ def test_a_month_of_lunches_for_grandma(town: Town, services) -> None:
 def test_allowances_need_staff_and_a_valid_body(town: Town) -> None:
     api = town.api
     for token in (town.volunteer["token"], town.canteen["token"], api.staff(town.community["id"], "auditor")["token"]):
-        body = {"community_id": town.community["id"], "period": "2026-11", "amount_per_beneficiary": 5}
+        body = {"community_id": town.community["id"], "period": this_period(), "amount_per_beneficiary": 5}
         assert api.call("POST", "/v1/welfare/allowances", token, body).status_code == 403
     for fields in ({"period": "2026-1"}, {"beneficiary_ids": []}, {"beneficiary_ids": [town.volunteer["id"]]},
                    {"beneficiary_ids": ["not-an-id"]}):
@@ -300,7 +300,7 @@ def test_malformed_input_never_gets_a_5xx(town: Town) -> None:
     api = town.api
     weird = ["\x00", "not-an-id", "1" * 100, "１２３", "' OR 1=1 --"]
     for value in weird:
-        body = {"community_id": value, "period": "2026-11", "amount_per_beneficiary": 5}
+        body = {"community_id": value, "period": this_period(), "amount_per_beneficiary": 5}
         assert api.call("POST", "/v1/welfare/allowances", town.staff["token"], body).status_code in (404, 422)
         response = api.call("POST", "/v1/redemptions", town.canteen["token"], {"payment_code": value, "amount": 1},
                             key=new_key())
@@ -308,6 +308,6 @@ def test_malformed_input_never_gets_a_5xx(town: Town) -> None:
         assert api.call("GET", f"/v1/merchants/{town.canteen['id']}/redemptions?period={quote(value[:7])}",
                         town.canteen["token"]).status_code == 422
     unknown = api.call("POST", "/v1/welfare/allowances", town.staff["token"],
-                       {"community_id": "00000000-0000-0000-0000-000000000000", "period": "2026-11",
+                       {"community_id": "00000000-0000-0000-0000-000000000000", "period": this_period(),
                         "amount_per_beneficiary": 5})
     assert unknown.status_code == 404 and error_code(unknown) == "not_found"

@@ -21,7 +21,7 @@ from domain.errors import DomainError
 from domain.money import Asset
 from infra.settings import persistence_env
 from infra.wiring import Services
-from tests.support import AppCommunity, check_invariants, new_app_community, new_key
+from tests.support import AppCommunity, check_invariants, new_app_community, new_key, this_period
 
 PROCESSES = 4  # application instances racing over one database
 pytestmark = pytest.mark.backends("sqlite", "postgres")  # memory:// cannot be shared between instances
@@ -87,7 +87,7 @@ def test_the_same_code_at_several_merchants_at_once_pays_exactly_once(
 
 def test_sales_on_one_account_at_once_never_overdraw(community: AppCommunity, processes: list[Jindou]) -> None:
     grandma = community.open("beneficiary")
-    community.app.issue_allowances(community.staff, community_id=community.id, period="2026-11",
+    community.app.issue_allowances(community.staff, community_id=community.id, period=this_period(),
                                    amount_per_beneficiary=35, beneficiary_ids=[grandma.account_id])
     canteen = community.open("merchant", merchant_categories=["meal"])
     attempts = [sale(processes[i % len(processes)], canteen, code_of(community, grandma), 10) for i in range(6)]
@@ -103,7 +103,7 @@ def test_a_card_used_at_several_tills_at_once_keeps_its_daily_limit(
     community: AppCommunity, processes: list[Jindou]
 ) -> None:
     grandma = community.open("beneficiary")
-    community.app.issue_allowances(community.staff, community_id=community.id, period="2026-11",
+    community.app.issue_allowances(community.staff, community_id=community.id, period=this_period(),
                                    amount_per_beneficiary=500, beneficiary_ids=[grandma.account_id])
     card = community.app.issue_card(community.staff, grandma.account_id, daily_limit=30).result["card_code"]
     tills = [community.open("merchant", merchant_categories=["grocery"]) for _ in processes]

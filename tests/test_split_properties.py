@@ -21,7 +21,7 @@ from domain.payments import split_funding
 from infra.settings import Settings
 from infra.wiring import build_services
 from tests.conftest import ADMIN_TOKEN
-from tests.support import check_invariants, new_app_community, new_key
+from tests.support import check_invariants, new_app_community, new_key, this_period
 
 amounts = st.integers(min_value=1, max_value=10_000)
 balances = st.integers(min_value=0, max_value=10_000)
@@ -74,7 +74,7 @@ def test_welfare_never_reaches_a_merchant_outside_food_and_balances_follow_the_m
         volunteer, grandma = community.open("volunteer"), community.open("beneficiary")
         community.earn(volunteer, 60)
         app.donate(volunteer, to_account_id=grandma.account_id, amount=20)
-        app.issue_allowances(community.staff, community_id=community.id, period="2026-11", amount_per_beneficiary=50,
+        app.issue_allowances(community.staff, community_id=community.id, period=this_period(), amount_per_beneficiary=50,
                              beneficiary_ids=[grandma.account_id])
         customers = [volunteer, grandma]
         merchants = [community.open("merchant", merchant_categories=c) for c in MERCHANT_CATEGORIES]

@@ -15,7 +15,7 @@ from api.deps import (
     require,
 )
 from domain.base import Actor
-from infra.audit import chained_events
+from infra.audit import chained_events, community_events
 from projections.chain import CANONICAL_VERSION, chain_summary
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -37,6 +37,11 @@ def get_events(
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
 ) -> dict[str, Any]:
+    """A community-bound auditor or admin sees only its own community's events."""
     services.projector.catch_up()
-    items, next_position = chained_events(services.app, services.store, after=after, limit=limit)
+    if actor.community_id is None:
+        items, next_position = chained_events(services.app, services.store, after=after, limit=limit)
+    else:
+        items, next_position = community_events(services.app, services.store, actor.community_id, after=after,
+                                                limit=limit)
     return {"items": items, "next_cursor": next_position}  # the cursor is the position to pass as `after`

@@ -3,20 +3,26 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Header
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.deps import ServicesDep
-from api.errors import ApiError
+from api.errors import RETRY_AFTER_SECONDS, ApiError
 from api.metrics import METRICS
+from infra.wiring import Services
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
-def healthz(services: ServicesDep) -> dict[str, str]:
-    services.projector.head()  # the database answers
-    return {"status": "ok"}
+@router.get("/healthz", responses={503: {"description": "the database does not answer"}})
+async def healthz(request: Request) -> JSONResponse:
+    """At once, from the health monitor's last probe (never a request thread, never the pool)."""
+    services: Services = request.app.state.services
+    health = services.health.view()
+    if services.health.up:
+        return JSONResponse({"status": "ok"} | health)
+    return JSONResponse({"status": "unavailable"} | health, status_code=503,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

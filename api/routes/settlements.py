@@ -23,6 +23,7 @@ from api.deps import (
 )
 from api.responses import written
 from domain.base import Actor
+from domain.periods import check_period
 from domain.reports import REASON_LENGTH_MAX
 from projections import redemptions
 
@@ -49,6 +50,7 @@ def propose(
     body: SettlementIn, request: Request, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None
 ) -> JSONResponse:
     community_id = body_id(body.community_id)
+    check_period(body.period)  # before the read model is queried with it (a NUL fails in PostgreSQL)
     services.projector.catch_up()
     with services.store.read() as cursor:
         waiting = redemptions.unsettled_completed(cursor, str(community_id), body.period)

@@ -1,0 +1,68 @@
+"""PostgreSQL that fails fast when the database is away (issue 10, D2).
+
+The library retries every read and insert ten times on a lost connection, and waits for a pooled
+connection as long as its connect timeout: with the database stopped, one request took ~55 s and
+a few of them starved the server's threads. Here a request fails within seconds instead, and the
+client is told to retry (503 `unavailable`, or `outcome_unknown` when a commit may have happened):
+
+- no library retries (the unit of work retries what is worth retrying: optimistic collisions);
+- a short pool wait (POSTGRES_CONNECT_TIMEOUT) and a short libpq connect timeout;
+- a statement timeout, so a query that hangs on a half-dead server is cut;
+- a pre-ping, so a connection that died with the last server is dropped, not handed out: the
+  service recovers without a restart when the database comes back.
+
+`PERSISTENCE_MODULE=infra.persistence` selects it (infra/settings.py does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.utils import Environment, EnvType
+
+CONNECT_TIMEOUT_S = 2  # libpq's own minimum; a refused connection fails at once anyway
+STATEMENT_TIMEOUT_MS = 5_000
+
+
+def _without_retries(method: Any) -> Any:
+    """The library's method as written, without its retry decorator (functools.wraps kept it)."""
+    return method.__wrapped__
+
+
+class FailFastAggregateRecorder(PostgresAggregateRecorder):
+    insert_events = _without_retries(PostgresAggregateRecorder.insert_events)
+    select_events = _without_retries(PostgresAggregateRecorder.select_events)
+
+
+class FailFastApplicationRecorder(PostgresApplicationRecorder):
+    insert_events = _without_retries(PostgresApplicationRecorder.insert_events)
+    select_events = _without_retries(PostgresAggregateRecorder.select_events)
+    select_notifications = _without_retries(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _without_retries(PostgresApplicationRecorder.max_notification_id)
+
+
+class FailFastTrackingRecorder(PostgresTrackingRecorder):
+    insert_tracking = _without_retries(PostgresTrackingRecorder.insert_tracking)
+    max_tracking_id = _without_retries(PostgresTrackingRecorder.max_tracking_id)
+    has_tracking_id = _without_retries(PostgresTrackingRecorder.has_tracking_id)
+
+
+class FailFastPostgresFactory(PostgresFactory):
+    aggregate_recorder_class = FailFastAggregateRecorder
+    application_recorder_class = FailFastApplicationRecorder
+    tracking_recorder_class = FailFastTrackingRecorder
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        # The pool opens at the first query, after this: every connection it makes carries these.
+        self.datastore.pool.kwargs = {
+            **(self.datastore.pool.kwargs or {}),
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        }
