@@ -27,6 +27,7 @@ from api.routes import (
     reports,
     settlements,
     staff,
+    transparency,
     welfare,
 )
 from infra.settings import Settings
@@ -35,7 +36,7 @@ from infra.wiring import Services, build_services
 REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
-           fund.router, settlements.router, public.router)
+           fund.router, settlements.router, public.router, transparency.router)
 
 
 class RequestMetrics:

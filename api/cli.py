@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = commands.add_parser("audit", help="check the event store and the read model (exit 1 on any problem)")
     audit_commands = audit_cmd.add_subparsers(dest="audit_command", required=True)
     verify_cmd = audit_commands.add_parser("verify", help="recompute the hash chain; name the first altered, removed or inserted event")
-    verify_cmd.add_argument("--published", action="append", default=[], metavar="FILE",
-                            help="a fund report or /v1/audit/chain JSON kept earlier: its head must still match (repeatable)")
+    verify_cmd.add_argument("--published", action="extend", nargs="+", default=[], metavar="FILE",
+                            help="fund reports, /v1/audit/chain answers or signed tree heads kept earlier: their heads "
+                                 "must still match, their signatures verify and each extends the one before")
     audit_commands.add_parser("replay", help="rebuild every projection from event 1 and compare it with the live one")
     audit_cmd.set_defaults(func=_audit)
     return parser

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -48,6 +49,18 @@ TEXT: dict[str, dict[str, str]] = {
     "seal": {"zh": "防篡改校验", "en": "Tamper seal"},
     "chain_head": {"zh": "哈希链头", "en": "Hash-chain head"},
     "events_count": {"zh": "截至本报告的记录数", "en": "Events up to this report"},
+    "tree_head": {"zh": "签名树头（透明日志）", "en": "Signed tree head (transparency log)"},
+    "tree_head_explained": {
+        "zh": "截至本报告，系统里的每一笔记录都是一棵默克尔树的叶子；上面这行数字是这棵树的“指纹”，"
+              "由本社区的密钥签名。以后任何人改动这之前的任何一笔记录，指纹就对不上了。请保存或打印本页；"
+              "志愿者可以在钱包里看到自己的每笔金豆是否“已记入公示账本 ✓”，审计人员可以用公开的校验工具"
+              "核对签名和一致性证明。",
+        "en": "Up to this report, every record is a leaf of one Merkle tree; the line above is that tree's "
+              "fingerprint, signed with this deployment's key. Changing any earlier record later would no longer "
+              "match it. Keep or print this page; volunteers see in their wallet whether each of their beans is "
+              "'in the published ledger ✓', and auditors can check the signature and consistency proofs with the "
+              "public verifier.",
+    },
     "privacy": {
         "zh": "本公示不含志愿者和受助居民的姓名。",
         "en": "This report names no volunteer and no resident who receives help.",
@@ -87,6 +100,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
     for field in SUMMARY_FIELDS:
         value = report[field]
         writer.writerow((field, "" if value is None else value))
+    writer.writerow(("tree_head", json.dumps(report["tree_head"], separators=(",", ":"))))  # signed: kept whole
     writer.writerow(())
     writer.writerow(MERCHANT_FIELDS)
     for line in report["merchants"]:
@@ -122,6 +136,7 @@ def to_html(
 <h2>{t("seal")}</h2>
 <p>{t("chain_head")}:<br><span class="seal">{escape(report["chain_head"])}</span></p>
 <p>{t("events_count")}: {int(report["events_count"]):,}</p>
+<p>{t("tree_head")}:<br><span class="seal">{escape(json.dumps(report["tree_head"], separators=(",", ":")))}</span><br>{t("tree_head_explained")}</p>
 <p>{t("privacy")}</p>
 <p>{t("downloads")}: <a href="{escape(base_path)}">JSON</a> · <a href="{escape(base_path)}.csv">CSV</a></p>
 </footer>

@@ -29,6 +29,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     admin_token: str | None = None
     server_threads: int = SERVER_THREADS
+    transparency_key_file: str | None = None  # None: the default beside the database (infra/transparency.py)
+    transparency_retired_keys: tuple[str, ...] = ()  # base64 public keys of rotated-out signing keys
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -37,6 +39,10 @@ class Settings:
             database_url=environ.get("JINDOU_DATABASE_URL") or DEFAULT_DATABASE_URL,
             admin_token=environ.get("JINDOU_ADMIN_TOKEN") or None,
             server_threads=int(environ.get("JINDOU_SERVER_THREADS") or SERVER_THREADS),
+            transparency_key_file=environ.get("JINDOU_TRANSPARENCY_KEY_FILE") or None,
+            transparency_retired_keys=tuple(
+                key for key in (environ.get("JINDOU_TRANSPARENCY_RETIRED_KEYS") or "").split(",") if key.strip()
+            ),
         )
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from uuid import uuid4
 
 from eventsourcing.popo import POPOFactory
@@ -12,6 +13,7 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.application import Jindou
 from infra.settings import Settings, persistence_env
+from infra.transparency import TreeSigner, load_or_create_signer
 from projections.projector import Projector
 from projections.registry import all_projections
 from projections.store import ReadStore
@@ -29,6 +31,11 @@ class Services:
     @property
     def store(self) -> ReadStore:
         return self.projector.store
+
+    @cached_property
+    def signer(self) -> TreeSigner:
+        """The transparency log's signing key, read (or made, on a new deployment) when first needed."""
+        return load_or_create_signer(self.settings)
 
     def close(self) -> None:
         if not self.closed:

@@ -130,6 +130,12 @@ def entries(cursor: Cursor, account_id: str, *, limit: int, before: tuple[int, i
     )
 
 
+def entry(cursor: Cursor, account_id: str, position: int, idx: int) -> dict[str, Any] | None:
+    return cursor.one(
+        "SELECT * FROM ledger_entries WHERE position = ? AND idx = ? AND account_id = ?", (position, idx, account_id)
+    )
+
+
 def community_timezone(cursor: Cursor, community_id: str) -> str:
     row = cursor.one("SELECT timezone FROM ledger_communities WHERE community_id = ?", (community_id,))
     assert row is not None, community_id

@@ -12,6 +12,7 @@ from api.fund_report_formats import to_csv, to_html
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
 from domain.errors import NotFound
 from domain.periods import check_period
+from infra.transparency import signed_head
 from projections import fund
 
 router = APIRouter(prefix="/v1/public", tags=["the fund, settlements and public reports"])
@@ -39,6 +40,7 @@ def _report(services: ServicesDep, community_id: str, period: str, as_of: str | 
             raise NotFound("no fund report for this community and period (yet)", community_id=community_id[:100],
                            period=period)
         flows = fund.report_flows(cursor, parsed_id, period, moment) if with_flows else []
+        report["tree_head"] = signed_head(cursor, services.signer, int(report["events_count"]))  # the log at the cut-off
     return community, report, flows
 
 
