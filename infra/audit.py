@@ -199,19 +199,48 @@ def _published_tree_finding(published: Sequence[PublishedHead], position: int, f
     return None
 
 
-def _stored_tree_finding(store: ReadStore, frontier: Frontier, last_position: int) -> Finding | None:
-    """The Merkle tree the service serves proofs from must be the tree of the stored events."""
-    with store.read() as cursor:
-        size = transparency.tree_size(cursor)
-        try:
-            stored_root = transparency.root_hash(cursor, frontier.size) if size >= frontier.size else None
-        except LookupError:
-            stored_root = None
-    if stored_root != frontier.root_hex():
-        return Finding(last_position, f"the stored transparency tree ({size} leaves, root {stored_root} at "
-                                      f"{frontier.size}) is not the tree of the stored events (root "
-                                      f"{frontier.root_hex()}): its tables were altered")
-    return None
+class _StoredTree:
+    """The Merkle tree the service serves proofs from must be the tree of the stored events, node
+    for node and leaf for leaf: compared a batch at a time, one range query per tree level."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self.store = store
+        self.leaves: dict[int, int] = {}  # leaf index → log position
+        self.nodes: dict[tuple[int, int], tuple[str, int]] = {}  # (level, index) → (hash hex, position completing it)
+
+    def saw(self, position: int, leaf_index: int, completed: Sequence[tuple[int, int, bytes]]) -> None:
+        self.leaves[leaf_index] = position
+        for level, index, hashed in completed:
+            self.nodes[(level, index)] = (hashed.hex(), position)
+
+    def finding(self) -> Finding | None:
+        if not self.leaves:
+            return None
+        with self.store.read() as cursor:
+            stored_leaves = {int(r["leaf_index"]): int(r["position"]) for r in cursor.all(
+                "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?",
+                (min(self.leaves), max(self.leaves)))}
+            stored_nodes = {}
+            for level in {level for level, _ in self.nodes}:
+                indices = [index for node_level, index in self.nodes if node_level == level]
+                stored_nodes |= {(level, int(r["node_index"])): str(r["hash"]) for r in cursor.all(
+                    "SELECT node_index, hash FROM transparency_nodes WHERE level = ? AND node_index >= ? AND node_index <= ?",
+                    (level, min(indices), max(indices)))}
+        wrong = [position for index, position in self.leaves.items() if stored_leaves.get(index) != position]
+        wrong += [position for node, (hashed, position) in self.nodes.items() if stored_nodes.get(node) != hashed]
+        self.leaves, self.nodes = {}, {}
+        if wrong:
+            return Finding(min(wrong), "the stored transparency tree is not the tree of the stored events here (a "
+                                       "leaf or node differs or is missing): its tables were altered")
+        return None
+
+    def size_finding(self, size: int, last_position: int) -> Finding | None:
+        with self.store.read() as cursor:
+            stored = transparency.tree_size(cursor)
+        if stored != size:
+            return Finding(last_position, f"the stored transparency tree has {stored} leaves but {size} events are "
+                                          "chained: its tables were altered")
+        return None
 
 
 def published_tree_findings(store: ReadStore, published: Sequence[PublishedHead]) -> list[str]:
@@ -243,6 +272,7 @@ def verify_chain(
     through = max(tracked, chained_last)
     store_head = app.recorder.max_notification_id() or 0
     snapshotted = _Snapshotted(app)
+    stored_tree = _StoredTree(store)
     prev_hash, checked, frontier = GENESIS_HASH, 0, Frontier()
 
     def report(finding: Finding | None) -> VerifyReport:
@@ -254,15 +284,18 @@ def verify_chain(
         if finding := _event_finding(event, chain_row, prev_hash):
             return report(finding)
         assert event is not None
+        stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical_bytes(event))))
         prev_hash, checked = link(prev_hash, event), checked + 1
-        frontier.append(leaf_hash(canonical_bytes(event)))
         snapshotted.saw(event)
         if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
             return report(finding)
         if finding := _published_tree_finding(published, event.id, frontier):
             return report(finding)
-        if progress is not None and checked % VERIFY_BATCH_SIZE == 0:
-            progress(event.id, through)
+        if checked % VERIFY_BATCH_SIZE == 0:
+            if finding := stored_tree.finding():
+                return report(finding)
+            if progress is not None:
+                progress(event.id, through)
     if progress is not None:
         progress(through, through)
     if tracked > chained_last:
@@ -273,7 +306,7 @@ def verify_chain(
         if published_count is not None and published_count > checked:
             return report(Finding(chained_last, f"{kept.source} published a chain of {published_count} events, but "
                                                 f"the store holds only {checked}: events were removed"))
-    if finding := _stored_tree_finding(store, frontier, chained_last):
+    if finding := stored_tree.finding() or stored_tree.size_finding(checked, chained_last):
         return report(finding)
     return report(snapshotted.finding())
 
