@@ -25,12 +25,10 @@ from api.app import create_app
 from api.cli import main
 from infra.settings import Settings
 from infra.wiring import Services, build_services
-from projections.chain import canonical_bytes, link
-from projections.transparency import Frontier
-from tests.audit_history import RawDatabase, make_history
+from tests.audit_history import RawDatabase, make_history, rewrite_chain_and_tree
 from tests.conftest import ADMIN_TOKEN
 from tests.support import api_for
-from tools.verify_jindou import leaf_hash, verify_consistency
+from tools.verify_jindou import verify_consistency
 
 STORED = pytest.mark.backends("sqlite", "postgres")  # memory:// keeps nothing for a command to open
 VERIFIER = Path(__file__).resolve().parent.parent / "tools" / "verify_jindou.py"
@@ -50,21 +48,6 @@ def history(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         yield services, world
     finally:
         services.close()
-
-
-def rewrite_chain_and_tree(services: Services, raw: RawDatabase) -> None:
-    """What an attacker with database access does after editing events: recompute every chain row
-    and every node of the Merkle tree from the edited store."""
-    events = services.app.recorder.select_notifications(start=1, limit=10_000)
-    prev, frontier, nodes = bytes(32), Frontier(), []
-    for event in events:
-        prev = link(prev, event)
-        raw.execute("UPDATE audit_chain SET hash = ? WHERE position = ?", (prev.hex(), event.id))
-        nodes += frontier.append(leaf_hash(canonical_bytes(event)))
-    raw.execute("DELETE FROM transparency_nodes")
-    values = ", ".join("(?, ?, ?)" for _ in nodes)
-    raw.execute(f"INSERT INTO transparency_nodes VALUES {values}",  # noqa: S608 (placeholders only)
-                tuple(value for level, index, hashed in nodes for value in (level, index, hashed.hex())))
 
 
 def _publish(services: Services, world: dict[str, Any], directory: Path) -> tuple[Path, Path, dict[str, Any]]:

@@ -21,10 +21,9 @@ import uvicorn
 from api.app import create_app
 from infra.settings import Settings
 from infra.wiring import Services, build_services
-from tests.audit_history import RawDatabase
+from tests.audit_history import RawDatabase, rewrite_chain_and_tree
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api, api_for, new_key
-from tests.test_transparency_audit import rewrite_chain_and_tree
 
 pytestmark = pytest.mark.browser
 
