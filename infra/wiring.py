@@ -14,6 +14,7 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from domain.application import Jindou
 from infra.settings import Settings, persistence_env
 from infra.transparency import TreeSigner, load_or_create_signer
+from projections import transparency
 from projections.projector import Projector
 from projections.registry import all_projections
 from projections.store import ReadStore
@@ -88,5 +89,6 @@ def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
     if settings.admin_token:
         app.bootstrap_admin(settings.admin_token)
     if catch_up:
+        transparency.backfill(projector)  # a read model older than the transparency log gets its tree
         projector.catch_up()
     return Services(settings=settings, app=app, projector=projector)

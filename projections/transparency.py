@@ -17,10 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from projections.chain import canonical_bytes
-from projections.projector import Recorded
+from projections.projector import Projector, Recorded
 from projections.store import Cursor
 from tools.verify_jindou import EMPTY_ROOT_HEX, leaf_hash, node_hash
 
+BACKFILL_BATCH_SIZE = 1_000  # events per transaction when growing the tree over an older read model
 NODES_PER_QUERY_MAX = 200  # a proof over 2^63 leaves needs fewer; keeps the OR list bounded
 
 Range = tuple[int, int]  # [start, end) of leaves, always an RFC 9162 subtree (aligned)
@@ -138,6 +139,30 @@ class TransparencyProjection:
         cursor.executemany("INSERT INTO transparency_leaves VALUES (?, ?, ?)", self._leaves)
         cursor.executemany("INSERT INTO transparency_nodes VALUES (?, ?, ?)", self._nodes)
         self._leaves, self._nodes = [], []
+
+
+def backfill(projector: Projector) -> int:
+    """A read model projected before the transparency log existed has every event tracked but no
+    tree, and the projector only applies what comes after its position: grow the tree over the
+    tracked events first, a batch per transaction (each re-reads where the tree ends, so processes
+    starting together take turns). Returns the number of leaves added; 0 on every later start."""
+    projection, target, added = TransparencyProjection(), projector.position, 0
+    while True:
+        with projector.store.transaction(commit=True) as cursor:
+            row = cursor.one("SELECT MAX(position) AS last FROM transparency_leaves")
+            last = 0 if row is None or row["last"] is None else int(row["last"])
+            if last >= target:
+                return added
+            notifications = projector.app.recorder.select_notifications(
+                start=last, limit=BACKFILL_BATCH_SIZE, stop=target, inclusive_of_start=False
+            )
+            if not notifications:  # tracked events no longer stored: for `jindou audit verify` to name
+                return added
+            for notification in notifications:
+                event = projector.app.mapper.to_domain_event(notification)
+                projection.apply(cursor, Recorded(notification.id, notification, event))
+            projection.finish_batch(cursor)
+            added += len(notifications)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -173,3 +173,22 @@ def test_the_standalone_verifier_checks_a_live_server_and_detects_a_rewrite(serv
     caught = _standalone(url, "--published", str(kept), cwd=tmp_path)
     assert caught.returncode == 1, caught.stdout + caught.stderr
     assert "is not an extension of the kept head" in caught.stdout
+
+
+@STORED
+def test_a_read_model_older_than_the_log_grows_its_tree_at_start_up(history, capsys) -> None:
+    services, _ = history
+    with api_for(services, ADMIN_TOKEN) as api:
+        head = api.ok("GET", "/v1/public/transparency/tree-head")
+    raw = RawDatabase(services)
+    raw.execute("DELETE FROM transparency_nodes")  # as the tables are the day this version is installed
+    raw.execute("DELETE FROM transparency_leaves")
+    assert _verify(capsys)[0] == 1  # verify never writes: the missing tree is a finding
+    restarted = build_services(services.settings)
+    try:
+        with api_for(restarted, ADMIN_TOKEN) as api:
+            assert api.ok("GET", "/v1/public/transparency/tree-head") == head
+    finally:
+        restarted.close()
+    code, out = _verify(capsys)
+    assert code == 0, out
