@@ -8,15 +8,20 @@ testonly/reference_test.go (inclusion and consistency proofs), Apache-2.0.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.wiring import memory_read_store
+from infra.settings import Settings
+from infra.wiring import build_services, memory_read_store
 from projections import transparency
+from projections.chain import canonical_bytes
 from projections.store import Cursor
 from projections.transparency import Frontier, TransparencyProjection
+from tests.audit_history import make_history
+from tests.conftest import ADMIN_TOKEN
 from tools.verify_jindou import EMPTY_ROOT_HEX, leaf_hash, node_hash, verify_consistency, verify_inclusion
 
 LEAF_INPUTS = [bytes.fromhex(h) for h in (
@@ -68,6 +73,7 @@ CONSISTENCY = [  # (first size, second size, proof)
 PROPERTY_TREE_SIZE_MAX = 70  # crosses 64, so proofs of seven levels and uneven right edges are covered
 
 
+@contextmanager
 def _stored_tree(leaf_hashes: Sequence[bytes]) -> Iterator[Cursor]:
     """The tables a projection would have written for these leaves, in an in-memory read store."""
     store = memory_read_store()
@@ -87,7 +93,8 @@ def _stored_tree(leaf_hashes: Sequence[bytes]) -> Iterator[Cursor]:
 
 @pytest.fixture
 def vector_tree() -> Iterator[Cursor]:
-    yield from _stored_tree([leaf_hash(data) for data in LEAF_INPUTS])
+    with _stored_tree([leaf_hash(data) for data in LEAF_INPUTS]) as cursor:
+        yield cursor
 
 
 def test_leaf_and_node_hashes_are_the_published_ones(vector_tree: Cursor) -> None:
@@ -149,7 +156,7 @@ def _reference_root(hashes: Sequence[bytes]) -> bytes:
 @given(leaves=st.lists(st.binary(max_size=8), min_size=1, max_size=PROPERTY_TREE_SIZE_MAX), data=st.data())
 def test_every_inclusion_and_consistency_proof_verifies(leaves: list[bytes], data: st.DataObject) -> None:
     hashes = [leaf_hash(leaf) for leaf in leaves]
-    for cursor in _stored_tree(hashes):
+    with _stored_tree(hashes) as cursor:
         second = data.draw(st.integers(1, len(leaves)), label="second")
         first = data.draw(st.integers(1, second), label="first")
         index = data.draw(st.integers(0, second - 1), label="index")
@@ -176,10 +183,46 @@ def test_any_changed_byte_breaks_inclusion_or_consistency(leaves: list[bytes], d
     changed[byte] ^= data.draw(st.integers(1, 255), label="xor")
     tampered[altered_index] = bytes(changed)
     hashes = [leaf_hash(leaf) for leaf in tampered]
-    for cursor in _stored_tree(hashes):  # the rewritten log, its tree rebuilt to match
+    with _stored_tree(hashes) as cursor:  # the rewritten log, its tree rebuilt to match
         new_root = bytes.fromhex(transparency.root_hash(cursor, second))
         proof = [bytes.fromhex(h) for h in transparency.consistency_proof(cursor, first, second)]
         assert not verify_consistency(first, second, published_root, new_root, proof)
         # The holder recomputes the leaf from the event's bytes as the store now holds them.
         path = [bytes.fromhex(h) for h in transparency.inclusion_proof(cursor, altered_index, first)]
         assert not verify_inclusion(altered_index, first, hashes[altered_index], path, published_root)
+
+
+@pytest.fixture(scope="module")
+def recorded_events() -> Iterator[list[bytes]]:
+    """The canonical bytes of a real history's events (a community, people, beans earned and given)."""
+    services = build_services(Settings(database_url="memory://", admin_token=ADMIN_TOKEN))
+    try:
+        make_history(services, seed=11, steps=8)
+        yield [canonical_bytes(n) for n in services.app.recorder.select_notifications(start=1, limit=10_000)]
+    finally:
+        services.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_any_changed_byte_of_any_recorded_event_breaks_the_published_head(recorded_events: list[bytes],
+                                                                         data: st.DataObject) -> None:
+    """Real events: a head published after `first` of them; any one byte of any of those events
+    changed and the tree rebuilt to match: neither its consistency proof nor the event's inclusion
+    proof verifies against the published root."""
+    first = data.draw(st.integers(1, len(recorded_events)), label="published size")
+    altered = data.draw(st.integers(0, first - 1), label="event")
+    byte = data.draw(st.integers(0, len(recorded_events[altered]) - 1), label="byte")
+    published_root = _reference_root([leaf_hash(e) for e in recorded_events[:first]])
+    tampered = list(recorded_events)
+    changed = bytearray(tampered[altered])
+    changed[byte] ^= data.draw(st.integers(1, 255), label="xor")
+    tampered[altered] = bytes(changed)
+    hashes = [leaf_hash(e) for e in tampered]
+    with _stored_tree(hashes) as cursor:
+        second = len(hashes)
+        proof = [bytes.fromhex(h) for h in transparency.consistency_proof(cursor, first, second)]
+        assert not verify_consistency(first, second, published_root,
+                                      bytes.fromhex(transparency.root_hash(cursor, second)), proof)
+        path = [bytes.fromhex(h) for h in transparency.inclusion_proof(cursor, altered, first)]
+        assert not verify_inclusion(altered, first, hashes[altered], path, published_root)
