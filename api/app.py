@@ -34,6 +34,7 @@ from api.routes import (
     reports,
     settlements,
     staff,
+    transparency,
     welfare,
     whoami,
 )
@@ -46,7 +47,7 @@ ROUTERS = (health.router, communities.router, staff.router, accounts.router, rep
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router,
            lists.router, credentials.router, cards.router, dashboard.router, whoami.router,
-           docs.router, landing.router)
+           docs.router, landing.router, transparency.router)
 
 
 class RequestObserver:

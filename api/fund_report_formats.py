@@ -53,6 +53,17 @@ TEXT: dict[str, dict[str, str]] = {
     "seal": {"zh": "防篡改校验", "en": "Tamper seal"},
     "chain_head": {"zh": "哈希链头", "en": "Hash-chain head"},
     "events_count": {"zh": "截至本报告的记录数", "en": "Events up to this report"},
+    "tree_head_explained": {
+        "zh": "截至本报告，系统里的每一笔记录都是一棵默克尔树的叶子；上面这行数字是这棵树的“指纹”，"
+              "由本社区的密钥签名。以后任何人改动这之前的任何一笔记录，指纹就对不上了。请保存或打印本页；"
+              "志愿者可以在钱包里看到自己的每笔金豆是否“已记入公示账本 ✓”，审计人员可以用公开的校验工具"
+              "核对签名和一致性证明。",
+        "en": "Up to this report, every record is a leaf of one Merkle tree; the line above is that tree's "
+              "fingerprint, signed with this deployment's key. Changing any earlier record later would no longer "
+              "match it. Keep or print this page; volunteers see in their wallet whether each of their beans is "
+              "'in the published ledger ✓', and auditors can check the signature and consistency proofs with the "
+              "public verifier.",
+    },
     "privacy": {
         "zh": "本公示不含志愿者和受助居民的姓名。",
         "en": "This report names no volunteer and no resident who receives help.",
@@ -243,7 +254,8 @@ def _seal(report: Mapping[str, Any], t: Any) -> str:
             f'<tr><td>{escape(field)}</td><td class="seal">{escape(str(tree_head.get(field, "")))}</td></tr>'
             for field in TREE_HEAD_FIELDS
         )
-        parts += [f"<h2>{t('tree_head')}</h2>", f"<table>{rows}</table>", f'<p class="note">{t("tree_head_note")}</p>']
+        parts += [f"<h2>{t('tree_head')}</h2>", f"<table>{rows}</table>", f'<p>{t("tree_head_explained")}</p>',
+                  f'<p class="note">{t("tree_head_note")}</p>']
     return "\n".join(parts)
 
 

@@ -41,12 +41,16 @@ from rich.progress import (
 from domain.accounts import Account
 from domain.community import Community
 from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persistence_env
+from infra.transparency import SigningKeyError, known_public_keys
 from infra.wiring import Services, build_services, memory_read_store
 from projections import fund, ledger
-from projections.chain import GENESIS_HASH, link, originator_text
+from projections import transparency
+from projections.chain import GENESIS_HASH, canonical_bytes, link, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
 from projections.registry import all_projections
 from projections.store import Cursor, ReadStore
+from projections.transparency import Frontier
+from tools.verify_jindou import head_problem, kept_head, leaf_hash, verify_consistency
 
 VERIFY_BATCH_SIZE = 1_000  # events (and chain rows) read per query
 DIFFERENCES_SHOWN_PER_TABLE = 10
@@ -173,11 +177,13 @@ def _mismatch(event: Notification, row: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class PublishedHead:
-    """A head someone kept outside the database: a fund report or GET /v1/audit/chain saved earlier."""
+    """A head someone kept outside the database: a fund report, GET /v1/audit/chain or a signed tree
+    head saved earlier. A fund report carries both the chain's head and the signed tree head."""
 
     source: str
-    events_count: int
-    head: str
+    events_count: int | None
+    head: str | None  # the chain's head after events_count events
+    tree_head: dict[str, Any] | None = None  # a signed tree head (GET /v1/public/transparency/tree-head)
 
 
 def _event_finding(event: Notification | None, chain_row: dict[str, Any] | None, prev_hash: bytes) -> Finding | None:
@@ -195,10 +201,81 @@ def _event_finding(event: Notification | None, chain_row: dict[str, Any] | None,
 
 def _published_finding(published: Sequence[PublishedHead], position: int, count: int, head: str) -> Finding | None:
     for kept in published:
-        if kept.events_count == count and kept.head != head:
+        if kept.events_count == count and kept.head is not None and kept.head != head:
             return Finding(position, f"{kept.source} published head {kept.head} after {count} events, but the stored "
                                      f"events hash to {head} there: history up to here was rewritten")
     return None
+
+
+def _published_tree_finding(published: Sequence[PublishedHead], position: int, frontier: Frontier) -> Finding | None:
+    root = frontier.root_hex()
+    for kept in published:
+        if kept.tree_head is not None and kept.tree_head["tree_size"] == frontier.size and kept.tree_head["root_hash"] != root:
+            return Finding(position, f"{kept.source} published a signed tree head of {frontier.size} events with root "
+                                     f"{kept.tree_head['root_hash']}, but the stored events make root {root}: history up "
+                                     "to here was rewritten")
+    return None
+
+
+class _StoredTree:
+    """The Merkle tree the service serves proofs from must be the tree of the stored events, node
+    for node and leaf for leaf: compared a batch at a time, one range query per tree level."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self.store = store
+        self.leaves: dict[int, int] = {}  # leaf index → log position
+        self.nodes: dict[tuple[int, int], tuple[str, int]] = {}  # (level, index) → (hash hex, position completing it)
+
+    def saw(self, position: int, leaf_index: int, completed: Sequence[tuple[int, int, bytes]]) -> None:
+        self.leaves[leaf_index] = position
+        for level, index, hashed in completed:
+            self.nodes[(level, index)] = (hashed.hex(), position)
+
+    def finding(self) -> Finding | None:
+        if not self.leaves:
+            return None
+        with self.store.read() as cursor:
+            stored_leaves = {int(r["leaf_index"]): int(r["position"]) for r in cursor.all(
+                "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?",
+                (min(self.leaves), max(self.leaves)))}
+            stored_nodes = {}
+            for level in {level for level, _ in self.nodes}:
+                indices = [index for node_level, index in self.nodes if node_level == level]
+                stored_nodes |= {(level, int(r["node_index"])): str(r["hash"]) for r in cursor.all(
+                    "SELECT node_index, hash FROM transparency_nodes WHERE level = ? AND node_index >= ? AND node_index <= ?",
+                    (level, min(indices), max(indices)))}
+        wrong = [position for index, position in self.leaves.items() if stored_leaves.get(index) != position]
+        wrong += [position for node, (hashed, position) in self.nodes.items() if stored_nodes.get(node) != hashed]
+        self.leaves, self.nodes = {}, {}
+        if wrong:
+            return Finding(min(wrong), "the stored transparency tree is not the tree of the stored events here (a "
+                                       "leaf or node differs or is missing): its tables were altered")
+        return None
+
+    def size_finding(self, size: int, last_position: int) -> Finding | None:
+        with self.store.read() as cursor:
+            stored = transparency.tree_size(cursor)
+        if stored != size:
+            return Finding(last_position, f"the stored transparency tree has {stored} leaves but {size} events are "
+                                          "chained: its tables were altered")
+        return None
+
+
+def published_tree_findings(store: ReadStore, published: Sequence[PublishedHead]) -> list[str]:
+    """Each consecutive pair of published tree heads, by size, must be consistent (RFC 9162 §2.1.4)."""
+    heads = sorted((kept for kept in published if kept.tree_head is not None), key=lambda k: k.tree_head["tree_size"])  # type: ignore[index]
+    problems = []
+    with store.read() as cursor:
+        for older, newer in zip(heads, heads[1:], strict=False):
+            first, second = older.tree_head["tree_size"], newer.tree_head["tree_size"]  # type: ignore[index]
+            if first == 0:
+                continue
+            proof = [bytes.fromhex(h) for h in transparency.consistency_proof(cursor, first, second)]
+            if not verify_consistency(first, second, bytes.fromhex(older.tree_head["root_hash"]),  # type: ignore[index]
+                                      bytes.fromhex(newer.tree_head["root_hash"]), proof):  # type: ignore[index]
+                problems.append(f"{newer.source} (tree of {second} events) is not an extension of {older.source} "
+                                f"(tree of {first} events): history between them was rewritten")
+    return problems
 
 
 def verify_chain(
@@ -213,7 +290,8 @@ def verify_chain(
     through = max(tracked, chained_last)
     store_head = app.recorder.max_notification_id() or 0
     snapshotted = _Snapshotted(app)
-    prev_hash, checked = GENESIS_HASH, 0
+    stored_tree = _StoredTree(store)
+    prev_hash, checked, frontier = GENESIS_HASH, 0, Frontier()
 
     def report(finding: Finding | None) -> VerifyReport:
         return VerifyReport(checked, prev_hash.hex(), chained_last, store_head, finding, tuple(snapshotted.notes))
@@ -224,21 +302,30 @@ def verify_chain(
         if finding := _event_finding(event, chain_row, prev_hash):
             return report(finding)
         assert event is not None
+        stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical_bytes(event))))
         prev_hash, checked = link(prev_hash, event), checked + 1
         snapshotted.saw(event)
         if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
             return report(finding)
-        if progress is not None and checked % VERIFY_BATCH_SIZE == 0:
-            progress(event.id, through)
+        if finding := _published_tree_finding(published, event.id, frontier):
+            return report(finding)
+        if checked % VERIFY_BATCH_SIZE == 0:
+            if finding := stored_tree.finding():
+                return report(finding)
+            if progress is not None:
+                progress(event.id, through)
     if progress is not None:
         progress(through, through)
     if tracked > chained_last:
         return report(Finding(tracked, f"the read model projected events up to position {tracked} but the "
                                        f"chain ends at {chained_last}: chained events were removed from the end"))
     for kept in published:
-        if kept.events_count > checked:
-            return report(Finding(chained_last, f"{kept.source} published a chain of {kept.events_count} events, but "
+        published_count = kept.events_count if kept.tree_head is None else kept.tree_head["tree_size"]
+        if published_count is not None and published_count > checked:
+            return report(Finding(chained_last, f"{kept.source} published a chain of {published_count} events, but "
                                                 f"the store holds only {checked}: events were removed"))
+    if finding := stored_tree.finding() or stored_tree.size_finding(checked, chained_last):
+        return report(finding)
     return report(snapshotted.finding())
 
 
@@ -658,17 +745,41 @@ class PublishedFileError(ValueError):
 
 
 def read_published(path: str) -> PublishedHead:
-    """A saved fund report (`chain_head`) or GET /v1/audit/chain answer (`head`), with `events_count`."""
+    """A saved fund report (`chain_head` and `tree_head`), GET /v1/audit/chain answer (`head`), with
+    `events_count`, or a saved signed tree head (`tree_size`, `root_hash`, ...)."""
     try:
         with open(path, encoding="utf-8") as file:
             kept = json.load(file)
+        tree_head = kept_head(kept)
+        if "root_hash" in kept:  # a tree head alone
+            return PublishedHead(path, None, None, _checked_tree_head(path, tree_head))
         head = kept.get("chain_head", kept.get("head"))
         count = kept["events_count"]
     except (OSError, ValueError, KeyError, AttributeError) as exc:
-        raise PublishedFileError(f"{path}: not a fund report or audit chain JSON ({exc})") from exc
+        raise PublishedFileError(f"{path}: not a fund report, audit chain or tree head JSON ({exc})") from exc
     if not (isinstance(head, str) and re.fullmatch(r"[0-9a-f]{64}", head) and type(count) is int and count >= 0):
         raise PublishedFileError(f"{path}: needs a 64-hex-digit chain_head (or head) and a whole events_count")
-    return PublishedHead(path, count, head)
+    return PublishedHead(path, count, head, _checked_tree_head(path, tree_head) if "tree_head" in kept else None)
+
+
+def _checked_tree_head(path: str, tree_head: Any) -> dict[str, Any]:
+    if not (isinstance(tree_head, dict) and type(tree_head.get("tree_size")) is int and tree_head["tree_size"] >= 0
+            and isinstance(tree_head.get("root_hash"), str) and re.fullmatch(r"[0-9a-f]{64}", tree_head["root_hash"])):
+        raise PublishedFileError(f"{path}: its tree head needs a whole tree_size and a 64-hex-digit root_hash")
+    return tree_head
+
+
+def signature_problems(settings: Settings, published: Sequence[PublishedHead]) -> list[str]:
+    """Every published tree head must be signed by a key this deployment signs or signed with."""
+    heads = [kept for kept in published if kept.tree_head is not None]
+    if not heads:
+        return []
+    try:
+        keys = known_public_keys(settings)
+    except SigningKeyError as exc:
+        return [str(exc)]
+    return [f"{kept.source}: its tree head {problem}" for kept in heads
+            if (problem := head_problem(kept.tree_head, keys))]  # type: ignore[arg-type]
 
 
 def run_verify(settings: Settings, out: TextIO, err: TextIO, published_files: Sequence[str] = ()) -> int:
@@ -684,11 +795,17 @@ def run_verify(settings: Settings, out: TextIO, err: TextIO, published_files: Se
         bar = ProgressBar(err, "verify")
         report = verify_chain(services.app, services.store, bar, published)
         bar.finish()
+        problems = signature_problems(settings, published)
+        if report.finding is None:
+            problems += published_tree_findings(services.store, published)
     finally:
         services.close()
     if report.finding is not None:
         out.write(f"FAILED at position {report.finding.position}: {report.finding.problem}\n"
                   f"({report.events_checked} events before it verified)\n")
+        return 1
+    if problems:
+        out.writelines(f"FAILED {problem}\n" for problem in problems)
         return 1
     out.write(f"OK: {report.events_checked} events verified, chain head {report.head} "
               f"(through position {report.chained_through})\n")

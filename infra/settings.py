@@ -36,6 +36,8 @@ class Settings:
     public_url: str | None = None  # JINDOU_PUBLIC_URL: the origin of sign-in URLs (else each request's own)
     card_secret: str | None = None  # JINDOU_CARD_SECRET: hex; see infra/card_secret.py
     welfare_months_ahead: int = WELFARE_MONTHS_AHEAD_DEFAULT
+    transparency_key_file: str | None = None  # None: the default beside the database (infra/transparency.py)
+    transparency_retired_keys: tuple[str, ...] = ()  # base64 public keys of rotated-out signing keys
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -48,6 +50,10 @@ class Settings:
             public_url=(environ.get("JINDOU_PUBLIC_URL") or "").rstrip("/") or None,
             card_secret=environ.get("JINDOU_CARD_SECRET") or None,
             welfare_months_ahead=_whole_number(environ, "JINDOU_WELFARE_MONTHS_AHEAD", WELFARE_MONTHS_AHEAD_DEFAULT),
+            transparency_key_file=environ.get("JINDOU_TRANSPARENCY_KEY_FILE") or None,
+            transparency_retired_keys=tuple(
+                key for key in (environ.get("JINDOU_TRANSPARENCY_RETIRED_KEYS") or "").split(",") if key.strip()
+            ),
         )
 
     @property

@@ -15,6 +15,8 @@ from domain.application import Jindou
 from infra import card_secret, ratelimit
 from infra.health import DatabaseHealth, PostgresProbe, Probe
 from infra.settings import POSTGRES_PERSISTENCE, Settings
+from infra.transparency import TreeSigner, load_or_create_signer
+from projections import transparency
 from projections.projector import Projector
 from projections.registry import all_projections
 from projections.store import ReadStore
@@ -47,6 +49,9 @@ class Services:
             self.store, "sign_in_code", failures_max=ratelimit.SIGN_IN_CODE_FAILURES_MAX,
             message="too many sign-in codes that are not valid; wait before trying again",
         )
+    def signer(self) -> TreeSigner:
+        """The transparency log's signing key, read (or made, on a new deployment) when first needed."""
+        return load_or_create_signer(self.settings)
 
     def close(self) -> None:
         if not self.closed:
@@ -103,6 +108,7 @@ def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
     if settings.admin_token:
         app.bootstrap_admin(settings.admin_token)
     if catch_up:
+        transparency.backfill(projector)  # a read model older than the transparency log gets its tree
         projector.catch_up()
     return Services(settings=settings, app=app, projector=projector, health=DatabaseHealth(_probe(env, app)))
 

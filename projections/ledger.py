@@ -185,6 +185,12 @@ def _names_counterparty(row: dict[str, Any]) -> bool:
     return row["type"] == "donation" or (row["type"] in SALE_TYPES and row["counterparty_kind"] == "merchant")
 
 
+def entry(cursor: Cursor, account_id: str, position: int, idx: int) -> dict[str, Any] | None:
+    return cursor.one(
+        "SELECT * FROM ledger_entries WHERE position = ? AND idx = ? AND account_id = ?", (position, idx, account_id)
+    )
+
+
 def community_timezone(cursor: Cursor, community_id: str) -> str:
     row = cursor.one("SELECT timezone FROM ledger_communities WHERE community_id = ?", (community_id,))
     assert row is not None, community_id

@@ -104,4 +104,8 @@ class Projector:
                 recorded = Recorded(notification.id, notification, self.app.mapper.to_domain_event(notification))
                 for projection in self.projections:
                     projection.apply(cursor, recorded)
+            for projection in self.projections:
+                finish = getattr(projection, "finish_batch", None)  # a projection that writes a batch at once
+                if finish is not None:
+                    finish(cursor)
             self.store.record_position(cursor, self.tracking_name, notifications[-1].id)

@@ -9,8 +9,9 @@ from projections.fund import FundProjection
 from projections.ledger import LedgerProjection
 from projections.projector import Projection
 from projections.redemptions import RedemptionsProjection
+from projections.transparency import TransparencyProjection
 
 
 def all_projections() -> list[Projection]:
     return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection(),
-            DirectoryProjection(), DashboardProjection()]  # the chain first: others may read its head
+            DirectoryProjection(), DashboardProjection(), TransparencyProjection()]  # the chain first: others may read its head

@@ -12,8 +12,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from infra.wiring import Services
+from projections.chain import canonical_bytes, link
+from projections.transparency import Frontier
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api, api_for, new_key
+from tools.verify_jindou import leaf_hash
 
 CATEGORIES = ("security", "fire", "dispute", "sanitation", "resident_need")
 
@@ -96,3 +99,18 @@ class RawDatabase:
             f"UPDATE {self.events_table} SET {self.position_column} = ? WHERE {self.position_column} = ?",
             (to_position, position),
         )
+
+
+def rewrite_chain_and_tree(services: Services, raw: RawDatabase) -> None:
+    """What an attacker with database access does after editing events: recompute every chain row
+    and every node of the Merkle tree from the edited store."""
+    events = services.app.recorder.select_notifications(start=1, limit=10_000)
+    prev, frontier, nodes = bytes(32), Frontier(), []
+    for event in events:
+        prev = link(prev, event)
+        raw.execute("UPDATE audit_chain SET hash = ? WHERE position = ?", (prev.hex(), event.id))
+        nodes += frontier.append(leaf_hash(canonical_bytes(event)))
+    raw.execute("DELETE FROM transparency_nodes")
+    values = ", ".join("(?, ?, ?)" for _ in nodes)
+    raw.execute(f"INSERT INTO transparency_nodes VALUES {values}",  # noqa: S608 (placeholders only)
+                tuple(value for level, index, hashed in nodes for value in (level, index, hashed.hex())))

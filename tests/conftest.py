@@ -100,8 +100,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def services(database_url: str) -> Iterator[Services]:
-    built = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+def services(database_url: str, tmp_path) -> Iterator[Services]:
+    key_file = str(tmp_path / "signing.key")  # never beside the working directory (PostgreSQL's default)
+    built = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN, transparency_key_file=key_file))
     try:
         yield built
     finally:

@@ -19,8 +19,7 @@ from api.cli import main
 from infra.audit import ProgressBar, replay_and_compare, verify_chain
 from infra.settings import Settings
 from infra.wiring import Services, build_services
-from projections.chain import link
-from tests.audit_history import RawDatabase, make_history
+from tests.audit_history import RawDatabase, make_history, rewrite_chain_and_tree
 from tests.conftest import ADMIN_TOKEN
 from tests.support import api_for, new_key
 
@@ -172,14 +171,6 @@ def test_verify_notes_a_snapshot_from_older_code_without_failing(history: Servic
     assert f"note: the snapshot of {volunteer} at version " in out and "lacks ['opened_by'] and has []" in out
 
 
-def rewrite_chain_consistently(services: Services, raw: RawDatabase) -> None:
-    """What an attacker with database access does after editing events: recompute every chain row."""
-    prev = bytes(32)
-    for event in services.app.recorder.select_notifications(start=1, limit=10_000):
-        prev = link(prev, event)
-        raw.execute("UPDATE audit_chain SET hash = ? WHERE position = ?", (prev.hex(), event.id))
-
-
 @STORED
 def test_verify_holds_the_store_to_heads_published_before_it_was_rewritten(history: Services, capsys, tmp_path) -> None:
     with api_for(history, ADMIN_TOKEN) as api:
@@ -194,7 +185,7 @@ def test_verify_holds_the_store_to_heads_published_before_it_was_rewritten(histo
 
     raw = RawDatabase(history)
     raw.edit_state(raw.positions_of("Donation.Made")[0], amount=1000)
-    rewrite_chain_consistently(history, raw)
+    rewrite_chain_and_tree(history, raw)  # and the transparency tree, which verify also recomputes
     assert audit("verify", capsys)[0] == 0  # the database alone can no longer tell
     code = main(["audit", "verify", "--published", str(report_json)])
     out = capsys.readouterr().out

@@ -26,6 +26,7 @@ from api.moments import AS_OF_LENGTH_MAX, as_of_moment
 from api.routes.pages import render_page
 from domain.errors import NotFound, ValidationFailed
 from domain.periods import check_period, period_bounds
+from infra.transparency import signed_head
 from projections import fund
 
 router = APIRouter(prefix="/v1/public", tags=["the fund, settlements and public reports"])
@@ -69,6 +70,7 @@ def _report(services: ServicesDep, community_id: str, period: str, moment: datet
             raise NotFound("no fund report for this community and period: the month is before the community"
                            " began or has not come yet", community_id=community_id[:100], period=period)
         flows = fund.report_flows(cursor, parsed_id, period, moment) if with_flows else []
+        report["tree_head"] = signed_head(cursor, services.signer, int(report["events_count"]))  # the log at the cut-off
         periods = fund.report_periods(cursor, parsed_id, moment)
     return community, report, flows, periods
 
