@@ -8,7 +8,9 @@ from domain.earning import EarningCommands
 from domain.month import MonthCommands
 from domain.paying import PaymentCommands, WelfareCommands
 from domain.people import PeopleCommands
+from domain.wishing import WishCommands
 
 
-class Jindou(MonthCommands, PaymentCommands, WelfareCommands, DonationCommands, EarningCommands, PeopleCommands):
+class Jindou(MonthCommands, PaymentCommands, WelfareCommands, DonationCommands, EarningCommands, PeopleCommands,
+             WishCommands):
     """The whole application; each feature's commands live in their own mixin."""

@@ -67,6 +67,12 @@ class AlreadyReversed(DomainError):
     code = "already_reversed"
 
 
+class OverPledged(DomainError):
+    """A pledge larger than what the wish still needs."""
+
+    code = "over_pledged"
+
+
 class InvalidState(DomainError):
     code = "invalid_state"
 

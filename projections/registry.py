@@ -7,7 +7,9 @@ from projections.fund import FundProjection
 from projections.ledger import LedgerProjection
 from projections.projector import Projection
 from projections.redemptions import RedemptionsProjection
+from projections.wishes import WishesProjection
 
 
 def all_projections() -> list[Projection]:
-    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection()]  # the chain first: others may read its head
+    return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection(),  # the chain first: others may read its head
+            WishesProjection()]
