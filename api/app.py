@@ -28,6 +28,7 @@ from api.routes import (
     settlements,
     staff,
     welfare,
+    wishes,
 )
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -35,7 +36,8 @@ from infra.wiring import Services, build_services
 REQUEST_BODY_BYTES_MAX = 256 * 1024
 ROUTERS = (health.router, communities.router, staff.router, accounts.router, reports.router, donations.router, audit.router,
            welfare.router, payments.router, merchants.router, pages.router,
-           fund.router, settlements.router, public.router)
+           fund.router, settlements.router, public.router,
+           wishes.router, wishes.public_router)
 
 
 class RequestMetrics:

@@ -54,6 +54,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "downloads": {"zh": "下载数据", "en": "Data"},
     "switch": {"zh": "English", "en": "中文"},
+    "wishes": {"zh": "本月实现微心愿 {n} 个 · 看心愿墙", "en": "Wishes fulfilled this month: {n} · see the wish wall"},
 }
 
 CHART_WIDTH, CHART_HEIGHT, CHART_AXIS = 360, 180, 20
@@ -124,6 +125,7 @@ def to_html(
 <p>{t("events_count")}: {int(report["events_count"]):,}</p>
 <p>{t("privacy")}</p>
 <p>{t("downloads")}: <a href="{escape(base_path)}">JSON</a> · <a href="{escape(base_path)}.csv">CSV</a></p>
+<p><a href="{escape(base_path.rsplit("/fund-reports/", 1)[0])}/wishes.html?lang={lang}">{t("wishes").format(n=int(report["wishes_fulfilled"]))}</a></p>
 </footer>
 </main></body></html>
 """
