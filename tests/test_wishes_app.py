@@ -13,6 +13,7 @@ from uuid import UUID
 
 import pytest
 
+from domain.application import Jindou
 from domain.base import Actor, IdempotencyKey
 from domain.errors import (
     AccountFrozen,
@@ -26,6 +27,7 @@ from domain.errors import (
 from domain.money import Asset, escrow_account
 from domain.redemptions import Redemption
 from domain.settlements import rebate_fen
+from infra.settings import persistence_env
 from infra.wiring import Services
 from projections import fund, redemptions, wishes
 from tests.support import AppCommunity, check_invariants, new_app_community, new_key
@@ -33,6 +35,7 @@ from tests.test_month_app import donate, this_period, waiting_ids
 
 RATE_BPS = 875  # a rate whose rebate needs rounding: 7 beans → 61.25 fen → 61
 RACERS = 32
+PROCESSES = 4  # application instances racing over one database
 
 
 @pytest.fixture
@@ -289,3 +292,35 @@ def test_the_wishes_list_and_the_fund_report_follow_the_wall(community: AppCommu
     assert [(row["method"], row["customer_id"]) for row in with_sales] == [("wish", str(ids[0]))]
     assert with_sales[0]["redemption_id"] == str(Redemption.id_for_wish(ids[0]))
     assert community.balance(merchant, Asset.BEAN) == 10
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_several_processes_pledging_at_once_never_over_pledge(community: AppCommunity, database_url: str) -> None:
+    """Four application instances over one database stand in for four server processes, each
+    with its own write lock: only the wish's version decides who fits."""
+    others = [Jindou(env=persistence_env(database_url)) for _ in range(PROCESSES - 1)]
+    for app in others:
+        app._write_lock = threading.Lock()  # noqa: SLF001 — one lock per "process", as in separate servers
+    apps = [community.app, *others]
+    try:
+        volunteers = [volunteer_with(community, 10) for _ in range(RACERS)]
+        wish_id = new_wish(community, 95)
+        start = threading.Barrier(RACERS)
+
+        def attempt(index: int) -> str:
+            start.wait()
+            try:
+                apps[index % PROCESSES].pledge_to_wish(volunteers[index], wish_id, amount=10)
+            except DomainError as refused:
+                return refused.code
+            return "pledged"
+
+        with ThreadPoolExecutor(RACERS) as pool:
+            outcomes = Counter(pool.map(attempt, range(RACERS)))
+    finally:
+        for app in others:
+            app.close()
+    assert outcomes == {"pledged": 9, OverPledged.code: RACERS - 9}, outcomes
+    assert community.balance(escrow_account(community.id, wish_id)) == 90
+    assert sum(community.balance(v) for v in volunteers) == RACERS * 10 - 90
+    check_invariants(community.services)
