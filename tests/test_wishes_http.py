@@ -4,11 +4,14 @@ wall (JSON and page) without names; the fund report's count and link."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api, api_for, check_invariants, new_key
@@ -205,3 +208,76 @@ def test_the_public_wall_names_nobody(wall: Wall) -> None:
     assert api.call("GET", "/v1/public/communities/00000000-0000-0000-0000-000000000000/wishes").status_code == 404
     assert api.call("GET", "/v1/public/communities/nonsense/wishes.html").status_code == 404
     assert api.call("GET", f"/v1/public/communities/{wall.cid}/wishes?status=x").status_code == 422
+
+
+# --- every role against every endpoint, and bodies no one should send ---------------------------
+
+ROLES = ("anonymous", "admin", "staff", "auditor", "foreign_staff", "volunteer", "beneficiary", "merchant")
+
+
+def _tokens(wall: Wall) -> dict[str, str | None]:
+    other = wall.api.community()
+    return {
+        "anonymous": None, "admin": ADMIN_TOKEN, "staff": wall.staff, "auditor": wall.api.staff(wall.cid, "auditor")["token"],
+        "foreign_staff": wall.api.staff(other["id"])["token"], "volunteer": wall.volunteers[0]["token"],
+        "beneficiary": wall.beneficiary["token"], "merchant": wall.merchant["token"],
+    }
+
+
+def _funded(wall: Wall) -> str:
+    wish = wall.wish(1)
+    wall.pledge(wish["id"], wall.volunteers[1], 1)
+    return wish["id"]
+
+
+ENDPOINTS: dict[str, tuple[set[str], Any]] = {
+    "create": ({"admin", "staff"}, lambda w: ("POST", "/v1/wishes", {"community_id": w.cid, "title": "t", "story": "s",
+                                                                     "target": 5})),
+    "pledge": ({"volunteer"}, lambda w: ("POST", f"/v1/wishes/{w.wish(5)['id']}/pledges", {"amount": 1})),
+    "fulfil": ({"admin", "staff"}, lambda w: ("POST", f"/v1/wishes/{_funded(w)}/fulfil", {"merchant_id": w.merchant["id"]})),
+    "cancel": ({"admin", "staff"}, lambda w: ("POST", f"/v1/wishes/{w.wish(5)['id']}/cancel", None)),
+    "list": ({"admin", "staff", "auditor", "volunteer", "beneficiary", "merchant"},
+             lambda w: ("GET", f"/v1/wishes?community_id={w.cid}", None)),
+    "read": ({"admin", "staff", "auditor", "volunteer", "beneficiary", "merchant"},
+             lambda w: ("GET", f"/v1/wishes/{w.wish(5)['id']}", None)),
+}
+
+
+@pytest.mark.backends("memory")
+@pytest.mark.parametrize("name", sorted(ENDPOINTS))
+def test_role_matrix(wall: Wall, name: str) -> None:
+    allowed, build = ENDPOINTS[name]
+    tokens = _tokens(wall)
+    succeeded = set()
+    for role in ROLES:
+        method, path, body = build(wall)
+        response = wall.api.call(method, path, tokens[role], body)
+        if response.status_code < 300:
+            succeeded.add(role)
+        elif role == "anonymous":
+            assert (response.status_code, code(response)) == (401, "unauthorized")
+        else:
+            assert (response.status_code, code(response)) == (403, "forbidden"), (role, response.text)
+    assert succeeded == allowed
+
+
+json_values = st.deferred(
+    lambda: st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False) | st.text(max_size=30)
+    | st.lists(json_values, max_size=3) | st.dictionaries(st.text(max_size=12), json_values, max_size=3)
+)
+
+
+@pytest.mark.backends("memory")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(action=st.sampled_from(["", "/pledges", "/fulfil", "/cancel"]), body=st.dictionaries(
+    st.sampled_from(["community_id", "title", "story", "target", "beneficiary_id", "merchant_id", "amount"]),
+    json_values | st.just("00000000-0000-0000-0000-000000000000"), max_size=5))
+def test_no_body_whatever_gets_a_5xx(wall: Wall, action: str, body: dict[str, Any]) -> None:
+    path, token = ("/v1/wishes", wall.staff) if not action else (f"/v1/wishes/{wall.wish(3)['id']}{action}", wall.staff)
+    if action == "/pledges":
+        token = wall.volunteers[0]["token"]
+    response = wall.api.call("POST", path, token, content=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) == {"code", "message", "details"}
