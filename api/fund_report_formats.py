@@ -18,6 +18,7 @@ from domain.money import FEN_PER_UNIT
 SUMMARY_FIELDS = (
     "period", "opening_balance_fen", "donations_fen", "reimbursements_fen", "rebates_fen", "closing_balance_fen",
     "beans_outstanding", "welfare_outstanding", "liability_fen", "coverage_ratio", "chain_head", "events_count",
+    "wishes_fulfilled",
 )
 MERCHANT_FIELDS = ("merchant_id", "display_name", "redeemed", "reimbursement_fen", "rebate_fen")
 LANGUAGES = ("zh", "en")

@@ -93,6 +93,8 @@ def test_a_wish_is_pledged_funded_and_fulfilled_through_a_settled_sale(wall: Wal
     assert report["wishes_fulfilled"] == 1
     page = api.call("GET", f"/v1/public/communities/{wall.cid}/fund-reports/{period}.html")
     assert f'/v1/public/communities/{wall.cid}/wishes.html?lang=zh">本月实现微心愿 1 个' in page.text
+    as_csv = api.call("GET", f"/v1/public/communities/{wall.cid}/fund-reports/{period}.csv").text
+    assert "\nwishes_fulfilled,1\n" in as_csv
     check_invariants(services)
 
 
