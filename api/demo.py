@@ -124,6 +124,7 @@ def populate(services: Services, admin_token: str) -> DemoCommunity:
             })
         for elder in demo.elders[:4]:
             demo.cards[elder["id"]] = demo.post(f"/v1/accounts/{elder['id']}/cards", worker["token"], {"daily_limit": 60})["card_code"]
+        _wishes(demo, rng, worker["token"])
         sales = _sales(demo, rng)
         for sale in rng.sample(sales, 2):
             demo.post(f"/v1/redemptions/{sale['id']}/reverse", _merchant_token(demo, sale["merchant_id"]))
@@ -162,6 +163,33 @@ def _donations(demo: DemoCommunity, rng: random.Random) -> None:
         elder = rng.choice(demo.elders)
         demo.post("/v1/donations", volunteer["token"], {"to_account_id": elder["id"], "amount": rng.choice((2, 3, 5))},
                   expect=(201, 409))
+
+
+# The wish wall (微心愿), as 金色社区 keeps one: staff write down what residents cannot manage
+# alone; volunteers pledge beans; a local shop delivers. Titles stay free of residents' names.
+WISHES = [  # (title, story, target beans, supplying merchant, share of the target pledged)
+    ("为一位独居老人装卫生间扶手", "刘爷爷独居，卫生间起身困难，想装一个扶手。", 60, "金沙五金店", 1.0),
+    ("给行动不便的老人买一副新拐杖", "孙爷爷的拐杖断了，想换一副结实的。", 45, "社区药店", 1.0),
+    ("为失独老人订一个月的午餐", "赵奶奶做饭不便，想每天有一顿热乎的午饭。", 240, "金豆小吃店", 0.4),
+]
+
+
+def _wishes(demo: DemoCommunity, rng: random.Random, staff_token: str) -> None:
+    merchants = {m["display_name"]: m for m in demo.merchants}
+    for title, story, target, merchant, share in WISHES:
+        wish = demo.post("/v1/wishes", staff_token, {"community_id": demo.community["id"], "title": title,
+                                                     "story": story, "target": target,
+                                                     "merchant_id": merchants[merchant]["id"]})
+        wanted = round(target * share)
+        for volunteer in rng.sample(demo.volunteers[:25], 25):
+            if wanted == 0:
+                break
+            amount = min(wanted, rng.choice((5, 10, 15)))
+            pledged = demo.post(f"/v1/wishes/{wish['id']}/pledges", volunteer["token"], {"amount": amount},
+                                expect=(201, 409))
+            wanted -= amount if "status" in pledged else 0
+        if share == 1.0:
+            demo.post(f"/v1/wishes/{wish['id']}/fulfil", staff_token)
 
 
 def _merchant_token(demo: DemoCommunity, merchant_id: str) -> str:
@@ -216,6 +244,7 @@ def _print_welcome(demo: DemoCommunity, host: str, port: int) -> None:
         f"  老人 {elder['display_name']}: {base}/wallet  账户 {elder['id']}  令牌 {elder['token']}",
         f"  公开基金报告 public fund report: {base}/v1/public/communities/{demo.community['id']}/fund-reports/"
         f"{_today(demo)[:7]}.html",
+        f"  微心愿墙 wish wall: {base}/v1/public/communities/{demo.community['id']}/wishes.html",
         f"  API docs: {base}/docs",
     ]
     print("\n".join(lines), file=sys.stdout, flush=True)

@@ -25,9 +25,12 @@ def test_demo_month_balances_replays_and_keeps_people_private(services) -> None:
     with api_for(services, ADMIN_TOKEN) as api:
         report = api.ok("GET", report_path)
         page = api.call("GET", report_path + ".html").text + api.call("GET", report_path + ".csv").text
+        wall = api.ok("GET", f"/v1/public/communities/{demo.community['id']}/wishes")["items"]
+        page += api.call("GET", f"/v1/public/communities/{demo.community['id']}/wishes.html").text
     assert report["donations_fen"] == 3_000_000 + 500_000 + 128_800
     assert report["reimbursements_fen"] == sum(line["reimbursement_fen"] for line in report["merchants"]) > 0
     assert report["rebates_fen"] == sum(line["rebate_fen"] for line in report["merchants"])
+    assert sorted(w["status"] for w in wall) == ["fulfilled", "fulfilled", "open"] and report["wishes_fulfilled"] == 2
     for person in demo.volunteers + demo.elders:
         assert person["display_name"] not in page
         assert person["display_name"] not in str(report)
