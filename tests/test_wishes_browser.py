@@ -144,6 +144,9 @@ def test_the_wall_speaks_english_when_the_page_does(browser: Any, base_url: str,
         page.get_by_text("0 of 15 beans · 0 pledgers").wait_for()
         assert page.get_by_role("heading", name="Wish wall").is_visible()
         assert page.get_by_role("button", name="Pledge").is_visible()
+        page.locator("#language").click()  # the page's own switch: the wall follows it
+        page.get_by_text("已认领 0 / 15 金豆 · 0 人").wait_for()
+        assert page.get_by_role("heading", name="微心愿").is_visible()
 
 
 def test_staff_create_fulfil_with_a_merchant_and_cancel(browser: Any, base_url: str, api: Api, wall: dict[str, Any]) -> None:  # noqa: F811

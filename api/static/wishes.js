@@ -142,6 +142,16 @@
     return made;
   }
 
+  // A page may mount again on the same element (after signing in anew): one language listener each.
+  const languageListeners = new WeakMap();
+
+  function onLanguageChange(element, refresh) {
+    const previous = languageListeners.get(element);
+    if (previous) document.removeEventListener("languagechange", previous);
+    languageListeners.set(element, refresh);
+    document.addEventListener("languagechange", refresh);
+  }
+
   function withStyles() {
     if (document.querySelector("link[data-jindou-wishes]")) return;
     const link = document.createElement("link");
@@ -300,7 +310,7 @@
       }
     }
 
-    document.addEventListener("languagechange", refresh);
+    onLanguageChange(element, refresh);
     return refresh().then(() => ({ refresh }));
   }
 
@@ -494,7 +504,7 @@
       }
     }
 
-    document.addEventListener("languagechange", refresh);
+    onLanguageChange(element, refresh);
     return loadMerchants(session).then((found) => {
       merchants = found;
       return refresh();
