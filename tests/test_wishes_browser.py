@@ -190,3 +190,17 @@ def test_staff_create_fulfil_with_a_merchant_and_cancel(browser: Any, base_url: 
         page.locator("li.jd-wish").first.get_by_text("已实现").wait_for()
         assert page.locator("li.jd-wish").count() == 1
         page.screenshot(path=str(ARTIFACTS / "wishes-staff-laptop.png"), full_page=True)
+
+
+def test_the_public_wall_fits_a_phone(browser: Any, base_url: str, api: Api, wall: dict[str, Any]) -> None:  # noqa: F811
+    api.ok("POST", f"/v1/wishes/{wall['wish']['id']}/pledges", wall["volunteer"]["token"], {"amount": 6}, status=201)
+    with new_phone(browser, base_url, PHONE) as context:
+        page = context.new_page()
+        page.goto(f"/v1/public/communities/{wall['community']['id']}/wishes.html")
+        page.get_by_role("heading", name="微心愿墙").wait_for()
+        assert page.locator("progress").evaluate("bar => [bar.value, bar.max]") == [6, WISH_TARGET]
+        assert "已认领 6 / 15 金豆 · 1 人" in page.inner_text("body") and "小周" not in page.inner_text("body")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+        page.get_by_role("link", name="English").click()
+        page.get_by_role("heading", name="Wish wall").wait_for()
+        page.screenshot(path=str(ARTIFACTS / "wishes-public-wall-phone.png"), full_page=True)
