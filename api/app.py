@@ -37,6 +37,7 @@ from api.routes import (
     transparency,
     welfare,
     whoami,
+    wishes,
 )
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -47,7 +48,8 @@ ROUTERS = (health.router, communities.router, staff.router, accounts.router, rep
            welfare.router, payments.router, merchants.router, pages.router,
            fund.router, settlements.router, public.router,
            lists.router, credentials.router, cards.router, dashboard.router, whoami.router,
-           docs.router, landing.router, transparency.router)
+           docs.router, landing.router, transparency.router,
+           wishes.router, wishes.public_router)
 
 
 class RequestObserver:

@@ -276,6 +276,8 @@ def _plan_day(demo: DemoCommunity, calendar: Calendar, day: date, first_day: dat
     period = day.strftime("%Y-%m")
     if day.day == 1:
         calendar.add(_local(day, time(9, 0)), lambda: _allowances(demo, period))
+    if day == first_day.replace(day=WISH_WALL_DAY):
+        calendar.add(_local(day, time(15, 0)), lambda: _wish_wall(demo, calendar))
     if day.day == 3 and day > first_day:  # the month before closed two days ago: settle it
         closed = _months_back(day, 1).strftime("%Y-%m")
         calendar.add(_local(day, time(10, 0)), lambda: _settle(demo, calendar, day, closed))
@@ -333,6 +335,46 @@ def _check_report(demo: DemoCommunity, calendar: Calendar, report: dict[str, Any
         demo.post(f"/v1/reports/{report['id']}/dispatch", checker, {"handler_ids": [h["id"] for h in handlers]})
         awards = {h["id"]: rng.choice((3, 5, 8)) for h in handlers}
         calendar.add(demo.timeline() + timedelta(minutes=rng.randint(40, 180)), lambda: _close(demo, report, awards))
+
+
+# The wish wall (微心愿), as 金色社区 keeps one: staff write down what residents cannot manage
+# alone; volunteers pledge beans; a local shop delivers. Titles stay free of residents' names.
+WISHES = [  # (title, story, target beans, the kind of shop that supplies it, share of the target pledged)
+    ("为一位独居老人装卫生间扶手", "刘爷爷独居，卫生间起身困难，想装一个扶手。", 60, "五金店", 1.0),
+    ("给行动不便的老人买一副新拐杖", "孙爷爷的拐杖断了，想换一副结实的。", 45, "药店", 1.0),
+    ("为失独老人订一个月的午餐", "赵奶奶做饭不便，想每天有一顿热乎的午饭。", 240, "小吃店", 0.4),
+]
+WISH_WALL_DAY = 10  # of the first month: fulfilled wishes are repaid at that month's settlement
+PLEDGES = (5, 10, 15)
+
+
+def _wish_wall(demo: DemoCommunity, calendar: Calendar) -> None:
+    for title, story, target, kind, share in WISHES:
+        merchant = next((m for m in demo.merchants if m["display_name"].endswith(kind)), demo.merchants[0])
+        wish = demo.post("/v1/wishes", demo.token("worker"), {
+            "community_id": demo.community["id"], "title": title, "story": story, "target": target,
+            "merchant_id": merchant["id"]})
+        wanted, moment = round(target * share), demo.timeline()
+        while wanted > 0:
+            amount = min(wanted, demo.rng.choice(PLEDGES))
+            moment += timedelta(hours=demo.rng.randint(2, 20))
+            calendar.add(moment, lambda w=wish, a=amount: _pledge(demo, calendar, w, a))
+            wanted -= amount
+
+
+def _pledge(demo: DemoCommunity, calendar: Calendar, wish: dict[str, Any], amount: int) -> None:
+    """A volunteer who has the beans pledges; if nobody has them yet, someone will tomorrow. The
+    pledge that funds the wish sends the shop to deliver it the next day."""
+    pledgers = [v for v in demo.volunteers if demo.held[v["id"]]["bean"] >= amount]
+    if not pledgers:
+        calendar.add(demo.timeline() + timedelta(days=1), lambda: _pledge(demo, calendar, wish, amount))
+        return
+    volunteer = demo.rng.choice(pledgers)
+    pledged = demo.post(f"/v1/wishes/{wish['id']}/pledges", volunteer["token"], {"amount": amount})
+    demo.held[volunteer["id"]]["bean"] -= amount
+    if pledged["status"] == "funded":
+        calendar.add(demo.timeline() + timedelta(days=1), lambda: demo.post(
+            f"/v1/wishes/{wish['id']}/fulfil", demo.token("worker")))
 
 
 def _close(demo: DemoCommunity, report: dict[str, Any], awards: dict[str, int]) -> None:
@@ -496,6 +538,7 @@ def welcome(demo: DemoCommunity, origin: str) -> str:
         "",
         f"  首页 home:               {origin}/",
         f"  基金公示 fund reports:    {reports}",
+        f"  微心愿墙 wish wall:       {origin}/v1/public/communities/{demo.community['id']}/wishes.html",
         f"  接口文档 API docs:        {origin}/docs · {origin}/redoc",
         "",
     ]

@@ -33,6 +33,7 @@ STATUS_BY_CODE = {
     "already_settled": 409,
     "already_reversed": 409,
     "invalid_state": 409,
+    "over_pledged": 409,
     "same_person": 409,
     "concurrency_conflict": 409,
     "rate_limited": 429,

@@ -21,6 +21,7 @@ from domain.money import FEN_PER_UNIT
 SUMMARY_FIELDS = (
     "period", "opening_balance_fen", "donations_fen", "reimbursements_fen", "rebates_fen", "closing_balance_fen",
     "beans_outstanding", "welfare_outstanding", "liability_fen", "coverage_ratio", "chain_head", "events_count",
+    "wishes_fulfilled",
 )
 TREE_HEAD_FIELDS = ("tree_size", "root_hash", "timestamp", "key_id", "signature")  # present once reports carry one
 MERCHANT_FIELDS = ("merchant_id", "display_name", "redeemed", "reimbursement_fen", "rebate_fen")
@@ -138,6 +139,7 @@ TEXT: dict[str, dict[str, str]] = {
     "landing_reports": {"zh": "各社区基金公示", "en": "Each community's fund reports"},
     "landing_no_communities": {"zh": "还没有社区。", "en": "No community yet."},
     "landing_current": {"zh": "本月公示", "en": "This month"},
+    "wishes": {"zh": "本月实现微心愿 {n} 个 · 看心愿墙", "en": "Wishes fulfilled this month: {n} · see the wish wall"},
 }
 
 CHART_WIDTH, CHART_HEIGHT, CHART_AXIS = 360, 180, 20
@@ -224,6 +226,7 @@ def to_html(
 <footer>
 <p>{t("privacy")}</p>
 <p>{t("downloads")}: <a href="{escape(base_path)}">JSON</a> · <a href="{escape(base_path)}.csv">CSV</a></p>
+<p><a href="{escape(base_path.rsplit("/fund-reports/", 1)[0])}/wishes.html?lang={lang}">{t("wishes", n=str(int(report["wishes_fulfilled"])))}</a></p>
 </footer>"""
     title = f"{TEXT['title'][lang]} · {report['period']}"
     return PublicPage(title, lang, with_lang(base_path + ".html", other), body)

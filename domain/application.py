@@ -9,7 +9,9 @@ from domain.earning import EarningCommands
 from domain.month import MonthCommands
 from domain.paying import PaymentCommands, WelfareCommands
 from domain.people import PeopleCommands
+from domain.wishing import WishCommands
 
 
-class Jindou(CardSheetCommands, MonthCommands, PaymentCommands, WelfareCommands, DonationCommands, EarningCommands, PeopleCommands):
+class Jindou(CardSheetCommands, MonthCommands, PaymentCommands, WelfareCommands, DonationCommands, EarningCommands,
+             PeopleCommands, WishCommands):
     """The whole application; each feature's commands live in their own mixin."""

@@ -102,6 +102,12 @@ class AlreadyReversed(Declined):
     code = "already_reversed"
 
 
+class OverPledged(Declined):
+    """A pledge larger than what the wish still needs."""
+
+    code = "over_pledged"
+
+
 class InvalidState(Declined):
     code = "invalid_state"
 

@@ -41,6 +41,7 @@ class SystemAccount(str, Enum):
     FUND = "fund"  # cash held by the 金豆基金 (fen)
     DONORS = "donors"  # where donated cash came from (fen, goes negative)
     PAID_OUT = "paid_out"  # cash paid to merchants (fen)
+    ESCROW = "escrow"  # beans pledged to one wish, held until it is fulfilled or cancelled (one per wish)
 
 
 def system_account(community_id: UUID | str, kind: SystemAccount) -> str:
@@ -49,6 +50,27 @@ def system_account(community_id: UUID | str, kind: SystemAccount) -> str:
 
 def is_system_account(account_id: str) -> bool:
     return ":" in account_id
+
+
+def escrow_account(community_id: UUID | str, wish_id: UUID | str) -> str:
+    """The system account holding a wish's pledged beans: `{community}:escrow:{wish}`."""
+    return f"{system_account(community_id, SystemAccount.ESCROW)}:{wish_id}"
+
+
+def is_escrow_account(account_id: str) -> bool:
+    parts = account_id.split(":")
+    return len(parts) == 3 and parts[1] == SystemAccount.ESCROW.value
+
+
+def counts_as_outstanding(account_id: str) -> bool:
+    """Units someone may still spend or be repaid for: a holder's, or pledged to a wish and
+    neither delivered nor returned yet (escrowed beans are still owed by the fund)."""
+    return not is_system_account(account_id) or is_escrow_account(account_id)
+
+
+def community_of_system_account(account_id: str) -> str:
+    assert is_system_account(account_id), account_id
+    return account_id.split(":", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import AlreadyReversed, AlreadySettled
+from domain.errors import AlreadyReversed, AlreadySettled, InvalidState
 from domain.ids import derived_id
+
+WISH_METHOD = "wish"  # a fulfilled wish: the escrow paid the merchant (beside "code" and "card")
 
 
 class RedemptionStatus(str, Enum):
@@ -27,6 +29,10 @@ class Redemption(Aggregate):
     def id_for(merchant_id: UUID, idempotency_key: str) -> UUID:
         return derived_id("redemption", merchant_id, idempotency_key)
 
+    @staticmethod
+    def id_for_wish(wish_id: UUID) -> UUID:
+        return derived_id("wish-redemption", wish_id)
+
     @event("Completed")
     def __init__(
         self, id: UUID, community_id: UUID, merchant_id: UUID, customer_id: UUID, amount: int,  # noqa: A002
@@ -37,11 +43,13 @@ class Redemption(Aggregate):
         self.customer_id = customer_id
         self.amount = amount
         self.funded = funded  # {"welfare": int, "bean": int}, summing to amount
-        self.method = method  # "code" (phone QR) or "card" (printed card)
+        self.method = method  # "code" (phone QR), "card" (printed card) or "wish" (a fulfilled wish)
         self.status = RedemptionStatus.COMPLETED.value
         self.settlement_id: UUID | None = None
 
     def check_reversible(self) -> None:
+        if self.method == WISH_METHOD:
+            raise InvalidState("a fulfilled wish is not a sale its merchant can give back", redemption_id=str(self.id))
         if self.status == RedemptionStatus.REVERSED.value:
             raise AlreadyReversed("this sale was already reversed", redemption_id=str(self.id))
         if self.settlement_id is not None:

@@ -19,12 +19,19 @@ from datetime import datetime
 from typing import Any
 
 from domain.fund import coverage_ratio, liability_fen, period_of_date
-from domain.money import UNIT_ASSETS, decode_postings, is_system_account
+from domain.money import (
+    UNIT_ASSETS,
+    community_of_system_account,
+    counts_as_outstanding,
+    decode_postings,
+    is_system_account,
+)
 from domain.periods import period_bounds, period_of
 from projections.chain import chain_head_at
 from projections.ledger import community_timezone, utc_text
 from projections.projector import Recorded
 from projections.store import Cursor
+from projections.wishes import fulfilled_count
 
 CHART_MONTHS_MAX = 12  # the public page's chart shows the year up to the report's month
 
@@ -72,13 +79,12 @@ class FundProjection:
 
     @staticmethod
     def _outstanding(cursor: Cursor, recorded: Recorded) -> None:
-        """Units in holders' hands per community, after every transaction that moves some."""
+        """Units in holders' hands (or pledged to wishes) per community, after every transaction
+        that moves some."""
         deltas: dict[tuple[str, str], int] = defaultdict(int)
         for posting in decode_postings(recorded.event.postings):
-            if posting.asset in UNIT_ASSETS and not is_system_account(posting.account_id):
-                row = cursor.one("SELECT community_id FROM ledger_accounts WHERE account_id = ?", (posting.account_id,))
-                assert row is not None, posting.account_id
-                deltas[(str(row["community_id"]), posting.asset.value)] += posting.amount
+            if posting.asset in UNIT_ASSETS and counts_as_outstanding(posting.account_id):
+                deltas[(_community_of(cursor, posting.account_id), posting.asset.value)] += posting.amount
         for (community_id, asset), delta in sorted(deltas.items()):
             if delta:
                 units = _outstanding_units(cursor, community_id, asset, recorded.position) + delta
@@ -136,6 +142,14 @@ class FundProjection:
             (recorded.position, community_id, paid_period, int(sums["reimbursements"]), int(sums["rebates"]),
              settlement_id, event.bank_reference, event.timestamp.isoformat()),
         )
+
+
+def _community_of(cursor: Cursor, account_id: str) -> str:
+    if is_system_account(account_id):
+        return community_of_system_account(account_id)
+    row = cursor.one("SELECT community_id FROM ledger_accounts WHERE account_id = ?", (account_id,))
+    assert row is not None, account_id
+    return str(row["community_id"])
 
 
 # --- queries -------------------------------------------------------------------------------
@@ -222,7 +236,7 @@ def _outstanding_units(cursor: Cursor, community_id: str, asset: str, position: 
 
 
 def outstanding_at(cursor: Cursor, community_id: str, position: int) -> dict[str, int]:
-    """Units in the hands of volunteers, beneficiaries and merchants (not yet repaid)."""
+    """Units in the hands of volunteers, beneficiaries and merchants (not yet repaid), and pledged to wishes."""
     return {asset.value: _outstanding_units(cursor, community_id, asset.value, position) for asset in UNIT_ASSETS}
 
 
@@ -337,6 +351,7 @@ def fund_report(cursor: Cursor, community_id: str, period: str, moment: datetime
         "merchants": merchants_paid(cursor, community_id, period, cut.books_position),
         "chain_head": chain_head_at(cursor, cut.books_position),
         "events_count": events_count_at(cursor, cut.books_position),
+        "wishes_fulfilled": fulfilled_count(cursor, community_id, period, cut.books_position),
     }
 
 

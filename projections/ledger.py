@@ -25,6 +25,8 @@ TRANSACTION_TYPES: dict[str, str] = {
     "WelfareAllowance.Issued": "welfare_allowance",
     "FundDonation.Received": "fund_donation",
     "Settlement.Paid": "settlement",
+    "Wish.Pledged": "wish_pledge",
+    "Wish.Cancelled": "wish_refund",
 }
 
 ENTRIES_PAGE_MAX = 500

@@ -10,8 +10,10 @@ from projections.ledger import LedgerProjection
 from projections.projector import Projection
 from projections.redemptions import RedemptionsProjection
 from projections.transparency import TransparencyProjection
+from projections.wishes import WishesProjection
 
 
 def all_projections() -> list[Projection]:
     return [ChainProjection(), LedgerProjection(), RedemptionsProjection(), FundProjection(),
-            DirectoryProjection(), DashboardProjection(), TransparencyProjection()]  # the chain first: others may read its head
+            DirectoryProjection(), DashboardProjection(), TransparencyProjection(),
+            WishesProjection()]  # the chain first: others may read its head

@@ -45,6 +45,8 @@ def test_three_demo_months_balance_settle_spread_and_keep_people_private(databas
             public_text = str(reports) + "".join(
                 api.call("GET", f"{base}/{period}{suffix}").text for period in MONTHS for suffix in (".html", ".csv"))
             settlements = [api.ok("GET", f"/v1/settlements/{s['id']}", ADMIN_TOKEN) for s in demo.settlements]
+            wall = api.ok("GET", f"/v1/public/communities/{demo.community['id']}/wishes")["items"]
+            public_text += api.call("GET", f"/v1/public/communities/{demo.community['id']}/wishes.html").text
             sales = [sale for merchant in demo.merchants for period in MONTHS for sale in api.ok(
                 "GET", f"/v1/merchants/{merchant['id']}/redemptions?period={period}&limit=500", ADMIN_TOKEN)["items"]]
     finally:
@@ -63,6 +65,10 @@ def test_three_demo_months_balance_settle_spread_and_keep_people_private(databas
     assert all(report["donations_fen"] > 0 and report["coverage_ratio"] > 1 for report in reports.values())
     assert reports["2026-04"]["events_count"] < reports["2026-05"]["events_count"] < reports["2026-06"]["events_count"]
 
+    # The wish wall: two wishes funded by pledges and delivered by local shops, one still gathering beans.
+    assert sorted(wish["status"] for wish in wall) == ["fulfilled", "fulfilled", "open"]
+    assert reports["2026-06"]["wishes_fulfilled"] == 2
+
     # Sales happened on their own days and hours, all inside the three months.
     moments = [datetime.fromisoformat(sale["occurred_at"]).astimezone(SHANGHAI) for sale in sales]
     assert len(sales) > 150
@@ -73,7 +79,8 @@ def test_three_demo_months_balance_settle_spread_and_keep_people_private(databas
     for person in demo.volunteers + demo.elders:
         assert person["display_name"] not in public_text
     table = welcome(demo, "http://127.0.0.1:8000")
-    for expected in (ADMIN_TOKEN, demo.volunteers[0]["token"], "/wallet", "/merchant", "/staff", "fund-reports.html"):
+    for expected in (ADMIN_TOKEN, demo.volunteers[0]["token"], "/wallet", "/merchant", "/staff", "fund-reports.html",
+                     "wishes.html"):
         assert expected in table
     volunteer_link = demo.sign_in_urls[demo.volunteers[0]["id"]]
     merchant_link = demo.sign_in_urls[demo.merchants[0]["id"]]

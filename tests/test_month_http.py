@@ -182,7 +182,9 @@ def check_report(api: Api, month: Month, report: dict[str, Any], settlements: li
         "period", "opening_balance_fen", "donations_fen", "reimbursements_fen", "rebates_fen", "closing_balance_fen",
         "beans_outstanding", "welfare_outstanding", "liability_fen", "coverage_ratio", "merchants", "chain_head",
         "events_count", "tree_head",  # v1.1: the signed head of the transparency log at the cut-off
+        "wishes_fulfilled",
     }
+    assert report["wishes_fulfilled"] == 0
     lines = [line for s in settlements for line in s["lines"]]
     reimbursements = sum(line["reimbursement_fen"] for line in lines)
     rebates = sum(line["rebate_fen"] for line in lines)

@@ -1,5 +1,5 @@
 """A small VOPR: hypothesis drives earn / close-with-awards / donate / duplicate-key retries /
-freeze / concurrent-conflict steps against the application, keeps a model of what every
+freeze / concurrent-conflict / wish pledge, fulfil and cancel steps against the application, keeps a model of what every
 balance must be, and after every step checks the model and the ledger's invariants
 (Σ = 0 per asset, no holder negative, guarded aggregates = read model, projection = replay).
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -28,8 +29,10 @@ from domain.errors import (
     DomainError,
     IdempotencyConflict,
     InsufficientFunds,
+    InvalidState,
+    OverPledged,
 )
-from domain.money import Asset
+from domain.money import Asset, escrow_account
 from infra.settings import Settings
 from infra.wiring import build_services
 from tests.conftest import ADMIN_TOKEN, PostgresDatabase, require_postgres
@@ -41,6 +44,22 @@ volunteers = st.integers(min_value=0, max_value=VOLUNTEERS - 1)
 beneficiaries = st.integers(min_value=0, max_value=BENEFICIARIES - 1)
 awards = st.integers(min_value=1, max_value=30)
 donations = st.integers(min_value=1, max_value=40)
+wish_targets = st.integers(min_value=1, max_value=20)
+pledges = st.integers(min_value=1, max_value=12)
+
+
+@dataclass
+class WishModel:
+    """What a wish must hold: its target, every pledger's beans in escrow, its status."""
+
+    id: UUID
+    target: int
+    pledges: dict[UUID, int] = field(default_factory=dict)
+    status: str = "open"
+
+    @property
+    def pledged(self) -> int:
+        return sum(self.pledges.values())
 
 
 @contextmanager
@@ -83,6 +102,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.expected: dict[UUID, int] = {a.account_id: 0 for a in self.volunteers + self.beneficiaries}  # type: ignore[misc]
         self.frozen: set[UUID] = set()
         self.keyed: list[tuple[Actor, IdempotencyKey, UUID, int, dict[str, Any]]] = []
+        self.merchant: Actor = self.community.open("merchant")
+        self.expected[self.merchant.account_id] = 0  # type: ignore[index]
+        self.wishes: list[WishModel] = []
 
     def _database_url(self) -> str:
         if self.backend == "memory":
@@ -187,12 +209,85 @@ class LedgerMachine(RuleBasedStateMachine):
             # The stale save lost; the retry decided again on the fresh balance and saved or refused.
             assert len(saves) == (1 if refused else 2), (saves, refused)
 
+    # --- the wish wall -----------------------------------------------------------------------
+
+    def _pledge_refusal(self, wish: WishModel, volunteer: Actor, amount: int) -> str | None:
+        if wish.status not in ("open", "funded"):
+            return InvalidState.code
+        if amount > wish.target - wish.pledged:
+            return OverPledged.code
+        if volunteer.account_id in self.frozen:
+            return AccountFrozen.code
+        if amount > self.expected[volunteer.account_id]:  # type: ignore[index]
+            return InsufficientFunds.code
+        return None
+
+    @rule(beans=wish_targets)
+    def create_wish(self, beans: int) -> None:
+        outcome = self.app.create_wish(self.community.staff, community_id=self.community.id, title="修一把轮椅",
+                                       story="轮椅坏了", target=beans)
+        self.wishes.append(WishModel(UUID(outcome.result["id"]), beans))
+
+    @precondition(lambda self: self.wishes)
+    @rule(data=st.data(), volunteer=volunteers, amount=pledges)
+    def pledge(self, data: st.DataObject, volunteer: int, amount: int) -> None:
+        self._pledge(data.draw(st.sampled_from(self.wishes)), self.volunteers[volunteer], amount)
+
+    @precondition(lambda self: self.wishes)
+    @rule(data=st.data(), volunteer=volunteers)
+    def pledge_what_it_still_needs(self, data: st.DataObject, volunteer: int) -> None:
+        wish = data.draw(st.sampled_from(self.wishes))
+        self._pledge(wish, self.volunteers[volunteer], max(1, wish.target - wish.pledged))
+
+    def _pledge(self, wish: WishModel, holder: Actor, amount: int) -> None:
+        expected = self._pledge_refusal(wish, holder, amount)
+        try:
+            result = self.app.pledge_to_wish(holder, wish.id, amount=amount).result
+        except DomainError as refused:
+            assert refused.code == expected
+            return
+        assert expected is None
+        self.expected[holder.account_id] -= amount  # type: ignore[index]
+        wish.pledges[holder.account_id] = wish.pledges.get(holder.account_id, 0) + amount  # type: ignore[index]
+        wish.status = "funded" if wish.pledged == wish.target else "open"
+        assert (result["pledged"], result["status"]) == (wish.pledged, wish.status)
+
+    @precondition(lambda self: self.wishes)
+    @rule(data=st.data())
+    def fulfil_wish(self, data: st.DataObject) -> None:
+        wish = data.draw(st.sampled_from(self.wishes))
+        try:
+            self.app.fulfil_wish(self.community.staff, wish.id, merchant_id=self.merchant.account_id)
+        except InvalidState:
+            assert wish.status != "funded"
+            return
+        assert wish.status == "funded"
+        wish.status = "fulfilled"
+        self.expected[self.merchant.account_id] += wish.target  # type: ignore[index]
+
+    @precondition(lambda self: self.wishes)
+    @rule(data=st.data())
+    def cancel_wish(self, data: st.DataObject) -> None:
+        wish = data.draw(st.sampled_from(self.wishes))
+        try:
+            self.app.cancel_wish(self.community.staff, wish.id)
+        except InvalidState:
+            assert wish.status in ("fulfilled", "cancelled")
+            return
+        assert wish.status in ("open", "funded")
+        wish.status = "cancelled"
+        for volunteer_id, amount in wish.pledges.items():
+            self.expected[volunteer_id] += amount
+
     # --- after every step --------------------------------------------------------------------
 
     @invariant()
     def balances_match_the_model_and_the_ledger_holds(self) -> None:
         for account_id, expected in self.expected.items():
             assert self.community.balance(account_id) == expected, account_id
+        for wish in self.wishes:
+            held = wish.pledged if wish.status in ("open", "funded") else 0
+            assert self.community.balance(escrow_account(self.community.id, wish.id)) == held, wish
         check_invariants(self.services)
 
 
