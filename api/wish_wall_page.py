@@ -1,8 +1,8 @@
 """The public wish wall (微心愿) as a phone-sized HTML page, Simplified Chinese first.
 
 It renders the same items the public JSON list returns (titles, targets, pledged totals,
-pledger counts, status: no names), with the fund report page's look, no scripts and nothing
-loaded from elsewhere.
+pledger counts, status: no names) in the public pages' one layout (api/templates/public.html,
+styles in api/static/public.css), with no script and nothing loaded from elsewhere.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from api.fund_report_formats import PAGE_CSS
+from api.fund_report_formats import PublicPage, with_lang
 
 TEXT: dict[str, dict[str, str]] = {
     "title": {"zh": "微心愿墙", "en": "Wish wall"},
@@ -33,38 +33,21 @@ TEXT: dict[str, dict[str, str]] = {
     "switch": {"zh": "English", "en": "中文"},
 }
 
-WALL_CSS = """
-ul.wishes{list-style:none;margin:0;padding:0}ul.wishes li{background:#fff;border-radius:.5rem;padding:.75rem;
-margin:.6rem 0}ul.wishes h2{margin:0 0 .3rem;font-size:1.05rem}progress{width:100%;height:.9rem;accent-color:#c98a00}
-.status{display:inline-block;font-size:.8rem;padding:.05rem .5rem;border-radius:1rem;background:#f3e6c4;color:#6b4500}
-.status.fulfilled{background:#dcefdc;color:#2e7d32}.status.cancelled{background:#eee;color:#555}.figures{margin:.3rem 0 0}
-"""
-
-
-def to_html(items: Sequence[Mapping[str, Any]], *, community_name: str, lang: str, base_path: str) -> str:
+def to_html(items: Sequence[Mapping[str, Any]], *, community_name: str, lang: str, base_path: str) -> PublicPage:
     def t(key: str, **values: Any) -> str:
         return escape(TEXT[key][lang].format(**values))
 
     other = "en" if lang == "zh" else "zh"
-    html_lang = "zh-Hans" if lang == "zh" else "en"
     listed = "".join(_wish(item, t) for item in items) if items else f"<p>{t('empty')}</p>"
-    return f"""<!doctype html>
-<html lang="{html_lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{escape(community_name)} · {t("title")}</title>
-<style>{PAGE_CSS}{WALL_CSS}</style></head>
-<body><main>
-<header><div><p class="community">{escape(community_name)}</p>
-<h1>{t("title")}</h1></div>
-<a href="{escape(base_path)}.html?lang={other}" hreflang="{other}">{t("switch")}</a></header>
+    body = f"""<p class="community">{escape(community_name)}</p>
+<h1>{t("title")}</h1>
 <p>{t("lead")}</p>
 <ul class="wishes">{listed}</ul>
 <footer>
 <p>{t("privacy")}</p>
 <p>{t("data")}: <a href="{escape(base_path)}">JSON</a></p>
-</footer>
-</main></body></html>
-"""
+</footer>"""
+    return PublicPage(f"{community_name} · {TEXT['title'][lang]}", lang, with_lang(base_path + ".html", other), body)
 
 
 def _wish(item: Mapping[str, Any], t: Any) -> str:

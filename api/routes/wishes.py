@@ -28,7 +28,7 @@ from api.deps import (
     require,
 )
 from api.responses import page, written
-from api.routes.public import PAGE_HEADERS
+from api.routes.public import public_page
 from api.wish_wall_page import to_html
 from domain.base import Actor
 from domain.errors import NotFound, ValidationFailed
@@ -144,8 +144,7 @@ def public_wall_page(
     found = _public_community(services, community_id)
     listed = _page(services, str(found["community_id"]), None, PUBLIC_WALL_WISHES_MAX, None)
     base_path = f"/v1/public/communities/{found['community_id']}/wishes"
-    return HTMLResponse(to_html(listed["items"], community_name=str(found["name"]), lang=lang, base_path=base_path),
-                        headers=PAGE_HEADERS)
+    return public_page(to_html(listed["items"], community_name=str(found["name"]), lang=lang, base_path=base_path))
 
 
 @public_router.get("/wishes")
