@@ -15,7 +15,8 @@ from infra.settings import Settings
 from infra.wiring import Services, build_services
 from tests.audit_history import RawDatabase, make_history
 from tests.conftest import ADMIN_TOKEN, PostgresDatabase, require_postgres
-from tests.test_audit_cli import STORED, rewrite_chain_consistently
+from tests.audit_history import rewrite_chain_and_tree
+from tests.test_audit_cli import STORED
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_replay_checks_guarded_accounts_own_balances_against_an_edited_transacti
     position = raw.positions_of("Donation.Made")[0]
     postings = json.loads(bytes(raw.event_at(position)["state"]))["postings"]
     raw.edit_state(position, postings=[dict(p, amount=p["amount"] * 2) for p in postings])
-    rewrite_chain_consistently(history, raw)
+    rewrite_chain_and_tree(history, raw)
     assert verify_chain(history.app, history.store).ok  # the chain alone cannot tell any more
 
     report = replay_and_compare(history.app, history.store)
