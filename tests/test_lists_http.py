@@ -13,6 +13,8 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.base import Actor
 from domain.periods import period_of
@@ -428,3 +430,28 @@ def test_lists_include_every_acknowledged_write(world: World) -> None:
         assert world.api.ok("GET", "/v1/reports?limit=1", world.token("staff"))["items"][0]["id"] == report
         account = world.api.account(world.here["id"], "volunteer", f"新人 {n}")
         assert world.api.ok("GET", "/v1/accounts?limit=1", world.token("staff"))["items"][0]["id"] == account["id"]
+
+
+LIST_FILTERS = {
+    "/v1/communities": (),
+    "/v1/reports": ("community_id", "status", "category", "reporter_id"),
+    "/v1/accounts": ("community_id", "kind", "status", "q"),
+    "/v1/settlements": ("community_id", "period", "status"),
+    "/v1/staff": ("community_id",),
+}
+query_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+
+
+@pytest.mark.backends("sqlite", "postgres")  # PostgreSQL refuses NUL in text: nothing typed may reach it unchecked
+def test_no_query_string_gets_a_5xx(world: World) -> None:
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=st.sampled_from(sorted(LIST_FILTERS)), data=st.data())
+    def ask(path: str, data: st.DataObject) -> None:
+        names = [*LIST_FILTERS[path], "limit", "cursor"]
+        params = data.draw(st.dictionaries(st.sampled_from(names), query_text, max_size=3))
+        response = world.api.call("GET", path, ADMIN_TOKEN, params=params)
+        assert response.status_code in (200, 403, 404, 422), (params, response.status_code, response.text)
+        if response.status_code != 200:
+            assert set(response.json()["error"]) == {"code", "message", "details"}
+
+    ask()
