@@ -3,7 +3,7 @@
 Every list is scoped: people bound to a community see only theirs (another community's id is
 403), a deployment-wide admin sees all; a volunteer's report list is its own, whatever it asks.
 The read model's directory (`projections/directory.py`) finds a page in one index range scan;
-items are shaped by the same view functions as the single-item endpoints.
+items are shaped by the same view functions as the single-item endpoints where there are some.
 """
 
 from __future__ import annotations
@@ -69,17 +69,13 @@ def one_of(value: str | None, allowed: Iterable[Any], field: str) -> str | None:
     return value
 
 
-def before_position(cursor: str | None) -> int | None:
-    return decode_cursor(cursor, 1)[0] if cursor else None
-
-
 def read_page(
     services: Services, rows_of: Callable[..., list[dict[str, Any]]], key: str, limit: int, cursor: str | None,
     **options: Any,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of rows (after the read model caught up with every acknowledged write) and the
     cursor of the next page, if any."""
-    before = before_position(cursor)
+    before = decode_cursor(cursor, 1)[0] if cursor else None  # the last position of the previous page
     services.projector.catch_up()
     with services.store.read() as read:
         rows = rows_of(read, key, limit=limit + 1, before=before, **options)
