@@ -157,6 +157,7 @@ def test_reports_are_listed_with_every_filter_as_their_status_changes(world: Wor
     api.ok("POST", f"/v1/reports/{sanitation}/verify", staff)  # an urgent one verified after dispatch stays dispatched
 
     assert world.ids("/v1/reports", status="submitted") == [other]
+    assert world.ids("/v1/reports", community_id="", status="", category="", reporter_id="") == world.ids("/v1/reports")
     assert world.ids("/v1/reports", status="verified") == [fire]
     assert world.ids("/v1/reports", status="rejected") == [dispute]
     assert world.ids("/v1/reports", status="dispatched") == [sanitation]
@@ -232,6 +233,7 @@ def test_accounts_are_listed_as_each_account_reads_with_balances(world: World) -
     assert world.id("beneficiary") not in world.ids("/v1/accounts", kind="beneficiary", status="active")
     api.ok("POST", f"/v1/accounts/{world.id('beneficiary')}/unfreeze", staff)
     assert world.ids("/v1/accounts", status="frozen") == []
+    assert world.ids("/v1/accounts", kind="", status="", q="") == [item["id"] for item in listed]
     assert world.ids("/v1/accounts", "admin", kind="volunteer") == [
         world.id("foreign_volunteer"), world.id("other_volunteer"), world.id("volunteer")]
 
@@ -286,6 +288,7 @@ def test_settlements_are_listed_by_period_and_status(world: World) -> None:
     assert world.ids("/v1/settlements", status="approved", period=period) == [second["id"]]
     assert world.ids("/v1/settlements", status="proposed") == []
     assert world.ids("/v1/settlements", period="2001-01") == []
+    assert world.ids("/v1/settlements", period="", status="", community_id="") == [second["id"], first["id"]]
     assert world.ids("/v1/settlements", "admin", community_id=world.here["id"]) == [second["id"], first["id"]]
     assert world.ids("/v1/settlements", "foreign_staff") == []
     assert_error(api.call("GET", f"/v1/settlements?community_id={world.here['id']}", world.token("foreign_staff")),

@@ -55,8 +55,9 @@ WordFilter = Annotated[str | None, Query(max_length=32)]
 
 def community_scope(app: Jindou, actor: Actor, community_id: str | None) -> str | None:
     """The community a list is confined to: the one asked for (404 unknown, 403 not the
-    actor's), else the actor's own; None — every community — only for a deployment-wide admin."""
-    if community_id is None:
+    actor's), else the actor's own; None — every community — only for a deployment-wide admin.
+    An empty filter (`?community_id=`, as a form sends it) is no filter, here and below."""
+    if not community_id:
         return None if actor.community_id is None else str(actor.community_id)
     return str(app.get_community_for(actor, path_id(community_id, "community")).id)
 
@@ -64,9 +65,9 @@ def community_scope(app: Jindou, actor: Actor, community_id: str | None) -> str 
 def one_of(value: str | None, allowed: Iterable[Any], field: str) -> str | None:
     """A filter value the list knows, or None for no filter; anything else is named in a 422."""
     words = [a.value for a in allowed]
-    if value is not None and value not in words:
+    if value and value not in words:
         raise ValidationFailed(f"{field} must be one of {', '.join(words)}", field=field, allowed=words)
-    return value
+    return value or None
 
 
 def read_page(
@@ -143,7 +144,7 @@ def list_reports(
         scope, reporter = None, str(actor.account_id)
     else:
         scope, reporter = community_scope(services.app, actor, community_id), None
-        if reporter_id is not None:
+        if reporter_id:
             account = services.app.get_account(path_id(reporter_id, "account"))
             check_may_read_account(actor, account.id, account.community_id)
             reporter = str(account.id)
@@ -196,7 +197,7 @@ def list_settlements(
     """Items shaped as `GET /v1/settlements/{id}`."""
     app = services.app
     key = directory.SETTLEMENTS.key(
-        community_id=community_scope(app, actor, community_id), period=None if period is None else check_period(period),
+        community_id=community_scope(app, actor, community_id), period=check_period(period) if period else None,
         status=one_of(status, SettlementStatus, "status"),
     )
     rows, next_cursor = read_page(services, directory.item_ids, key, limit, cursor)
