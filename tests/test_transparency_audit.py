@@ -196,18 +196,17 @@ def test_the_standalone_verifier_checks_a_live_server_and_detects_a_rewrite(serv
     assert "OK: signed tree head of" in first.stdout and f"OK: entry {entries[-1]['entry_id']} is in the log" in first.stdout
     assert json.loads(kept.read_text())["tree_size"] > 0
 
-    with api_for(services, ADMIN_TOKEN) as api:
-        api.community(name="后来的社区")
-    again = _standalone(url, "--published", str(kept), cwd=tmp_path)
+    report_file, _, _ = _publish(services, world, tmp_path)  # a fund report saved from the public page
+    again = _standalone(url, "--published", str(kept), str(report_file), cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "OK: the log is consistent with 1 kept head(s)" in again.stdout
+    assert "OK: the log is consistent with 2 kept head(s)" in again.stdout
 
     raw = RawDatabase(services)
     raw.edit_state(raw.positions_of("Report.Verified")[0], award=500)
     rewrite_chain_and_tree(services, raw)
-    caught = _standalone(url, "--published", str(kept), cwd=tmp_path)
+    caught = _standalone(url, "--published", str(kept), str(report_file), cwd=tmp_path)
     assert caught.returncode == 1, caught.stdout + caught.stderr
-    assert "is not an extension of the kept head" in caught.stdout
+    assert caught.stdout.count("is not an extension of the kept head") == 2, caught.stdout
 
 
 @STORED
