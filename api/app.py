@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -156,6 +157,8 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         app.state.services = services or build_services(settings or Settings.from_env())
         anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.services.settings.server_threads
         app.state.services.health.start()
+        if owned:  # a new deployment makes its signing key now, so it can be backed up at once
+            logging.getLogger("jindou").info("transparency log signing key id %s", app.state.services.signer.key_id)
         try:
             yield
         finally:

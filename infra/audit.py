@@ -43,8 +43,7 @@ from domain.community import Community
 from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persistence_env
 from infra.transparency import SigningKeyError, known_public_keys
 from infra.wiring import Services, build_services, memory_read_store
-from projections import fund, ledger
-from projections import transparency
+from projections import fund, ledger, transparency
 from projections.chain import GENESIS_HASH, canonical_bytes, link, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
 from projections.registry import all_projections
@@ -778,7 +777,7 @@ def signature_problems(settings: Settings, published: Sequence[PublishedHead]) -
         keys = known_public_keys(settings)
     except SigningKeyError as exc:
         return [str(exc)]
-    return [f"{kept.source}: its tree head {problem}" for kept in heads
+    return [f"{kept.source}: tree head refused: {problem}" for kept in heads
             if (problem := head_problem(kept.tree_head, keys))]  # type: ignore[arg-type]
 
 

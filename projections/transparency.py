@@ -141,28 +141,27 @@ class TransparencyProjection:
         self._leaves, self._nodes = [], []
 
 
-def backfill(projector: Projector) -> int:
+def backfill(projector: Projector) -> None:
     """A read model projected before the transparency log existed has every event tracked but no
     tree, and the projector only applies what comes after its position: grow the tree over the
     tracked events first, a batch per transaction (each re-reads where the tree ends, so processes
-    starting together take turns). Returns the number of leaves added; 0 on every later start."""
-    projection, target, added = TransparencyProjection(), projector.position, 0
+    starting together take turns). On every later start it finds the tree complete at once."""
+    projection, target = TransparencyProjection(), projector.position
     while True:
         with projector.store.transaction(commit=True) as cursor:
             row = cursor.one("SELECT MAX(position) AS last FROM transparency_leaves")
             last = 0 if row is None or row["last"] is None else int(row["last"])
             if last >= target:
-                return added
+                return
             notifications = projector.app.recorder.select_notifications(
                 start=last, limit=BACKFILL_BATCH_SIZE, stop=target, inclusive_of_start=False
             )
             if not notifications:  # tracked events no longer stored: for `jindou audit verify` to name
-                return added
+                return
             for notification in notifications:
                 event = projector.app.mapper.to_domain_event(notification)
                 projection.apply(cursor, Recorded(notification.id, notification, event))
             projection.finish_batch(cursor)
-            added += len(notifications)
 
 
 # ---------------------------------------------------------------------------------------------

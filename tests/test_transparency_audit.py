@@ -6,6 +6,7 @@ against the live server without installing Jindou."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.app import create_app
 from api.cli import main
 from infra.settings import Settings
+from infra.transparency import TreeSigner
 from infra.wiring import Services, build_services
 from tests.audit_history import RawDatabase, make_history, rewrite_chain_and_tree
 from tests.conftest import ADMIN_TOKEN
@@ -102,14 +106,45 @@ def test_published_heads_catch_an_edit_the_database_no_longer_shows(history, tmp
 
 
 @STORED
-def test_verify_refuses_a_published_head_with_a_bad_signature_or_an_inconsistent_pair(history, tmp_path: Path,
-                                                                                     capsys) -> None:
+def test_verify_checks_every_published_signature_and_keeps_accepting_retired_keys(history, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                                capsys) -> None:
     services, world = history
-    report_file, head_file, head = _publish(services, world, tmp_path)
+    _, head_file, head = _publish(services, world, tmp_path)
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps(head | {"timestamp": "2000-01-01T00:00:00+00:00"}))
     code, out = _verify(capsys, forged)
-    assert code == 1 and f"FAILED {forged}: its tree head the signature does not verify" in out, out
+    assert code == 1 and f"FAILED {forged}: tree head refused: the signature does not verify" in out, out
+    stranger = tmp_path / "stranger.json"  # a head another deployment's key signed
+    stranger.write_text(json.dumps(TreeSigner(Ed25519PrivateKey.generate()).sign(
+        head["tree_size"], head["root_hash"], head["timestamp"])))
+    code, out = _verify(capsys, stranger)
+    assert code == 1 and "which the log does not list" in out, out
+    fork = tmp_path / "fork.json"  # the real key signing a different history of the same size
+    fork.write_text(json.dumps(services.signer.sign(head["tree_size"], "ab" * 32, head["timestamp"])))
+    code, out = _verify(capsys, fork)
+    assert code == 1 and "history up to here was rewritten" in out, out
+
+    # Rotation: the old key moves offline, its public key is listed as retired, a new key is made.
+    old_public = base64.b64encode(services.signer.public_key).decode()
+    key_file = Path(services.settings.transparency_key_file or "")
+    key_file.rename(tmp_path / "old-signing.key")
+    code, out = _verify(capsys, head_file)
+    assert code == 1 and "which the log does not list" in out, out  # not yet listed as retired
+    monkeypatch.setenv("JINDOU_TRANSPARENCY_RETIRED_KEYS", old_public)
+    rotated = build_services(replace(services.settings, transparency_retired_keys=(old_public,)))
+    try:
+        with api_for(rotated, ADMIN_TOKEN) as api:
+            key = api.ok("GET", "/v1/public/transparency/key")
+            resigned = api.ok("GET", f"/v1/public/transparency/tree-head?tree_size={head['tree_size']}")
+    finally:
+        rotated.close()
+    assert key["key_id"] != head["key_id"] and [k["key_id"] for k in key["retired"]] == [head["key_id"]]
+    assert resigned["root_hash"] == head["root_hash"] and resigned["key_id"] == key["key_id"]
+    resigned_file = tmp_path / "resigned.json"
+    resigned_file.write_text(json.dumps(resigned))
+    code, out = _verify(capsys, head_file, resigned_file)
+    assert code == 0, out
 
 
 @STORED
@@ -161,18 +196,17 @@ def test_the_standalone_verifier_checks_a_live_server_and_detects_a_rewrite(serv
     assert "OK: signed tree head of" in first.stdout and f"OK: entry {entries[-1]['entry_id']} is in the log" in first.stdout
     assert json.loads(kept.read_text())["tree_size"] > 0
 
-    with api_for(services, ADMIN_TOKEN) as api:
-        api.community(name="后来的社区")
-    again = _standalone(url, "--published", str(kept), cwd=tmp_path)
+    report_file, _, _ = _publish(services, world, tmp_path)  # a fund report saved from the public page
+    again = _standalone(url, "--published", str(kept), str(report_file), cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "OK: the log is consistent with 1 kept head(s)" in again.stdout
+    assert "OK: the log is consistent with 2 kept head(s)" in again.stdout
 
     raw = RawDatabase(services)
     raw.edit_state(raw.positions_of("Report.Verified")[0], award=500)
     rewrite_chain_and_tree(services, raw)
-    caught = _standalone(url, "--published", str(kept), cwd=tmp_path)
+    caught = _standalone(url, "--published", str(kept), str(report_file), cwd=tmp_path)
     assert caught.returncode == 1, caught.stdout + caught.stderr
-    assert "is not an extension of the kept head" in caught.stdout
+    assert caught.stdout.count("is not an extension of the kept head") == 2, caught.stdout
 
 
 @STORED

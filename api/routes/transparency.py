@@ -87,8 +87,10 @@ def get_entry_proof(
                            f"tree_size above {leaf.index}", field="tree_size", leaf_index=leaf.index)
         leaf_hash = transparency.node_hashes(cursor, [(0, leaf.index)])[(0, leaf.index)].hex()
         audit_path = transparency.inclusion_proof(cursor, leaf.index, size)
-    notification = services.app.recorder.select_notifications(start=leaf.position, limit=1)[0]
-    assert notification.id == leaf.position
+    stored = services.app.recorder.select_notifications(start=leaf.position, limit=1)
+    if not stored or stored[0].id != leaf.position:  # removed behind the service's back: `jindou audit verify` says so
+        raise NotFound("the event behind this entry is no longer in the store", entry_id=entry_id[:100])
+    notification = stored[0]
     return {
         "entry_id": entry_id, "position": leaf.position, "leaf_index": leaf.index, "tree_size": size,
         "canonical_base64": base64.b64encode(canonical_bytes(notification)).decode(), "leaf_hash": leaf_hash,
