@@ -177,13 +177,17 @@ class PublicPage:
     body: str
 
     def context(self) -> dict[str, Any]:
-        other = "en" if self.lang == "zh" else "zh"
         return {"title": self.title, "html_lang": HTML_LANGUAGES[self.lang], "switch_href": self.switch_href,
-                "other_lang": other, "switch_label": TEXT["switch"][self.lang], "body": Markup(self.body)}
+                "other_lang": other_language(self.lang), "switch_label": TEXT["switch"][self.lang], "body": Markup(self.body)}
 
 
 def with_lang(path: str, lang: str) -> str:
     return f"{path}?lang={lang}"
+
+
+def other_language(lang: str) -> str:
+    """The language the switch offers."""
+    return "en" if lang == "zh" else "zh"
 
 
 def to_html(
@@ -191,7 +195,6 @@ def to_html(
     base_path: str,
 ) -> PublicPage:
     t = translator(lang)
-    other = "en" if lang == "zh" else "zh"
     running = f'<p class="running">{t("running", moment=place.running_since)}</p>' if place.running_since else ""
     body = f"""<p class="community">{escape(place.community_name)}</p>
 {_navigation(place, lang, t)}
@@ -215,7 +218,7 @@ def to_html(
 <p>{t("downloads")}: <a href="{escape(base_path)}">JSON</a> · <a href="{escape(base_path)}.csv">CSV</a></p>
 </footer>"""
     title = f"{TEXT['title'][lang]} · {report['period']}"
-    return PublicPage(title, lang, with_lang(base_path + ".html", other), body)
+    return PublicPage(title, lang, with_lang(base_path + ".html", other_language(lang)), body)
 
 
 def _navigation(place: ReportPlace, lang: str, t: Any) -> str:
@@ -256,7 +259,6 @@ class IndexMonth:
 def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path: str, lang: str) -> PublicPage:
     """The community's months, newest first, each with its page and its data."""
     t = translator(lang)
-    other = "en" if lang == "zh" else "zh"
     items = "".join(
         f'<li><a class="period" href="{escape(with_lang(f"{index_path}/{month.period}.html", lang))}">'
         f'{escape(month.period)}</a>{" <span class=running>" + t("this_month") + "</span>" if month.running else ""}'
@@ -269,18 +271,17 @@ def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path:
 <ul class="months">{items}</ul>
 <footer><p>{t("privacy")}</p><p><a href="{with_lang("/", lang)}">{t("home")}</a> ·
 <a href="{escape(index_path)}">JSON</a></p></footer>"""
-    return PublicPage(TEXT["index_title"][lang], lang, with_lang(index_path + ".html", other), body)
+    return PublicPage(TEXT["index_title"][lang], lang, with_lang(index_path + ".html", other_language(lang)), body)
 
 
 def problem_html(*, lang: str, title_key: str, text: str, index_path: str | None, here: str) -> PublicPage:
     """The page a person sees instead of a report (404, or an address that is not valid)."""
     t = translator(lang)
-    other = "en" if lang == "zh" else "zh"
     links = [f'<a href="{with_lang("/", lang)}">{t("home")}</a>']
     if index_path is not None:
         links.insert(0, f'<a href="{escape(with_lang(index_path + ".html", lang))}">{t("all_months")}</a>')
     body = f"<p>{escape(text)}</p>\n<p>{' · '.join(links)}</p>"
-    return PublicPage(TEXT[title_key][lang], lang, with_lang(here, other), body)
+    return PublicPage(TEXT[title_key][lang], lang, with_lang(here, other_language(lang)), body)
 
 
 def _summary(report: Mapping[str, Any], t: Any) -> str:
