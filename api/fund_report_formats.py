@@ -8,6 +8,7 @@ it reads offline, on a slow phone and on a laptop, without scripts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -141,9 +142,8 @@ def yuan(amount_fen: int) -> str:
 def to_csv(report: Mapping[str, Any]) -> str:
     """Two sections a spreadsheet shows as they are: `field,value` rows, then the merchants."""
     summary = [(field, report[field]) for field in SUMMARY_FIELDS]
-    tree_head = report.get("tree_head")
-    if isinstance(tree_head, Mapping):
-        summary += [(f"tree_head.{field}", tree_head.get(field)) for field in TREE_HEAD_FIELDS]
+    if isinstance(report.get("tree_head"), Mapping):  # signed, so kept whole: one JSON cell
+        summary.append(("tree_head", json.dumps(report["tree_head"], separators=(",", ":"))))
     merchants = [tuple(line[field] for field in MERCHANT_FIELDS) for line in report["merchants"]]
     return csv_document((("field", "value"), summary), (MERCHANT_FIELDS, merchants))
 
