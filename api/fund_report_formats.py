@@ -25,7 +25,6 @@ SUMMARY_FIELDS = (
 )
 TREE_HEAD_FIELDS = ("tree_size", "root_hash", "timestamp", "key_id", "signature")  # present once reports carry one
 MERCHANT_FIELDS = ("merchant_id", "display_name", "redeemed", "reimbursement_fen", "rebate_fen")
-LANGUAGES = ("zh", "en")
 HTML_LANGUAGES = {"zh": "zh-CN", "en": "en"}
 
 # The page's words, Simplified Chinese first.
