@@ -212,7 +212,10 @@ def populate(services: Services, admin_token: str, *, size: DemoSize = FULL, now
             calendar.run(timeline)
         # Sign-in codes live a day at most: made now, for the people the welcome table names.
         for person in (demo.volunteers[0], demo.elders[0], demo.merchants[0]):
-            demo.sign_in_urls[person["id"]] = _sign_in_url(demo, person["id"])
+            demo.sign_in_urls[person["id"]] = _sign_in_url(demo, f"/v1/accounts/{person['id']}/sign-in-codes")
+        for key in ("director", "worker", "auditor"):
+            staff_id = demo.staff[key]["id"]
+            demo.sign_in_urls[staff_id] = _sign_in_url(demo, f"/v1/staff/{staff_id}/sign-in-codes")
     return demo
 
 
@@ -500,10 +503,9 @@ def _origin(host: str, port: int) -> str:
     return os.environ.get("JINDOU_PUBLIC_URL", "").rstrip("/") or f"http://{host}:{port}"
 
 
-def _sign_in_url(demo: DemoCommunity, account_id: str) -> str | None:
+def _sign_in_url(demo: DemoCommunity, path: str) -> str | None:
     """A sign-in link where the deployment offers sign-in codes (v1.1); None where it does not."""
-    response = demo.api.post(f"/v1/accounts/{account_id}/sign-in-codes", json={},
-                             headers={"Authorization": f"Bearer {demo.token('worker')}"})
+    response = demo.api.post(path, json={}, headers={"Authorization": f"Bearer {demo.admin_token}"})
     return str(response.json().get("url")) if response.status_code == 201 else None
 
 
@@ -513,9 +515,12 @@ def welcome(demo: DemoCommunity, origin: str) -> str:
     reports = f"{origin}/v1/public/communities/{demo.community['id']}/fund-reports.html"
     rows = [
         ("管理员 admin (全部社区)", "/docs", demo.admin_token, None),
-        (f"社区主任 {demo.staff['director']['display_name']}", "/staff", demo.token("director"), None),
-        (f"工作人员 {demo.staff['worker']['display_name']}", "/staff", demo.token("worker"), None),
-        (f"审计 {demo.staff['auditor']['display_name']}", "/staff", demo.token("auditor"), None),
+        (f"社区主任 {demo.staff['director']['display_name']}", "/staff", demo.token("director"),
+         demo.sign_in_urls.get(demo.staff["director"]["id"])),
+        (f"工作人员 {demo.staff['worker']['display_name']}", "/staff", demo.token("worker"),
+         demo.sign_in_urls.get(demo.staff["worker"]["id"])),
+        (f"审计 {demo.staff['auditor']['display_name']}", "/staff", demo.token("auditor"),
+         demo.sign_in_urls.get(demo.staff["auditor"]["id"])),
         (f"志愿者 {volunteer['display_name']}", "/wallet", volunteer["token"], demo.sign_in_urls.get(volunteer["id"])),
         (f"老人 {elder['display_name']}", "/wallet", elder["token"], demo.sign_in_urls.get(elder["id"])),
         (f"商户 {merchant['display_name']}", "/merchant", merchant["token"], demo.sign_in_urls.get(merchant["id"])),

@@ -8,6 +8,7 @@ it reads offline, on a slow phone and on a laptop, without scripts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -25,7 +26,6 @@ SUMMARY_FIELDS = (
 )
 TREE_HEAD_FIELDS = ("tree_size", "root_hash", "timestamp", "key_id", "signature")  # present once reports carry one
 MERCHANT_FIELDS = ("merchant_id", "display_name", "redeemed", "reimbursement_fen", "rebate_fen")
-LANGUAGES = ("zh", "en")
 HTML_LANGUAGES = {"zh": "zh-CN", "en": "en"}
 
 # The page's words, Simplified Chinese first.
@@ -154,9 +154,8 @@ def yuan(amount_fen: int) -> str:
 def to_csv(report: Mapping[str, Any]) -> str:
     """Two sections a spreadsheet shows as they are: `field,value` rows, then the merchants."""
     summary = [(field, report[field]) for field in SUMMARY_FIELDS]
-    tree_head = report.get("tree_head")
-    if isinstance(tree_head, Mapping):
-        summary += [(f"tree_head.{field}", tree_head.get(field)) for field in TREE_HEAD_FIELDS]
+    if isinstance(report.get("tree_head"), Mapping):  # signed, so kept whole: one JSON cell
+        summary.append(("tree_head", json.dumps(report["tree_head"], separators=(",", ":"))))
     merchants = [tuple(line[field] for field in MERCHANT_FIELDS) for line in report["merchants"]]
     return csv_document((("field", "value"), summary), (MERCHANT_FIELDS, merchants))
 
@@ -190,13 +189,17 @@ class PublicPage:
     body: str
 
     def context(self) -> dict[str, Any]:
-        other = "en" if self.lang == "zh" else "zh"
         return {"title": self.title, "html_lang": HTML_LANGUAGES[self.lang], "switch_href": self.switch_href,
-                "other_lang": other, "switch_label": TEXT["switch"][self.lang], "body": Markup(self.body)}
+                "other_lang": other_language(self.lang), "switch_label": TEXT["switch"][self.lang], "body": Markup(self.body)}
 
 
 def with_lang(path: str, lang: str) -> str:
     return f"{path}?lang={lang}"
+
+
+def other_language(lang: str) -> str:
+    """The language the switch offers."""
+    return "en" if lang == "zh" else "zh"
 
 
 def to_html(
@@ -204,7 +207,6 @@ def to_html(
     base_path: str,
 ) -> PublicPage:
     t = translator(lang)
-    other = "en" if lang == "zh" else "zh"
     running = f'<p class="running">{t("running", moment=place.running_since)}</p>' if place.running_since else ""
     body = f"""<p class="community">{escape(place.community_name)}</p>
 {_navigation(place, lang, t)}
@@ -229,7 +231,7 @@ def to_html(
 <p><a href="{escape(base_path.rsplit("/fund-reports/", 1)[0])}/wishes.html?lang={lang}">{t("wishes", n=str(int(report["wishes_fulfilled"])))}</a></p>
 </footer>"""
     title = f"{TEXT['title'][lang]} · {report['period']}"
-    return PublicPage(title, lang, with_lang(base_path + ".html", other), body)
+    return PublicPage(title, lang, with_lang(base_path + ".html", other_language(lang)), body)
 
 
 def _navigation(place: ReportPlace, lang: str, t: Any) -> str:
@@ -271,7 +273,6 @@ class IndexMonth:
 def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path: str, lang: str) -> PublicPage:
     """The community's months, newest first, each with its page and its data."""
     t = translator(lang)
-    other = "en" if lang == "zh" else "zh"
     items = "".join(
         f'<li><a class="period" href="{escape(with_lang(f"{index_path}/{month.period}.html", lang))}">'
         f'{escape(month.period)}</a>{" <span class=running>" + t("this_month") + "</span>" if month.running else ""}'
@@ -284,18 +285,17 @@ def index_html(months: Sequence[IndexMonth], *, community_name: str, index_path:
 <ul class="months">{items}</ul>
 <footer><p>{t("privacy")}</p><p><a href="{with_lang("/", lang)}">{t("home")}</a> ·
 <a href="{escape(index_path)}">JSON</a></p></footer>"""
-    return PublicPage(TEXT["index_title"][lang], lang, with_lang(index_path + ".html", other), body)
+    return PublicPage(TEXT["index_title"][lang], lang, with_lang(index_path + ".html", other_language(lang)), body)
 
 
 def problem_html(*, lang: str, title_key: str, text: str, index_path: str | None, here: str) -> PublicPage:
     """The page a person sees instead of a report (404, or an address that is not valid)."""
     t = translator(lang)
-    other = "en" if lang == "zh" else "zh"
     links = [f'<a href="{with_lang("/", lang)}">{t("home")}</a>']
     if index_path is not None:
         links.insert(0, f'<a href="{escape(with_lang(index_path + ".html", lang))}">{t("all_months")}</a>')
     body = f"<p>{escape(text)}</p>\n<p>{' · '.join(links)}</p>"
-    return PublicPage(TEXT[title_key][lang], lang, with_lang(here, other), body)
+    return PublicPage(TEXT[title_key][lang], lang, with_lang(here, other_language(lang)), body)
 
 
 def _summary(report: Mapping[str, Any], t: Any) -> str:

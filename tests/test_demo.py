@@ -86,6 +86,8 @@ def test_three_demo_months_balance_settle_spread_and_keep_people_private(databas
     merchant_link = demo.sign_in_urls[demo.merchants[0]["id"]]
     assert volunteer_link and volunteer_link.startswith("http://127.0.0.1:8000/wallet#sign-in=") and volunteer_link in table
     assert merchant_link and merchant_link.startswith("http://127.0.0.1:8000/merchant#sign-in=")
+    auditor_link = demo.sign_in_urls[demo.staff["auditor"]["id"]]
+    assert auditor_link and auditor_link.startswith("http://127.0.0.1:8000/staff#sign-in=") and auditor_link in table
 
 
 def test_the_demo_command_is_quiet_and_ends_with_who_to_sign_in_as(caplog) -> None:

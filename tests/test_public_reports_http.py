@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from api.fund_report_formats import SUMMARY_FIELDS, ReportPlace, to_csv, to_html
 from api.spreadsheet import UTF8_BOM, cell, csv_document
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api, api_for, new_key
@@ -139,7 +141,7 @@ def test_the_csv_opens_in_spreadsheets_in_two_sections_with_formulas_neutralised
     text = response.content.decode("utf-8-sig")
     summary_block, merchants_block = text.split("\n\n")
     summary = list(csv.reader(io.StringIO(summary_block)))
-    assert summary[0] == ["field", "value"] and len(summary) == 1 + 12
+    assert summary[0] == ["field", "value"] and [row[0] for row in summary[1:13]] == list(SUMMARY_FIELDS)
     fields = dict(summary[1:])
     assert int(fields["reimbursements_fen"]) == report["reimbursements_fen"] == 1_200
     merchants = list(csv.reader(io.StringIO(merchants_block)))
@@ -178,3 +180,16 @@ def test_the_landing_page_leads_to_every_page_and_every_community_report_without
     assert world["volunteer"]["display_name"] not in page.text and HOSTILE_MERCHANT not in page.text
     assert all(link.startswith(("/", "data:")) for link in links), links
     assert "Jindou · community points" in english and "Merchant till" in english
+
+
+def test_a_signed_tree_head_is_shown_and_kept_whole_when_a_report_carries_one() -> None:
+    report = {field: 0 for field in SUMMARY_FIELDS} | {"period": "2026-06", "chain_head": "ab" * 32, "coverage_ratio": None,
+                                                      "merchants": []}
+    head = {"tree_size": 7, "root_hash": "cd" * 32, "timestamp": "2026-06-30T16:00:00Z", "key_id": "k1",
+            "signature": "c2lnbmF0dXJl"}
+    place = ReportPlace("金沙社区", "/v1/public/communities/x/fund-reports", None, None, None)
+    without = to_html(report, [], place=place, lang="zh", base_path="/r").body
+    with_head = to_html(report | {"tree_head": head}, [], place=place, lang="zh", base_path="/r").body
+    assert "签名树头" not in without and "签名树头" in with_head and head["signature"] in with_head
+    rows = dict(list(csv.reader(io.StringIO(to_csv(report | {"tree_head": head}).lstrip(UTF8_BOM))))[1:14])
+    assert json.loads(rows["tree_head"]) == head

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from api.deps import ServicesDep
-from api.fund_report_formats import TEXT, PublicPage, translator, with_lang
+from api.fund_report_formats import TEXT, PublicPage, other_language, translator, with_lang
 from api.routes.public import index_path, public_page
 from domain.periods import period_of
 from projections import fund
@@ -47,7 +47,7 @@ def landing(services: ServicesDep, lang: Annotated[Literal["zh", "en"], Query()]
 <section><h2>{t("landing_reports")}</h2><ul class="months">{reports}</ul></section>
 </div>
 <footer><p><a href="/docs">{t("landing_docs")}</a> · <a href="/redoc">ReDoc</a></p></footer>"""
-    switch = with_lang("/", "en" if lang == "zh" else "zh")
+    switch = with_lang("/", other_language(lang))
     return public_page(PublicPage(TEXT["landing_title"][lang], lang, switch, body))
 
 
