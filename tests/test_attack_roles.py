@@ -246,7 +246,7 @@ class World:
         other objects of the World for some parameters."""
         account_id = self.accounts.get(role or "", self.account(BENEFICIARY))
         values = {
-            "community_id": self.community_id, "period": this_period(), "code": A_CODE, "account_id": account_id,
+            "community_id": self.community_id, "period": this_period(), "account_id": account_id,
             "merchant_id": self.account(MERCHANT), "entry_id": self.entries.get(account_id, ""), **self.objects,
         }
         values |= {parameter: self.objects[name] for parameter, name in objects.items()}
