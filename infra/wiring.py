@@ -49,6 +49,8 @@ class Services:
             self.store, "sign_in_code", failures_max=ratelimit.SIGN_IN_CODE_FAILURES_MAX,
             message="too many sign-in codes that are not valid; wait before trying again",
         )
+
+    @cached_property
     def signer(self) -> TreeSigner:
         """The transparency log's signing key, read (or made, on a new deployment) when first needed."""
         return load_or_create_signer(self.settings)
