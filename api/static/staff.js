@@ -13,8 +13,10 @@ const YUAN_PATTERN = /^(\d{1,10})(?:\.(\d{1,2}))?$/; // whole fen at most: "12.3
 const WHOLE_NUMBER_PATTERN = /^\d{1,9}$/;
 const CHART_BAR_HEIGHT = 26;
 const CHART_GAP = 12;
-const CHART_LABEL_WIDTH = 96;
-const CHART_WIDTH = 560;
+const CHART_LABEL_WIDTH = 120;
+const CHART_VALUE_WIDTH = 40;
+const CHART_WIDTH_MIN = 300;
+const CHART_WIDTH_MAX = 720;
 const MISSING_ENDPOINT_STATUSES = new Set([404, 405]); // a list this deployment does not offer yet
 
 const session = new Session("jindou.staff");
@@ -357,10 +359,12 @@ function renderChart(byCategory) {
   const categories = [...REPORT_CATEGORIES, ...Object.keys(byCategory).filter((c) => !REPORT_CATEGORIES.includes(c))];
   const totals = categories.map((category) => REPORT_OUTCOMES.reduce((sum, outcome) => sum + (byCategory[category]?.[outcome] ?? 0), 0));
   const longest = Math.max(1, ...totals);
-  const barSpace = CHART_WIDTH - CHART_LABEL_WIDTH - 40;
+  // Drawn at the width it is shown, so its words stay as large as the page's on a phone too.
+  const width = Math.min(CHART_WIDTH_MAX, Math.max(CHART_WIDTH_MIN, $("dashboard-chart").clientWidth));
+  const barSpace = width - CHART_LABEL_WIDTH - CHART_VALUE_WIDTH;
   const height = categories.length * (CHART_BAR_HEIGHT + CHART_GAP);
   const chart = $("dashboard-svg");
-  chart.setAttribute("viewBox", `0 0 ${CHART_WIDTH} ${height}`);
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
   chart.replaceChildren();
   categories.forEach((category, index) => {
     const y = index * (CHART_BAR_HEIGHT + CHART_GAP);
