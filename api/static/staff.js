@@ -531,7 +531,10 @@ function closeReport(report) {
     confirm: t("reports.close.confirm"),
     submit: async (form, key) => {
       const handlerAwards = {};
-      for (const { handlerId, box } of awards) handlerAwards[handlerId] = wholeNumber(box.value, box.name, { min: 0 });
+      for (const { handlerId, box } of awards) {
+        const beans = wholeNumber(box.value, box.name, { min: 0 });
+        if (beans > 0) handlerAwards[handlerId] = beans; // 0: this handler is thanked, not paid
+      }
       await session.call("POST", reportPath(report, "close"), { handler_awards: handlerAwards }, { idempotencyKey: key });
       reportDone(t("reports.closed"));
     },
