@@ -287,7 +287,10 @@ def test_a_settlement_proposed_by_one_admin_is_approved_by_another(
         dialog.get_by_label("银行凭证号").fill("ICBC-2024-0001")
         dialog.get_by_role("button", name="确认付款").click()
         checker.get_by_text(f"已支付 {this_month()} 的结算").wait_for()
-        row.get_by_role("link", name="查看公示报告").wait_for()
+        report_link = row.get_by_role("link", name="查看公示报告")
+        report_link.wait_for()
+        public_report = api.call("GET", report_link.get_attribute("href"))
+        assert public_report.status_code == 200 and "老王杂货店" in public_report.text  # merchants are named there
         shot(checker, f"staff-settlement-paid-{device}")
     settlements = api.ok("GET", f"/v1/settlements?community_id={community['community']['id']}", api.admin_token)["items"]
     assert [s["status"] for s in settlements] == ["paid"]
