@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,6 +36,7 @@ LAPTOP = {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1}
 DEVICES = {"phone": PHONE, "laptop": LAPTOP}
 FIRE_AWARD = 10  # the default award schedule
 WELFARE_PER_MONTH = 60
+WISHES_MODULE = Path(__file__).resolve().parent.parent / "api" / "static" / "wishes.js"
 
 
 def this_month() -> str:
@@ -152,6 +154,17 @@ def test_a_deployment_admin_picks_the_community_to_run(browser: Any, base_url: s
         console.locator("#community-name").get_by_text("龙泉社区").wait_for()
         console.locator("#dashboard-tiles dd").first.wait_for()
         shot(console, "staff-deployment-admin")
+
+        console.get_by_role("tab", name="概览").focus()  # the tab list works from the keyboard
+        console.keyboard.press("ArrowRight")
+        console.get_by_role("tabpanel").get_by_label("状态").wait_for()
+        assert console.get_by_role("tab", name="上报").get_attribute("aria-selected") == "true"
+        console.keyboard.press("End")
+        assert console.get_by_role("tab", name="心愿墙").get_attribute("aria-selected") == "true"
+        if WISHES_MODULE.exists():  # shipped by another part of Jindou: mounted into its section
+            console.locator("#staff-wishes > *").first.wait_for()
+        else:
+            console.get_by_text("心愿墙模块尚未安装").wait_for()
 
 
 def test_a_welfare_run_is_previewed_then_issued(context: Any, api: Api, community: dict[str, Any], device: str) -> None:

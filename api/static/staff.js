@@ -969,8 +969,18 @@ function mountWishes() {
 // --- Start ----------------------------------------------------------------------------------------
 
 function wire() {
-  for (const tab of document.querySelectorAll(".tabs [role=tab]")) {
+  const tabs = [...document.querySelectorAll(".tabs [role=tab]")];
+  for (const tab of tabs) {
     tab.addEventListener("click", () => showPanel(tab.id.replace("tab-", "")));
+    // The tab list's keyboard: arrows move between sections, Home and End to the first and last.
+    tab.addEventListener("keydown", (pressed) => {
+      const moves = { ArrowRight: 1, ArrowLeft: -1, Home: -tabs.length, End: tabs.length };
+      if (!(pressed.key in moves)) return;
+      pressed.preventDefault();
+      const index = Math.min(tabs.length - 1, Math.max(0, tabs.indexOf(tab) + moves[pressed.key]));
+      tabs[index].focus();
+      showPanel(tabs[index].id.replace("tab-", ""));
+    });
   }
   $("dashboard-form").addEventListener("submit", (submitted) => { submitted.preventDefault(); loadDashboard(); });
   $("reports-filter").addEventListener("submit", (submitted) => { submitted.preventDefault(); loadReports(); });
