@@ -225,6 +225,8 @@ def test_an_account_opened_signs_in_on_the_wallet_with_its_qr(
         wallet.locator("#app").wait_for(state="visible")
         wallet.locator("#holder-name").get_by_text("陈记水果").wait_for()
         assert "sign-in" not in wallet.url  # the code left the address bar at once
+        stored = wallet.evaluate("JSON.parse(localStorage.getItem('jindou.wallet'))")
+        assert stored["kind"] == "beneficiary" and stored["community_id"] == community["community"]["id"]
         shot(wallet, f"staff-qr-signed-in-wallet-{device}")
         wallet.goto(url)  # a sign-in code works once
         wallet.get_by_role("alert").get_by_text("登录码无效、已使用或已过期").wait_for()

@@ -314,10 +314,13 @@ function setUpShell({ session, onSignedIn, onSignedOut, checkAccount = () => nul
   return { failed, signOut: signOutNow };
 }
 
-// Who a holder's credentials belong to: the account itself (also proves the token matches it).
+// Who a holder's credentials belong to: the account itself (also proves the token matches it). Its
+// kind and community are kept with the session, for the page modules that need them (wishes.js).
 async function identifyHolder(session) {
   if (!session.accountId) throw new Error(t("signin.wrong_kind.staff"));
-  return session.call("GET", `/v1/accounts/${encodeURIComponent(session.accountId)}`);
+  const account = await session.call("GET", `/v1/accounts/${encodeURIComponent(session.accountId)}`);
+  session.save({ kind: account.kind, community_id: account.community_id });
+  return account;
 }
 
 function element(tag, className, text) {
