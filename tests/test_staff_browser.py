@@ -3,6 +3,7 @@ against a served Jindou: a report verified and the beans seen in the volunteer's
 run previewed then issued; an account opened and its sign-in QR (decoded with zxing-cpp) used to
 sign in on /wallet; a card sheet downloaded; a settlement proposed by one admin and approved by
 another. Screenshots land in test-artifacts/."""
+# ruff: noqa: F811 — the fixtures imported from the phone pages' tests are named by the tests' parameters
 
 from __future__ import annotations
 
@@ -245,7 +246,7 @@ def test_a_card_sheet_is_downloaded(context: Any, community: dict[str, Any], dev
     sheet = downloaded.value
     path = sheet.path()
     assert path is not None
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     assert data.startswith(b"%PDF")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
     assert "李奶奶" in text and "赵爷爷" in text
