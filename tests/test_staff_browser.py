@@ -115,10 +115,11 @@ def test_staff_verifies_a_report_and_the_wallet_shows_the_beans(
     award.fill("20000")  # above the most one report may earn: the server names the field
     dialog.get_by_role("button", name="确认核实").click()
     refusal = dialog.locator(".field-error")
-    refusal.get_by_text("输入有误，请检查后重试。").wait_for()
+    refusal.get_by_text("奖励须为 1 至 10,000 金豆的整数。").wait_for()
     assert award.get_attribute("aria-invalid") == "true"
     assert refusal.evaluate("(note) => note.previousElementSibling.name") == "award"
-    award.fill(str(FIRE_AWARD + 2))
+    award.fill(str(FIRE_AWARD + 2))  # corrected: the complaint goes
+    assert dialog.locator(".field-error").count() == 0 and award.get_attribute("aria-invalid") is None
     shot(console, f"staff-verify-{device}")
     dialog.get_by_role("button", name="确认核实").click()
     console.get_by_text(f"已核实，王师傅 获得 {FIRE_AWARD + 2} 金豆").wait_for()

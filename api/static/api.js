@@ -115,8 +115,11 @@ async function errorFrom(response) {
   }
 }
 
+// The message of an error code; a refused input may have its own ("error.validation_error.award").
 function errorMessage(error) {
   if (!(error instanceof ApiError)) return t("error.unknown", { code: String(error?.message ?? error) });
+  const fieldKey = `error.${error.code}.${String(error.field ?? "").replace(/^body\./, "").split(".")[0]}`;
+  if (error.field && hasMessage(fieldKey)) return t(fieldKey);
   const key = `error.${error.code}`;
   return hasMessage(key) ? t(key) : t("error.unknown", { code: error.code });
 }
@@ -151,6 +154,10 @@ function showError(error, { form = null, fallback = null } = {}) {
     const note = element("p", "field-error error", message);
     note.setAttribute("role", "alert");
     input.insertAdjacentElement("afterend", note);
+    input.addEventListener("input", () => { // corrected: the complaint goes
+      note.remove();
+      input.removeAttribute("aria-invalid");
+    }, { once: true });
   } else if (typeof fallback === "function") {
     fallback(message);
   } else if (fallback) {
