@@ -106,13 +106,13 @@ class PeopleCommands(JindouBase):
                 id=uuid4(), community_id=community_id, display_name=check_name(display_name, "display_name"), role=role,
                 account_id=None, registered_by=CONSOLE_ACTOR_LABEL,
             )
-            token, credential = self._issue_credential(role, staff.id, community_id)
+            token, credentials = self._issue_credential(role, staff.id, community_id)
             result = {
                 "id": str(staff.id), "role": role, "token": token, "display_name": staff.display_name,
                 "community_id": str(community_id) if community_id else None,
                 "community_name": community.name if community else None,
             }
-            return result, [staff, credential]
+            return result, [staff, *credentials]
 
         return self._execute(decide)
 
