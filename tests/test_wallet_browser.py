@@ -75,8 +75,8 @@ def test_a_volunteer_reports_follows_it_donates_and_reads_every_entrys_reason(
         assert wallet.locator("#tile-welfare").is_hidden()  # a volunteer holds no welfare: no empty tile
         wallet.locator("#entries-list").get_by_text("上报奖励 · 消防").wait_for()
         shops = wallet.locator("#shops-list")
-        shops.get_by_text("老王杂货店").wait_for()
-        shops.get_by_text("老街理发").wait_for()
+        shops.locator(".shop", has_text="老王杂货店").get_by_text("收福利").wait_for()  # welfare-taking shops marked
+        assert shops.locator(".shop", has_text="老街理发").get_by_text("收福利").count() == 0
 
         report = wallet.locator("#report")
         report.get_by_label("类别").select_option(label="环境卫生")

@@ -252,18 +252,18 @@ function renderShops() {
   }
   $("shops-lead").textContent = t(welfareHolder ? "shops.lead.welfare" : "shops.lead.volunteer");
   const list = $("shops-list");
-  list.replaceChildren(...shown.map((shop) => shopRow(shop, welfareHolder)));
+  list.replaceChildren(...shown.map(shopRow));
   if (shown.length === 0) list.append(element("li", "empty", t("shops.empty")));
 }
 
-function shopRow(shop, welfareHolder) {
+function shopRow(shop) {
   const row = element("li", "shop");
   const name = element("span", "shop-name", shop.display_name);
   const categories = shop.merchant_categories.map((category) =>
     (hasMessage(`shops.category.${category}`) ? t(`shops.category.${category}`) : category));
   if (categories.length) name.append(element("span", "shop-categories", categories.join(" · ")));
   row.append(name);
-  if (welfareHolder && shop.accepts_welfare) row.append(element("span", "badge takes-welfare", t("shops.takes_welfare")));
+  if (shop.accepts_welfare) row.append(element("span", "badge takes-welfare", t("shops.takes_welfare")));
   return row;
 }
 
