@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.base import IdempotencyKey
-from domain.errors import DomainError
 from domain.community import ReportCategory
+from domain.errors import DomainError
 from infra.settings import Settings
 from infra.wiring import build_services
 from projections import ledger
