@@ -97,8 +97,10 @@ function renderBalances() {
   const elder = document.body.classList.contains("elder");
   $("balance-bean").textContent = formatNumber(bean);
   $("balance-welfare").textContent = formatNumber(welfare);
+  $("balance-welfare").dataset.unit = t("unit.yuan");
   $("bean-yuan").textContent = t("balance.bean.yuan", { amount: formatNumber(bean) });
-  $("welfare-yuan").textContent = t("balance.welfare.yuan", { amount: formatNumber(welfare) });
+  // In elder mode the tile already reads "50 元" (wallet.css): the line below says only where it works.
+  $("welfare-yuan").textContent = elder ? t("balance.welfare.where") : t("balance.welfare.yuan", { amount: formatNumber(welfare) });
   const showWelfare = account.kind === "beneficiary" && !(elder && welfare === 0);
   const showBean = !(elder && bean === 0 && (welfare > 0 || account.kind === "beneficiary"));
   $("tile-welfare").hidden = !showWelfare;
