@@ -123,6 +123,8 @@ class WelfareCommands(JindouBase):
 
 
 class PaymentCommands(JindouBase):
+    card_secret = b""  # the deployment's secret behind card codes; the wiring sets it (decision 0008)
+
     # --- codes and cards --------------------------------------------------------------------
 
     def issue_payment_code(self, actor: Actor, account_id: UUID | None) -> Outcome:
@@ -159,8 +161,6 @@ class PaymentCommands(JindouBase):
             return {"card_code": code, "daily_limit": limit, "account_id": str(account.id)}, aggregates
 
         return self._execute(decide, idempotency)
-
-    card_secret = b""  # the deployment's secret behind card codes; the wiring sets it (decision 0008)
 
     def _new_card(self, actor: Actor, account: Account, daily_limit: int) -> tuple[str, list[Aggregate]]:
         """Issue a card (replacing the current one, if any): its code and what to save."""

@@ -18,15 +18,22 @@ SECRET_NAME = "card_secret"
 TABLES = ("CREATE TABLE IF NOT EXISTS jindou_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",)
 
 
-def card_secret(configured: str | None, store: ReadStore) -> bytes:
-    if configured:
-        try:
-            secret = bytes.fromhex(configured)
-        except ValueError:
-            secret = b""
-        if len(secret) < CARD_SECRET_BYTES_MIN:
-            raise SettingsError(f"JINDOU_CARD_SECRET must be at least {CARD_SECRET_BYTES_MIN} bytes written in hex")
-        return secret
+def configured_secret(value: str | None) -> bytes | None:
+    """JINDOU_CARD_SECRET, checked before anything is opened."""
+    if not value:
+        return None
+    try:
+        secret = bytes.fromhex(value)
+    except ValueError:
+        secret = b""
+    if len(secret) < CARD_SECRET_BYTES_MIN:
+        raise SettingsError(f"JINDOU_CARD_SECRET must be at least {CARD_SECRET_BYTES_MIN} bytes written in hex")
+    return secret
+
+
+def card_secret(configured: bytes | None, store: ReadStore) -> bytes:
+    if configured is not None:
+        return configured
     with store.transaction(commit=True) as cursor:
         cursor.execute(
             "INSERT INTO jindou_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",

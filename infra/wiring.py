@@ -90,12 +90,13 @@ def start_up_turn(env: dict[str, str]) -> Iterator[None]:
 def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
     """`catch_up=False` opens the store as found (audit commands must check before projecting)."""
     env = persistence_env(settings.database_url)
+    configured_card_secret = card_secret.configured_secret(settings.card_secret)
     with start_up_turn(env):
         app = Jindou(env=env)
         projector = Projector(app, read_store_for(app), all_projections())
         projector.create_tables()
         projector.store.create_tables(ratelimit.TABLES + card_secret.TABLES)
-    app.card_secret = card_secret.card_secret(settings.card_secret, projector.store)
+    app.card_secret = card_secret.card_secret(configured_card_secret, projector.store)
     if settings.admin_token:
         app.bootstrap_admin(settings.admin_token)
     if catch_up:

@@ -329,3 +329,43 @@ def test_an_actor_without_a_credential_cannot_rotate(community: AppCommunity) ->
     stranger = Actor("admin", uuid4(), None, None, None)
     with pytest.raises(NotFound):
         community.app.rotate_token(stranger)
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_every_process_can_reprint_a_card_another_issued(database_url: str) -> None:
+    first, second = _two_processes(database_url)
+    try:
+        community = new_app_community(first)
+        grandma = community.open("beneficiary", "张阿姨")
+        issued = first.app.prepare_card_sheet(community.staff, community.id, [str(grandma.account_id)]).result
+        assert issued["cards_issued"] == 1 and issued["cards"][0]["daily_limit"] == 100
+        staff_there = second.app.authenticate(ADMIN_TOKEN)
+        assert staff_there is not None
+        again = second.app.prepare_card_sheet(staff_there, community.id, [str(grandma.account_id)]).result
+        assert again["cards_issued"] == 0  # the generated secret is shared through the database
+        assert again["cards"][0]["card_code"] == issued["cards"][0]["card_code"]
+        assert again["cards"][0]["sign_in"]["code"] != issued["cards"][0]["sign_in"]["code"]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_configured_card_secret_derives_the_codes(database_url: str) -> None:
+    from domain.payments import Card, card_code
+    from infra.settings import SettingsError
+
+    secret = "ab" * 32
+    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN, card_secret=secret))
+    try:
+        community = new_app_community(services)
+        grandma = community.open("beneficiary")
+        code = services.app.issue_card(community.staff, grandma.account_id, daily_limit=5).result["card_code"]
+        card = services.app.repository.get(Card.id_for(code))
+        assert code == card_code(bytes.fromhex(secret), card.nonce) and len(code) == 24
+    finally:
+        services.close()
+    for wrong in ("not hex", "ab" * 8):
+        with pytest.raises(SettingsError):
+            build_services(Settings(database_url=database_url, card_secret=wrong))
+    settings = Settings.from_env({"JINDOU_PUBLIC_URL": "https://jindou.example.org/", "JINDOU_CARD_SECRET": secret})
+    assert settings.public_url == "https://jindou.example.org" and settings.card_secret == secret

@@ -13,6 +13,8 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.base import Actor
 from domain.periods import period_of
@@ -155,6 +157,7 @@ def test_reports_are_listed_with_every_filter_as_their_status_changes(world: Wor
     api.ok("POST", f"/v1/reports/{sanitation}/verify", staff)  # an urgent one verified after dispatch stays dispatched
 
     assert world.ids("/v1/reports", status="submitted") == [other]
+    assert world.ids("/v1/reports", community_id="", status="", category="", reporter_id="") == world.ids("/v1/reports")
     assert world.ids("/v1/reports", status="verified") == [fire]
     assert world.ids("/v1/reports", status="rejected") == [dispute]
     assert world.ids("/v1/reports", status="dispatched") == [sanitation]
@@ -230,6 +233,7 @@ def test_accounts_are_listed_as_each_account_reads_with_balances(world: World) -
     assert world.id("beneficiary") not in world.ids("/v1/accounts", kind="beneficiary", status="active")
     api.ok("POST", f"/v1/accounts/{world.id('beneficiary')}/unfreeze", staff)
     assert world.ids("/v1/accounts", status="frozen") == []
+    assert world.ids("/v1/accounts", kind="", status="", q="") == [item["id"] for item in listed]
     assert world.ids("/v1/accounts", "admin", kind="volunteer") == [
         world.id("foreign_volunteer"), world.id("other_volunteer"), world.id("volunteer")]
 
@@ -284,6 +288,7 @@ def test_settlements_are_listed_by_period_and_status(world: World) -> None:
     assert world.ids("/v1/settlements", status="approved", period=period) == [second["id"]]
     assert world.ids("/v1/settlements", status="proposed") == []
     assert world.ids("/v1/settlements", period="2001-01") == []
+    assert world.ids("/v1/settlements", period="", status="", community_id="") == [second["id"], first["id"]]
     assert world.ids("/v1/settlements", "admin", community_id=world.here["id"]) == [second["id"], first["id"]]
     assert world.ids("/v1/settlements", "foreign_staff") == []
     assert_error(api.call("GET", f"/v1/settlements?community_id={world.here['id']}", world.token("foreign_staff")),
@@ -428,3 +433,28 @@ def test_lists_include_every_acknowledged_write(world: World) -> None:
         assert world.api.ok("GET", "/v1/reports?limit=1", world.token("staff"))["items"][0]["id"] == report
         account = world.api.account(world.here["id"], "volunteer", f"新人 {n}")
         assert world.api.ok("GET", "/v1/accounts?limit=1", world.token("staff"))["items"][0]["id"] == account["id"]
+
+
+LIST_FILTERS = {
+    "/v1/communities": (),
+    "/v1/reports": ("community_id", "status", "category", "reporter_id"),
+    "/v1/accounts": ("community_id", "kind", "status", "q"),
+    "/v1/settlements": ("community_id", "period", "status"),
+    "/v1/staff": ("community_id",),
+}
+query_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+
+
+@pytest.mark.backends("sqlite", "postgres")  # PostgreSQL refuses NUL in text: nothing typed may reach it unchecked
+def test_no_query_string_gets_a_5xx(world: World) -> None:
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=st.sampled_from(sorted(LIST_FILTERS)), data=st.data())
+    def ask(path: str, data: st.DataObject) -> None:
+        names = [*LIST_FILTERS[path], "limit", "cursor"]
+        params = data.draw(st.dictionaries(st.sampled_from(names), query_text, max_size=3))
+        response = world.api.call("GET", path, ADMIN_TOKEN, params=params)
+        assert response.status_code in (200, 403, 404, 422), (params, response.status_code, response.text)
+        if response.status_code != 200:
+            assert set(response.json()["error"]) == {"code", "message", "details"}
+
+    ask()

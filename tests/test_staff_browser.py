@@ -3,6 +3,7 @@ against a served Jindou: a report verified and the beans seen in the volunteer's
 run previewed then issued; an account opened and its sign-in QR (decoded with zxing-cpp) used to
 sign in on /wallet; a card sheet downloaded; a settlement proposed by one admin and approved by
 another. Screenshots land in test-artifacts/."""
+# ruff: noqa: F811 — the fixtures imported from the phone pages' tests are named by the tests' parameters
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,6 +37,7 @@ LAPTOP = {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1}
 DEVICES = {"phone": PHONE, "laptop": LAPTOP}
 FIRE_AWARD = 10  # the default award schedule
 WELFARE_PER_MONTH = 60
+WISHES_MODULE = Path(__file__).resolve().parent.parent / "api" / "static" / "wishes.js"
 
 
 def this_month() -> str:
@@ -108,8 +111,15 @@ def test_staff_verifies_a_report_and_the_wallet_shows_the_beans(
     assert award.input_value() == str(FIRE_AWARD)  # the community's schedule for fire
     award.fill("abc")
     dialog.get_by_role("button", name="确认核实").click()
-    dialog.get_by_text("请填写不小于 0 的整数").wait_for()  # beside the field, in Chinese
-    award.fill(str(FIRE_AWARD + 2))
+    dialog.get_by_text("请填写不小于 0 的整数").wait_for()  # the page's own check, beside the field
+    award.fill("20000")  # above the most one report may earn: the server names the field
+    dialog.get_by_role("button", name="确认核实").click()
+    refusal = dialog.locator(".field-error")
+    refusal.get_by_text("奖励须为 1 至 10,000 金豆的整数。").wait_for()
+    assert award.get_attribute("aria-invalid") == "true"
+    assert refusal.evaluate("(note) => note.previousElementSibling.name") == "award"
+    award.fill(str(FIRE_AWARD + 2))  # corrected: the complaint goes
+    assert dialog.locator(".field-error").count() == 0 and award.get_attribute("aria-invalid") is None
     shot(console, f"staff-verify-{device}")
     dialog.get_by_role("button", name="确认核实").click()
     console.get_by_text(f"已核实，王师傅 获得 {FIRE_AWARD + 2} 金豆").wait_for()
@@ -146,6 +156,17 @@ def test_a_deployment_admin_picks_the_community_to_run(browser: Any, base_url: s
         console.locator("#community-name").get_by_text("龙泉社区").wait_for()
         console.locator("#dashboard-tiles dd").first.wait_for()
         shot(console, "staff-deployment-admin")
+
+        console.get_by_role("tab", name="概览").focus()  # the tab list works from the keyboard
+        console.keyboard.press("ArrowRight")
+        console.get_by_role("tabpanel").get_by_label("状态").wait_for()
+        assert console.get_by_role("tab", name="上报").get_attribute("aria-selected") == "true"
+        console.keyboard.press("End")
+        assert console.get_by_role("tab", name="心愿墙").get_attribute("aria-selected") == "true"
+        if WISHES_MODULE.exists():  # shipped by another part of Jindou: mounted into its section
+            console.locator("#staff-wishes > *").first.wait_for()
+        else:
+            console.get_by_text("心愿墙模块尚未安装").wait_for()
 
 
 def test_a_welfare_run_is_previewed_then_issued(context: Any, api: Api, community: dict[str, Any], device: str) -> None:
@@ -206,6 +227,8 @@ def test_an_account_opened_signs_in_on_the_wallet_with_its_qr(
         wallet.locator("#app").wait_for(state="visible")
         wallet.locator("#holder-name").get_by_text("陈记水果").wait_for()
         assert "sign-in" not in wallet.url  # the code left the address bar at once
+        stored = wallet.evaluate("JSON.parse(localStorage.getItem('jindou.wallet'))")
+        assert stored["kind"] == "beneficiary" and stored["community_id"] == community["community"]["id"]
         shot(wallet, f"staff-qr-signed-in-wallet-{device}")
         wallet.goto(url)  # a sign-in code works once
         wallet.get_by_role("alert").get_by_text("登录码无效、已使用或已过期").wait_for()
@@ -224,7 +247,7 @@ def test_a_card_sheet_is_downloaded(context: Any, community: dict[str, Any], dev
     sheet = downloaded.value
     path = sheet.path()
     assert path is not None
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     assert data.startswith(b"%PDF")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
     assert "李奶奶" in text and "赵爷爷" in text
@@ -281,8 +304,37 @@ def test_a_settlement_proposed_by_one_admin_is_approved_by_another(
         dialog.get_by_label("银行凭证号").fill("ICBC-2024-0001")
         dialog.get_by_role("button", name="确认付款").click()
         checker.get_by_text(f"已支付 {this_month()} 的结算").wait_for()
-        row.get_by_role("link", name="查看公示报告").wait_for()
+        report_link = row.get_by_role("link", name="查看公示报告")
+        report_link.wait_for()
+        public_report = api.call("GET", report_link.get_attribute("href"))
+        assert public_report.status_code == 200 and "老王杂货店" in public_report.text  # merchants are named there
         shot(checker, f"staff-settlement-paid-{device}")
     settlements = api.ok("GET", f"/v1/settlements?community_id={community['community']['id']}", api.admin_token)["items"]
     assert [s["status"] for s in settlements] == ["paid"]
     assert settlements[0]["bank_reference"] == "ICBC-2024-0001"
+
+
+def test_an_auditor_reads_but_is_offered_no_action_and_holders_are_sent_to_their_page(
+    browser: Any, base_url: str, api: Api, community: dict[str, Any]
+) -> None:
+    api.ok("POST", "/v1/reports", community["volunteer"]["token"], {"category": "security", "description": "路灯坏了"},
+           status=201)
+    auditor = api.staff(community["community"]["id"], "auditor")
+    with new_phone(browser, base_url, LAPTOP) as laptop:
+        console = laptop.new_page()
+        console.goto("/staff")
+        console.get_by_label("令牌").fill(community["volunteer"]["token"])
+        console.get_by_role("button", name="登录").click()
+        console.get_by_role("alert").get_by_text("这是居民或商户的账户").wait_for()
+        assert community["volunteer"]["token"] not in console.evaluate("JSON.stringify(localStorage)")
+
+        staff_sign_in(console, auditor["token"])
+        assert console.locator("#staff-role").inner_text() == "审计员"
+        open_tab(console, "上报")
+        console.locator("#reports-list .row", has_text="路灯坏了").wait_for()
+        assert console.get_by_role("button", name="核实").count() == 0
+        open_tab(console, "账户")
+        console.locator("#accounts-list .row").first.wait_for()
+        assert console.get_by_role("button", name="开户").count() == 0
+        assert console.get_by_role("button", name="冻结").count() == 0
+        shot(console, "staff-auditor")

@@ -3,7 +3,7 @@
 Every list is scoped: people bound to a community see only theirs (another community's id is
 403), a deployment-wide admin sees all; a volunteer's report list is its own, whatever it asks.
 The read model's directory (`projections/directory.py`) finds a page in one index range scan;
-items are shaped by the same view functions as the single-item endpoints.
+items are shaped by the same view functions as the single-item endpoints where there are some.
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ WordFilter = Annotated[str | None, Query(max_length=32)]
 
 def community_scope(app: Jindou, actor: Actor, community_id: str | None) -> str | None:
     """The community a list is confined to: the one asked for (404 unknown, 403 not the
-    actor's), else the actor's own; None — every community — only for a deployment-wide admin."""
-    if community_id is None:
+    actor's), else the actor's own; None — every community — only for a deployment-wide admin.
+    An empty filter (`?community_id=`, as a form sends it) is no filter, here and below."""
+    if not community_id:
         return None if actor.community_id is None else str(actor.community_id)
     return str(app.get_community_for(actor, path_id(community_id, "community")).id)
 
@@ -64,13 +65,9 @@ def community_scope(app: Jindou, actor: Actor, community_id: str | None) -> str 
 def one_of(value: str | None, allowed: Iterable[Any], field: str) -> str | None:
     """A filter value the list knows, or None for no filter; anything else is named in a 422."""
     words = [a.value for a in allowed]
-    if value is not None and value not in words:
+    if value and value not in words:
         raise ValidationFailed(f"{field} must be one of {', '.join(words)}", field=field, allowed=words)
-    return value
-
-
-def before_position(cursor: str | None) -> int | None:
-    return decode_cursor(cursor, 1)[0] if cursor else None
+    return value or None
 
 
 def read_page(
@@ -79,7 +76,7 @@ def read_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of rows (after the read model caught up with every acknowledged write) and the
     cursor of the next page, if any."""
-    before = before_position(cursor)
+    before = decode_cursor(cursor, 1)[0] if cursor else None  # the last position of the previous page
     services.projector.catch_up()
     with services.store.read() as read:
         rows = rows_of(read, key, limit=limit + 1, before=before, **options)
@@ -147,7 +144,7 @@ def list_reports(
         scope, reporter = None, str(actor.account_id)
     else:
         scope, reporter = community_scope(services.app, actor, community_id), None
-        if reporter_id is not None:
+        if reporter_id:
             account = services.app.get_account(path_id(reporter_id, "account"))
             check_may_read_account(actor, account.id, account.community_id)
             reporter = str(account.id)
@@ -200,7 +197,7 @@ def list_settlements(
     """Items shaped as `GET /v1/settlements/{id}`."""
     app = services.app
     key = directory.SETTLEMENTS.key(
-        community_id=community_scope(app, actor, community_id), period=None if period is None else check_period(period),
+        community_id=community_scope(app, actor, community_id), period=check_period(period) if period else None,
         status=one_of(status, SettlementStatus, "status"),
     )
     rows, next_cursor = read_page(services, directory.item_ids, key, limit, cursor)

@@ -115,8 +115,11 @@ async function errorFrom(response) {
   }
 }
 
+// The message of an error code; a refused input may have its own ("error.validation_error.award").
 function errorMessage(error) {
   if (!(error instanceof ApiError)) return t("error.unknown", { code: String(error?.message ?? error) });
+  const fieldKey = `error.${error.code}.${String(error.field ?? "").replace(/^body\./, "").split(".")[0]}`;
+  if (error.field && hasMessage(fieldKey)) return t(fieldKey);
   const key = `error.${error.code}`;
   return hasMessage(key) ? t(key) : t("error.unknown", { code: error.code });
 }
@@ -151,6 +154,10 @@ function showError(error, { form = null, fallback = null } = {}) {
     const note = element("p", "field-error error", message);
     note.setAttribute("role", "alert");
     input.insertAdjacentElement("afterend", note);
+    input.addEventListener("input", () => { // corrected: the complaint goes
+      note.remove();
+      input.removeAttribute("aria-invalid");
+    }, { once: true });
   } else if (typeof fallback === "function") {
     fallback(message);
   } else if (fallback) {
@@ -314,10 +321,13 @@ function setUpShell({ session, onSignedIn, onSignedOut, checkAccount = () => nul
   return { failed, signOut: signOutNow };
 }
 
-// Who a holder's credentials belong to: the account itself (also proves the token matches it).
+// Who a holder's credentials belong to: the account itself (also proves the token matches it). Its
+// kind and community are kept with the session, for the page modules that need them (wishes.js).
 async function identifyHolder(session) {
   if (!session.accountId) throw new Error(t("signin.wrong_kind.staff"));
-  return session.call("GET", `/v1/accounts/${encodeURIComponent(session.accountId)}`);
+  const account = await session.call("GET", `/v1/accounts/${encodeURIComponent(session.accountId)}`);
+  session.save({ kind: account.kind, community_id: account.community_id });
+  return account;
 }
 
 function element(tag, className, text) {

@@ -13,8 +13,10 @@ const YUAN_PATTERN = /^(\d{1,10})(?:\.(\d{1,2}))?$/; // whole fen at most: "12.3
 const WHOLE_NUMBER_PATTERN = /^\d{1,9}$/;
 const CHART_BAR_HEIGHT = 26;
 const CHART_GAP = 12;
-const CHART_LABEL_WIDTH = 96;
-const CHART_WIDTH = 560;
+const CHART_LABEL_WIDTH = 120;
+const CHART_VALUE_WIDTH = 40;
+const CHART_WIDTH_MIN = 300;
+const CHART_WIDTH_MAX = 720;
 const MISSING_ENDPOINT_STATUSES = new Set([404, 405]); // a list this deployment does not offer yet
 
 const session = new Session("jindou.staff");
@@ -357,10 +359,12 @@ function renderChart(byCategory) {
   const categories = [...REPORT_CATEGORIES, ...Object.keys(byCategory).filter((c) => !REPORT_CATEGORIES.includes(c))];
   const totals = categories.map((category) => REPORT_OUTCOMES.reduce((sum, outcome) => sum + (byCategory[category]?.[outcome] ?? 0), 0));
   const longest = Math.max(1, ...totals);
-  const barSpace = CHART_WIDTH - CHART_LABEL_WIDTH - 40;
+  // Drawn at the width it is shown, so its words stay as large as the page's on a phone too.
+  const width = Math.min(CHART_WIDTH_MAX, Math.max(CHART_WIDTH_MIN, $("dashboard-chart").clientWidth));
+  const barSpace = width - CHART_LABEL_WIDTH - CHART_VALUE_WIDTH;
   const height = categories.length * (CHART_BAR_HEIGHT + CHART_GAP);
   const chart = $("dashboard-svg");
-  chart.setAttribute("viewBox", `0 0 ${CHART_WIDTH} ${height}`);
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
   chart.replaceChildren();
   categories.forEach((category, index) => {
     const y = index * (CHART_BAR_HEIGHT + CHART_GAP);
@@ -527,7 +531,10 @@ function closeReport(report) {
     confirm: t("reports.close.confirm"),
     submit: async (form, key) => {
       const handlerAwards = {};
-      for (const { handlerId, box } of awards) handlerAwards[handlerId] = wholeNumber(box.value, box.name, { min: 0 });
+      for (const { handlerId, box } of awards) {
+        const beans = wholeNumber(box.value, box.name, { min: 0 });
+        if (beans > 0) handlerAwards[handlerId] = beans; // 0: this handler is thanked, not paid
+      }
       await session.call("POST", reportPath(report, "close"), { handler_awards: handlerAwards }, { idempotencyKey: key });
       reportDone(t("reports.closed"));
     },
@@ -962,8 +969,18 @@ function mountWishes() {
 // --- Start ----------------------------------------------------------------------------------------
 
 function wire() {
-  for (const tab of document.querySelectorAll(".tabs [role=tab]")) {
+  const tabs = [...document.querySelectorAll(".tabs [role=tab]")];
+  for (const tab of tabs) {
     tab.addEventListener("click", () => showPanel(tab.id.replace("tab-", "")));
+    // The tab list's keyboard: arrows move between sections, Home and End to the first and last.
+    tab.addEventListener("keydown", (pressed) => {
+      const moves = { ArrowRight: 1, ArrowLeft: -1, Home: -tabs.length, End: tabs.length };
+      if (!(pressed.key in moves)) return;
+      pressed.preventDefault();
+      const index = Math.min(tabs.length - 1, Math.max(0, tabs.indexOf(tab) + moves[pressed.key]));
+      tabs[index].focus();
+      showPanel(tabs[index].id.replace("tab-", ""));
+    });
   }
   $("dashboard-form").addEventListener("submit", (submitted) => { submitted.preventDefault(); loadDashboard(); });
   $("reports-filter").addEventListener("submit", (submitted) => { submitted.preventDefault(); loadReports(); });
