@@ -12,6 +12,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response, install_error_handlers
+from api.logs import log_request, request_id_from
 from api.metrics import METRICS
 from api.routes import (
     accounts,
@@ -44,8 +45,9 @@ ROUTERS = (health.router, communities.router, staff.router, accounts.router, rep
            lists.router, dashboard.router, whoami.router)
 
 
-class RequestMetrics:
-    """Count and time every request by method, route template and status."""
+class RequestObserver:
+    """Count, time and log every request (one line each: api/logs.py) by route template, and
+    give it a request id, echoed in `X-Request-ID`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -56,18 +58,23 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500
+        request_id = request_id_from(scope["headers"])
 
         async def send_and_note_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            route = scope.get("route")
-            METRICS.observe(scope["method"], getattr(route, "path", "unmatched"), status, time.perf_counter() - started)
+            duration_s = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            METRICS.observe(scope["method"], route, status, duration_s)
+            log_request(request_id=request_id, method=scope["method"], route=route, status=status,
+                        duration_s=duration_s, principal_id=scope.get("state", {}).get("principal_id"))
 
 
 class BodyLimit:
@@ -146,5 +153,5 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     # Pure ASGI middleware: starlette's BaseHTTPMiddleware streams every response through a task
     # and a queue, which cost more than a whole ledger command here.
     app.add_middleware(BodyLimit, limit_bytes=REQUEST_BODY_BYTES_MAX)
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestObserver)
     return app

@@ -46,7 +46,7 @@ def get_app(services: ServicesDep) -> Jindou:
 AppDep = Annotated[Jindou, Depends(get_app)]
 
 
-def authenticate(app: AppDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
+def authenticate(request: Request, app: AppDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
     if not authorization:
         raise ApiError("unauthorized", "send Authorization: Bearer TOKEN")
     scheme, _, token = authorization.partition(" ")
@@ -56,6 +56,7 @@ def authenticate(app: AppDep, authorization: Annotated[str | None, Header()] = N
     actor = app.authenticate(token)
     if actor is None:
         raise ApiError("unauthorized", "this token is not valid")
+    request.state.principal_id = str(actor.principal_id)  # for the request's log line
     return actor
 
 

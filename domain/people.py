@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID, uuid4
 
+from eventsourcing.utils import get_topic
+
 from domain.accounts import Account, AccountKind, check_merchant_categories
 from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
 from domain.community import (
@@ -24,6 +26,8 @@ from domain.errors import ValidationFailed
 from domain.money import check_positive_amount
 from domain.payments import CARD_DAILY_LIMIT_MAX
 from domain.reports import REASON_LENGTH_MAX
+
+CONSOLE_ACTOR_LABEL = "console"  # registered_by of credentials made with `jindou admin create`
 
 
 class PeopleCommands(JindouBase):
@@ -84,6 +88,34 @@ class PeopleCommands(JindouBase):
             return result, [staff, *credentials]
 
         return self._execute(decide, idempotency)
+
+    def register_operator_staff(self, *, display_name: str, role: str, community_id: UUID | None) -> Outcome:
+        """A credential made by whoever runs the deployment, at its console (`jindou admin create`),
+        not through the API: the way to the first admin. A deployment-wide one must be an admin."""
+
+        def decide() -> Decision:
+            if role not in {r.value for r in StaffRole}:
+                raise ValidationFailed("role must be admin, staff or auditor", field="role")
+            if community_id is None and role != StaffRole.ADMIN.value:
+                raise ValidationFailed("only an admin may be deployment-wide; name a community", field="community")
+            community = None if community_id is None else self.get_community(community_id)
+            staff = Staff(
+                id=uuid4(), community_id=community_id, display_name=check_name(display_name, "display_name"), role=role,
+                account_id=None, registered_by=CONSOLE_ACTOR_LABEL,
+            )
+            token, credentials = self._issue_credential(role, staff.id, community_id)
+            result = {
+                "id": str(staff.id), "role": role, "token": token, "display_name": staff.display_name,
+                "community_id": str(community_id) if community_id else None,
+                "community_name": community.name if community else None,
+            }
+            return result, [staff, *credentials]
+
+        return self._execute(decide)
+
+    def has_staff(self) -> bool:
+        """Whether anyone can run this deployment yet (a staff member of any role, any community)."""
+        return bool(self.recorder.select_notifications(start=None, limit=1, topics=[get_topic(Staff.Registered)]))
 
     def open_account(
         self, actor: Actor, *, community_id: UUID | None, kind: str, display_name: str,

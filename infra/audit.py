@@ -25,6 +25,16 @@ from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress as LiveProgress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from domain.periods import period_bounds, period_of
 from infra.settings import Settings
@@ -37,7 +47,6 @@ from projections.store import Cursor, ReadStore
 
 VERIFY_BATCH_SIZE = 1_000  # events (and chain rows) read per query
 DIFFERENCES_SHOWN_PER_TABLE = 10
-PROGRESS_BAR_WIDTH = 30
 PROGRESS_LINE_STEP_PERCENT = 10  # without a terminal, one line per this much progress
 
 Progress = Callable[[int, int], None]
@@ -48,31 +57,37 @@ Progress = Callable[[int, int], None]
 
 
 class ProgressBar:
-    """A redrawn bar on a terminal; a line every 10 % when stderr is a file or a pipe."""
+    """Rich's live bar on a terminal; a plain line every 10 % when stderr is a file or a pipe
+    (logs and CI keep a readable record instead of redraw codes)."""
 
     def __init__(self, stream: TextIO, label: str) -> None:
         self.stream = stream
         self.label = label
-        self.terminal = stream.isatty()
         self.next_line_percent = 0
-        self.drawn = False
+        self.live: LiveProgress | None = None
+        self.task: TaskID | None = None
+        if stream.isatty():
+            self.live = LiveProgress(
+                TextColumn(label), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=Console(file=stream), transient=False,
+            )
 
     def __call__(self, done: int, total: int) -> None:
+        if self.live is not None:
+            if self.task is None:
+                self.live.start()
+                self.task = self.live.add_task(self.label, total=total)
+            self.live.update(self.task, completed=done, total=total)
+            return
         percent = 100 if total <= 0 else min(100, done * 100 // total)
-        if self.terminal:
-            filled = PROGRESS_BAR_WIDTH * percent // 100
-            bar = "#" * filled + "." * (PROGRESS_BAR_WIDTH - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {percent:3d}% {done}/{total}")
-            self.drawn = True
-        elif percent >= self.next_line_percent:
+        if percent >= self.next_line_percent:
             self.stream.write(f"{self.label}: {percent}% ({done}/{total})\n")
             self.next_line_percent = (percent // PROGRESS_LINE_STEP_PERCENT + 1) * PROGRESS_LINE_STEP_PERCENT
-        self.stream.flush()
+            self.stream.flush()
 
     def finish(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.live is not None and self.task is not None:
+            self.live.stop()
 
 
 # ---------------------------------------------------------------------------------------------

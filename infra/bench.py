@@ -1,40 +1,67 @@
-"""`jindou bench`: throughput and latency of the ledger's hot paths, measured in-process.
+"""`jindou bench`: throughput and latency of the ledger's hot paths, with the yardsticks they are
+judged against, taken side by side in one run (ratios hold on a noisy machine; absolute figures
+do not). Each backend gets fresh databases. A table on stdout and the same figures as JSON.
 
-Each backend gets a fresh database. Figures are printed as a table; nothing is asserted (timed
-assertions belong to no test). Measurements:
-
-- earn:     a volunteer's report submitted and verified (two commands, one mint)
-- donate:   one volunteer → one beneficiary, sequential
-- contend:  N threads donating from ONE volunteer at once (optimistic-concurrency retries)
-- spread:   N threads donating, each from its own volunteer (no shared aggregate)
-- sale:     a phone code issued and redeemed at a food merchant (the till's hot path)
-- http:     the same sale over real HTTP on loopback (uvicorn, httpx): code, sale, receipt read
-- replay:   every projection rebuilt from event 1 into a scratch store (events/s)
+In-process (one Python process, the application called directly):
+- earn:       a volunteer's report submitted and verified (two commands, one mint)
+- donate:     one volunteer → one beneficiary, sequential
+- contend:    N threads donating from ONE volunteer at once (optimistic-concurrency retries)
+- spread:     N threads donating, each from its own volunteer (no shared aggregate)
+- sale:       a phone code issued and redeemed at a food merchant, then projected (balances,
+              chain…): the till's hot path; SQL/op counts the statements it sent
+- naive-save: the library's textbook transfer (load two aggregates, one save()) — the yardstick
+- insert:     (PostgreSQL) pgbench-style single-row INSERTs, one durable commit each — the floor
+- replay:     every projection rebuilt from event 1 into a scratch store (events/s)
+- verify:     `jindou audit verify`'s chain check; scan+sha: a plain scan + SHA-256 of every event
+Over real HTTP, from a separate client process, against `jindou serve` in its own process:
+- http-N:     printed-card sales (one POST /v1/redemptions each) from N concurrent clients
+- ref-N:      the same load on a minimal FastAPI endpoint doing 1 UPDATE + 1 INSERT through a pool
+              like Jindou's (infra/bench_reference.py) on the same database — the yardstick
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
+
+import httpx
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
 from domain.application import Jindou
 from domain.base import Actor, IdempotencyKey
 from domain.community import AWARD_MAX
-from infra.settings import Settings
+from domain.payments import CARD_DAILY_LIMIT_MAX
+from infra.audit import verify_chain
+from infra.settings import Settings, persistence_env
 from infra.wiring import Services, build_services, memory_read_store
 from projections.projector import Projector
 from projections.registry import all_projections
 
 BENCH_ADMIN_TOKEN = "bench-admin"
+HTTP_CLIENT_LEVELS = (1, 16, 64)
+SERVER_START_TIMEOUT_S = 120  # a server catches its read model up before it answers
+LOAD_TIMEOUT_S = 600
+DEFAULT_OUTPUT = "jindou-bench.json"
 
 
 @dataclass(frozen=True)
@@ -44,20 +71,28 @@ class Measurement:
     operations: int
     seconds: float
     latencies_ms: list[float]
+    errors: int = 0
+    statements_per_operation: float | None = None  # counted where the run was in this process
 
     @property
     def rate(self) -> float:
         return self.operations / self.seconds if self.seconds else float("inf")
 
-    def row(self) -> str:
-        p50 = statistics.median(self.latencies_ms) if self.latencies_ms else 0.0
-        p99 = _percentile(self.latencies_ms, 0.99)
-        return f"{self.backend:<9} {self.name:<10} {self.operations:>8} {self.rate:>12.0f} {p50:>9.2f} {p99:>9.2f}"
+    @property
+    def p50_ms(self) -> float | None:  # None where single operations are not timed (replay, verify)
+        return statistics.median(self.latencies_ms) if self.latencies_ms else None
+
+    @property
+    def p99_ms(self) -> float | None:
+        return _percentile(self.latencies_ms, 0.99) if self.latencies_ms else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"backend": self.backend, "run": self.name, "operations": self.operations, "seconds": self.seconds,
+                "per_second": self.rate, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "errors": self.errors,
+                "statements_per_operation": self.statements_per_operation}
 
 
 def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
@@ -141,7 +176,97 @@ def _threaded(threads: int, per_thread: int, action: Callable[[int, int], None])
     return time.perf_counter() - started, latencies
 
 
-def bench_backend(label: str, services: Services, operations: int, threads: int) -> list[Measurement]:
+class NaiveAccount(Aggregate):
+    """The yardstick for the in-process sale: the library's textbook transfer, nothing else."""
+
+    def __init__(self, balance: int) -> None:
+        self.balance = balance
+
+    @event("Debited")
+    def debit(self, amount: int) -> None:
+        self.balance -= amount
+
+    @event("Credited")
+    def credit(self, amount: int) -> None:
+        self.balance += amount
+
+
+class NaiveBank(Application[UUID]):
+    def transfer(self, from_id: UUID, to_id: UUID, amount: int) -> None:
+        source, target = self.repository.get(from_id), self.repository.get(to_id)
+        assert source.balance >= amount
+        source.debit(amount)
+        target.credit(amount)
+        self.save(source, target)
+
+
+def _naive_loop(label: str, url: str, operations: int) -> Measurement:
+    """One save() of two aggregates per transfer, on a database of its own (SQLite names its
+    tables without the application's prefix, so it must not share Jindou's file)."""
+    with _database(url if url.startswith("postgres") else ("sqlite" if url.startswith("sqlite") else url)) as own:
+        bank = NaiveBank(env=persistence_env(own) | {"AGGREGATE_CACHE_MAXSIZE": "0"})
+        try:
+            source, target = NaiveAccount(balance=operations), NaiveAccount(balance=0)
+            bank.save(source, target)
+            with counted_statements() as counts:
+                seconds, latencies = _timed(operations, lambda i: bank.transfer(source.id, target.id, 1))
+        finally:
+            bank.close()
+    return Measurement(label, "naive-save", operations, seconds, latencies,
+                       statements_per_operation=counts["statements"] / operations)
+
+
+@contextmanager
+def counted_statements() -> Iterator[dict[str, int]]:
+    """Count the SQL statements this process sends (psycopg and the library's SQLite cursor)."""
+    import psycopg
+    from eventsourcing.sqlite import SQLiteCursor
+
+    counts = {"statements": 0}
+    patched = [(cls, name, getattr(cls, name)) for cls in (psycopg.Cursor, SQLiteCursor)
+               for name in ("execute", "executemany")]
+
+    def counting(original: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*args: object, **kwargs: object) -> object:
+            counts["statements"] += 1
+            return original(*args, **kwargs)
+        return wrapper
+
+    for cls, name, original in patched:
+        setattr(cls, name, counting(original))
+    try:
+        yield counts
+    finally:
+        for cls, name, original in patched:
+            setattr(cls, name, original)
+
+
+def _raw_inserts(label: str, url: str, operations: int) -> Measurement | None:
+    """pgbench-style: one single-row INSERT per durable commit, the floor under any write."""
+    if not url.startswith("postgres"):
+        return None
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS bench_inserts (id BIGSERIAL PRIMARY KEY, amount INTEGER)")
+        seconds, latencies = _timed(operations, lambda i: connection.execute(
+            "INSERT INTO bench_inserts (amount) VALUES (%s)", (i,)))
+        connection.execute("DROP TABLE bench_inserts")
+    return Measurement(label, "insert", operations, seconds, latencies)
+
+
+def _plain_scan(app: Jindou) -> tuple[int, float]:
+    """Read every stored event in pages and SHA-256 it: what verify cannot beat."""
+    started, position, events = time.perf_counter(), 0, 0
+    while batch := app.recorder.select_notifications(start=position, limit=1_000, inclusive_of_start=False):
+        for notification in batch:
+            hashlib.sha256(notification.state).digest()
+        events += len(batch)
+        position = batch[-1].id
+    return events, time.perf_counter() - started
+
+
+def bench_backend(label: str, url: str, services: Services, operations: int, threads: int) -> list[Measurement]:
     app = services.app
     community = Community(app, volunteers=threads + 1)
     results: list[Measurement] = []
@@ -167,10 +292,19 @@ def bench_backend(label: str, services: Services, operations: int, threads: int)
 
     buyer = community.volunteers[-1]
     community.earn(buyer, 12 * operations)
-    seconds, lat = _timed(operations, lambda i: community.sale(buyer))
-    results.append(Measurement(label, "sale", operations, seconds, lat))
+    services.projector.catch_up()
 
-    results.append(_http_sales(label, services, max(1, operations // 4)))
+    def projected_sale(i: int) -> None:  # as a request does: decide, record, project
+        community.sale(buyer)
+        services.projector.catch_up()
+
+    with counted_statements() as counts:
+        seconds, lat = _timed(operations, projected_sale)
+    results.append(Measurement(label, "sale", operations, seconds, lat,
+                               statements_per_operation=counts["statements"] / operations))
+    results.append(_naive_loop(label, url, operations))
+    if inserts := _raw_inserts(label, url, operations):
+        results.append(inserts)
 
     services.projector.catch_up()
     scratch = Projector(app, memory_read_store(), all_projections())
@@ -179,55 +313,127 @@ def bench_backend(label: str, services: Services, operations: int, threads: int)
     events = scratch.catch_up()
     results.append(Measurement(label, "replay", events, time.perf_counter() - started, []))
     scratch.store.close()
+
+    started = time.perf_counter()
+    verified = verify_chain(app, services.store)
+    results.append(Measurement(label, "verify", verified.events_checked, time.perf_counter() - started, []))
+    scanned, seconds = _plain_scan(app)
+    results.append(Measurement(label, "scan+sha", scanned, seconds, []))
     return results
 
 
-def _http_sales(label: str, services: Services, operations: int) -> Measurement:
-    """Sales over real HTTP on loopback: the wallet asks for a code, the till redeems it and the
-    wallet reads its balance (which must already show the sale)."""
-    import httpx
-    import uvicorn
+# --- over real HTTP, from a separate client process ---------------------------------------------
 
-    from api.app import create_app
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+
+@contextmanager
+def _server(command: list[str], env: dict[str, str]) -> Iterator[str]:
+    """A server process on a free loopback port, up when /healthz answers; stopped afterwards."""
+    port = _free_port()
+    process = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], env=os.environ | env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            admin = {"Authorization": f"Bearer {BENCH_ADMIN_TOKEN}"}
-            community_id = client.post("/v1/communities", json={"name": "金沙社区"}, headers=admin).json()["id"]
-            staff = client.post("/v1/staff", json={"community_id": community_id, "display_name": "李明", "role": "staff"},
-                                headers=admin).json()
-            buyer = client.post("/v1/accounts", json={"community_id": community_id, "kind": "volunteer",
-                                                      "display_name": "丰国兆"}, headers=admin).json()
-            shop = client.post("/v1/accounts", json={"community_id": community_id, "kind": "merchant",
-                                                     "display_name": "金豆小吃店", "merchant_categories": ["meal"]},
-                               headers=admin).json()
-            for award in _awards(12 * operations):
-                report = client.post("/v1/reports", json={"category": "fire", "description": "阳台着火"},
-                                     headers={"Authorization": f"Bearer {buyer['token']}"}).json()
-                client.post(f"/v1/reports/{report['id']}/verify", json={"award": award},
-                            headers={"Authorization": f"Bearer {staff['token']}"}).raise_for_status()
-            wallet = {"Authorization": f"Bearer {buyer['token']}"}
-
-            def sale(i: int) -> None:
-                code = client.post(f"/v1/accounts/{buyer['id']}/payment-codes", headers=wallet).json()["code"]
-                client.post("/v1/redemptions", json={"payment_code": code, "amount": 12},
-                            headers={"Authorization": f"Bearer {shop['token']}", "Idempotency-Key": uuid4().hex}
-                            ).raise_for_status()
-                balance = client.get(f"/v1/accounts/{buyer['id']}", headers=wallet).json()["balances"]["bean"]
-                assert balance == 12 * (operations - i - 1), "read-your-writes"
-
-            seconds, latencies = _timed(operations, sale)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stderr.read() if process.stderr else ''}")
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start in time")
+            time.sleep(0.1)
+        yield base
     finally:
-        server.should_exit = True
-        thread.join()
-    return Measurement(label, "http", operations, seconds, latencies)
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
+
+def _load(spec: dict[str, object]) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-m", "infra.bench_load", json.dumps(spec)], capture_output=True,
+                          text=True, check=True, timeout=LOAD_TIMEOUT_S)
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def _cards_for(base: str, clients: int, sales_per_card: int) -> tuple[str, list[str]]:
+    """Through the public API of the served Jindou: a merchant, and one beneficiary's printed card
+    per client, each funded by a volunteer's donations."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        def post(path: str, token: str, body: dict[str, object]) -> dict[str, object]:
+            response = client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+            response.raise_for_status()
+            answer: dict[str, object] = response.json()
+            return answer
+
+        community = str(post("/v1/communities", BENCH_ADMIN_TOKEN, {"name": "金沙社区"})["id"])
+        staff = str(post("/v1/staff", BENCH_ADMIN_TOKEN, {"community_id": community, "display_name": "李明",
+                                                          "role": "staff"})["token"])
+
+        def account(kind: str, name: str, **fields: object) -> dict[str, object]:
+            return post("/v1/accounts", BENCH_ADMIN_TOKEN, {"community_id": community, "kind": kind,
+                                                            "display_name": name, **fields})
+
+        volunteer = account("volunteer", "丰国兆")
+        merchant = account("merchant", "金豆小吃店", merchant_categories=["meal"])
+        for award in _awards(clients * sales_per_card):
+            report = post("/v1/reports", str(volunteer["token"]), {"category": "fire", "description": "阳台着火"})
+            post(f"/v1/reports/{report['id']}/verify", staff, {"award": award})
+        cards = []
+        for number in range(clients):
+            elder = account("beneficiary", f"老人{number}")
+            cards.append(str(post(f"/v1/accounts/{elder['id']}/cards", staff, {"daily_limit": CARD_DAILY_LIMIT_MAX})
+                             ["card_code"]))
+            post("/v1/donations", str(volunteer["token"]), {"to_account_id": elder["id"], "amount": sales_per_card})
+    return str(merchant["token"]), cards
+
+
+def bench_http(label: str, url: str, requests: int, levels: Sequence[int]) -> list[Measurement]:
+    """Card sales (one POST /v1/redemptions each) at each number of concurrent clients, and the same
+    load on the reference endpoint, taken in turns in one run so the ratios hold on a noisy box."""
+    results: list[Measurement] = []
+    per_client = {clients: max(1, requests // clients) for clients in levels}
+    sales_per_card = sum(per_client.values())  # card i serves client i at every level
+    serve = [sys.executable, "-m", "api.cli", "serve", "--database-url", url, "--log-level", "warning"]
+    reference_url = url if not url.startswith("sqlite") else url + "-reference"
+    with _server(serve, {"JINDOU_ADMIN_TOKEN": BENCH_ADMIN_TOKEN}) as jindou:
+        merchant_token, cards = _cards_for(jindou, max(levels), sales_per_card)
+        reference_server = contextlib.nullcontext(None) if url.startswith("memory") else _server(
+            [sys.executable, "-m", "uvicorn", "infra.bench_reference:app", "--log-level", "warning"],
+            {"JINDOU_REFERENCE_DATABASE_URL": reference_url})
+        with reference_server as reference:
+            for clients in levels:
+                spec = {"base_url": jindou, "path": "/v1/redemptions", "clients": clients,
+                        "requests_per_client": per_client[clients], "key_prefix": f"bench-{uuid4().hex}",
+                        "headers": {"Authorization": f"Bearer {merchant_token}"},
+                        "bodies": [{"payment_code": card, "amount": 1} for card in cards[:clients]]}
+                results.append(_measured(label, f"http-{clients}", _load(spec)))
+                if reference is not None:
+                    spec = {"base_url": reference, "path": "/sale", "clients": clients,
+                            "requests_per_client": per_client[clients], "headers": {},
+                            "bodies": [{"account_id": i, "amount": 1} for i in range(clients)]}
+                    results.append(_measured(label, f"ref-{clients}", _load(spec)))
+    return results
+
+
+def _measured(label: str, name: str, load: dict[str, object]) -> Measurement:
+    latencies = [float(v) for v in load["latencies_ms"]]  # type: ignore[attr-defined]
+    return Measurement(label, name, len(latencies), float(load["seconds"]), latencies,  # type: ignore[arg-type]
+                       errors=int(load["errors"]))  # type: ignore[call-overload]
+
+
+# --- the command -------------------------------------------------------------------------------
 
 @contextmanager
 def _database(url: str) -> Iterator[str]:
@@ -238,7 +444,7 @@ def _database(url: str) -> Iterator[str]:
     elif url.startswith("postgres"):
         import psycopg
 
-        name = f"jindou_bench_{os.getpid()}_{int(time.time())}"
+        name = f"jindou_bench_{os.getpid()}_{uuid4().hex[:8]}"
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         try:
@@ -250,23 +456,64 @@ def _database(url: str) -> Iterator[str]:
         yield url
 
 
+def ratios(results: Sequence[Measurement]) -> list[tuple[str, str, float]]:
+    """(backend, what, ratio) for each pair the issue of performance is judged by."""
+    rates = {(m.backend, m.name): m.rate for m in results}
+    pairs = [("sale", "naive-save", "in-process sale / naive one-save loop"),
+             ("verify", "scan+sha", "verify / plain scan + SHA-256")]
+    levels = dict.fromkeys(m.name.removeprefix("http-") for m in results if m.name.startswith("http-"))
+    pairs += [(f"http-{n}", f"ref-{n}", f"HTTP card sales / reference endpoint, {n} clients") for n in levels]
+    found = []
+    for backend in dict.fromkeys(m.backend for m in results):
+        for ours, theirs, what in pairs:
+            if (backend, ours) in rates and (backend, theirs) in rates and rates[(backend, theirs)]:
+                found.append((backend, what, rates[(backend, ours)] / rates[(backend, theirs)]))
+    return found
+
+
 def run_bench(args: argparse.Namespace) -> int:
-    targets = args.database_urls or ["memory://", "sqlite"]
+    targets = list(args.database_urls or ["memory://", "sqlite"])
     if not args.database_urls and os.environ.get("JINDOU_BENCH_POSTGRES_URL"):
         targets.append(os.environ["JINDOU_BENCH_POSTGRES_URL"])
-    print(f"jindou bench: {args.operations} operations per run, {args.threads} threads for contend/spread", flush=True)
-    print(f"{'backend':<9} {'run':<10} {'ops':>8} {'ops/s':>12} {'p50 ms':>9} {'p99 ms':>9}")
-    for target in targets:
-        with _database(target) as url:
-            label = Settings(database_url=url).backend
-            services = build_services(Settings(database_url=url, admin_token=BENCH_ADMIN_TOKEN))
-            try:
-                for measurement in bench_backend(label, services, args.operations, args.threads):
-                    print(measurement.row(), flush=True)
-            finally:
-                services.close()
+    levels = tuple(getattr(args, "http_clients", None) or HTTP_CLIENT_LEVELS)
+    console = Console()
+    console.print(f"jindou bench: {args.operations} operations per in-process run, {args.threads} threads for "
+                  f"contend/spread, {args.http_requests} HTTP requests per level at {', '.join(map(str, levels))} clients")
+    results: list[Measurement] = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("bench", total=len(targets) * 2)
+        for target in targets:
+            with _database(target) as url:
+                label = Settings(database_url=url).backend
+                services = build_services(Settings(database_url=url, admin_token=BENCH_ADMIN_TOKEN))
+                try:
+                    results += bench_backend(label, url, services, args.operations, args.threads)
+                finally:
+                    services.close()
+                progress.advance(task)
+            with _database(target) as url:
+                results += bench_http(label, url, args.http_requests, levels)
+                progress.advance(task)
+    console.print(_table(results))
+    for backend, what, ratio in ratios(results):
+        console.print(f"{backend:<9} {what}: [bold]{ratio:.2f}×[/bold]")
+    output = Path(args.output)
+    output.write_text(json.dumps({"results": [m.as_json() for m in results],
+                                  "ratios": [{"backend": b, "what": w, "ratio": r} for b, w, r in ratios(results)]},
+                                 indent=2, ensure_ascii=False))
+    console.print(f"written to {output}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(run_bench(argparse.Namespace(database_urls=None, operations=500, threads=4)))
+def _table(results: Sequence[Measurement]) -> Table:
+    table = Table(title="jindou bench")
+    for column in ("backend", "run", "ops"):
+        table.add_column(column)
+    for column in ("ops/s", "p50 ms", "p99 ms", "errors", "SQL/op"):
+        table.add_column(column, justify="right")
+    for m in results:
+        p50, p99, sql = m.p50_ms, m.p99_ms, m.statements_per_operation
+        table.add_row(m.backend, m.name, str(m.operations), f"{m.rate:,.0f}",
+                      "—" if p50 is None else f"{p50:.2f}", "—" if p99 is None else f"{p99:.2f}",
+                      str(m.errors), "—" if sql is None else f"{sql:.1f}")
+    return table

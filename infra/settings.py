@@ -29,6 +29,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     admin_token: str | None = None
     server_threads: int = SERVER_THREADS
+    metrics_token: str | None = None  # when set, GET /metrics wants `Authorization: Bearer` with it
     public_url: str | None = None  # JINDOU_PUBLIC_URL: the origin of sign-in URLs (else each request's own)
     card_secret: str | None = None  # JINDOU_CARD_SECRET: hex; see infra/card_secret.py
 
@@ -39,6 +40,7 @@ class Settings:
             database_url=environ.get("JINDOU_DATABASE_URL") or DEFAULT_DATABASE_URL,
             admin_token=environ.get("JINDOU_ADMIN_TOKEN") or None,
             server_threads=int(environ.get("JINDOU_SERVER_THREADS") or SERVER_THREADS),
+            metrics_token=environ.get("JINDOU_METRICS_TOKEN") or None,
             public_url=(environ.get("JINDOU_PUBLIC_URL") or "").rstrip("/") or None,
             card_secret=environ.get("JINDOU_CARD_SECRET") or None,
         )
@@ -90,5 +92,7 @@ def persistence_env(url: str) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_S),
         "POSTGRES_LOCK_TIMEOUT": str(POSTGRES_LOCK_TIMEOUT_S),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
-        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",  # one round trip per insert...
+        # ...through our function that keeps the table lock, so ids commit in order (decision 0016)
+        "APPLICATION_RECORDER_TOPIC": "infra.postgres_recorder:OrderedPostgresApplicationRecorder",
     }

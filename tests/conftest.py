@@ -90,7 +90,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "database_url" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("backends")
         backends = marker.args if marker else BACKENDS
-        metafunc.parametrize("database_url", backends, indirect=True, ids=list(backends))
+        # PostgreSQL runs carry the `postgres` marker, so `pytest -m postgres` selects exactly them.
+        params = [pytest.param(b, marks=pytest.mark.postgres) if b == "postgres" else b for b in backends]
+        metafunc.parametrize("database_url", params, indirect=True, ids=list(backends))
 
 
 def pytest_configure(config: pytest.Config) -> None:

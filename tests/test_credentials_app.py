@@ -369,3 +369,16 @@ def test_a_configured_card_secret_derives_the_codes(database_url: str) -> None:
             build_services(Settings(database_url=database_url, card_secret=wrong))
     settings = Settings.from_env({"JINDOU_PUBLIC_URL": "https://jindou.example.org/", "JINDOU_CARD_SECRET": secret})
     assert settings.public_url == "https://jindou.example.org" and settings.card_secret == secret
+
+
+def test_a_console_made_admin_is_retired_like_any_other(services: Services) -> None:
+    app = services.app
+    made = app.register_operator_staff(display_name="值班管理员", role="admin", community_id=None).result
+    console = app.authenticate(made["token"])
+    assert console is not None and console.role == "admin"
+    rotated = app.rotate_token(console).result["token"]
+    assert app.authenticate(made["token"]) is None and app.authenticate(rotated) is not None
+    admin = app.authenticate(ADMIN_TOKEN)
+    assert admin is not None
+    assert app.revoke_staff(admin, UUID(made["id"])).result["revoked"] == 1
+    assert app.authenticate(rotated) is None

@@ -213,6 +213,7 @@ def test_ledger_machine_on_sqlite() -> None:
     run_machine("sqlite", examples=12, steps=20)
 
 
+@pytest.mark.postgres
 def test_ledger_machine_on_postgres() -> None:
     require_postgres()
     run_machine("postgres", examples=4, steps=15)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 from fastapi.responses import PlainTextResponse
 
 from api.deps import ServicesDep
+from api.errors import ApiError
 from api.metrics import METRICS
 
 router = APIRouter(tags=["operations"])
@@ -16,7 +20,13 @@ def healthz(services: ServicesDep) -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(services: ServicesDep) -> str:
+def metrics(services: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> str:
+    """Prometheus text. With JINDOU_METRICS_TOKEN set, only for `Authorization: Bearer <that token>`."""
+    expected = services.settings.metrics_token
+    if expected is not None and not hmac.compare_digest(
+        (authorization or "").encode(), f"Bearer {expected}".encode()
+    ):
+        raise ApiError("unauthorized", "GET /metrics needs the metrics token (JINDOU_METRICS_TOKEN)")
     head = services.projector.head()
     gauges = {
         "jindou_events_recorded": head,

@@ -1,0 +1,51 @@
+"""The PostgreSQL application recorder Jindou uses: the library's one-round-trip insert function,
+with the table lock put back.
+
+eventsourcing 9.5's `es_insert_events_*` function (used when POSTGRES_ENABLE_DB_FUNCTIONS=y)
+inserts without the `LOCK TABLE ... IN EXCLUSIVE MODE` its plain insert path takes, so two writers
+can commit their notification ids out of order: a reader tailing "after my position" then passes
+over an id that commits a moment later, and never sees that event. Our function takes the same
+lock inside the function, so ids are issued and committed in one order (commit order == id order)
+while the insert stays one round trip. It has its own name, so a process running the library's
+default can never silently replace it with the unlocked version. See
+docs/decisions/0016-ordered-notification-ids.md.
+"""
+
+from __future__ import annotations
+
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.sql import SQL, Identifier
+
+INSERT_FUNCTION_PREFIX = "jindou_insert_events_"
+
+
+class OrderedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        self.pg_function_name_insert_events = INSERT_FUNCTION_PREFIX + self.datastore.originator_id_type
+        function = Identifier(self.pg_function_name_insert_events)
+        self.sql_invoke_pg_function_insert_events = SQL("SELECT * FROM {schema}.{function}((%s))").format(
+            schema=schema, function=function
+        )
+        self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) "
+            "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$"
+            "BEGIN"
+            "    SET LOCAL lock_timeout = '{lock_timeout}s';"
+            "    LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+            "    NOTIFY {channel};"
+            "    RETURN QUERY"
+            "    INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)"
+            "    SELECT originator_id, originator_version, topic, state FROM unnest(events)"
+            "    RETURNING notification_id;"
+            "END;"
+            "$BODY$"
+        ).format(
+            schema=schema,
+            function=function,
+            event=Identifier(self.stored_event_type_name),
+            lock_timeout=self.datastore.lock_timeout,
+            table=Identifier(self.events_table_name),
+            channel=Identifier(self.channel_name),
+        )
