@@ -69,6 +69,7 @@ async function loadAccount() {
     const { data } = await session.request("GET", accountPath());
     const before = account?.balances;
     account = data;
+    // Sign-in keeps both (api.js); a session saved before it did learns them here.
     if (session.communityId !== data.community_id || session.kind !== data.kind) {
       session.save({ community_id: data.community_id, kind: data.kind });
     }
