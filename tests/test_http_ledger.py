@@ -290,7 +290,7 @@ def test_entries_are_paged_newest_first_with_running_balances(world: World) -> N
     assert len({e["entry_id"] for e in everything["items"]}) == 5
     first = everything["items"][0]
     assert set(first) == {"entry_id", "transaction_id", "type", "asset", "amount", "balance_after", "counterparty_id",
-                          "occurred_at"}
+                          "occurred_at", "counterparty_name", "report_category", "period"}  # the last three: decision 0010
     assert first["asset"] == "bean" and first["counterparty_id"] == world.beneficiary["id"]
     assert first["occurred_at"].endswith("+08:00")
     received = api.ok("GET", f"/v1/accounts/{world.beneficiary['id']}/entries", world.beneficiary["token"])["items"]

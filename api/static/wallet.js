@@ -69,6 +69,7 @@ async function loadAccount() {
     const { data } = await session.request("GET", accountPath());
     const before = account?.balances;
     account = data;
+    // Sign-in keeps both (api.js); a session saved before it did learns them here.
     if (session.communityId !== data.community_id || session.kind !== data.kind) {
       session.save({ community_id: data.community_id, kind: data.kind });
     }
@@ -97,8 +98,10 @@ function renderBalances() {
   const elder = document.body.classList.contains("elder");
   $("balance-bean").textContent = formatNumber(bean);
   $("balance-welfare").textContent = formatNumber(welfare);
+  $("balance-welfare").dataset.unit = t("unit.yuan");
   $("bean-yuan").textContent = t("balance.bean.yuan", { amount: formatNumber(bean) });
-  $("welfare-yuan").textContent = t("balance.welfare.yuan", { amount: formatNumber(welfare) });
+  // In elder mode the tile already reads "50 元" (wallet.css): the line below says only where it works.
+  $("welfare-yuan").textContent = elder ? t("balance.welfare.where") : t("balance.welfare.yuan", { amount: formatNumber(welfare) });
   const showWelfare = account.kind === "beneficiary" && !(elder && welfare === 0);
   const showBean = !(elder && bean === 0 && (welfare > 0 || account.kind === "beneficiary"));
   $("tile-welfare").hidden = !showWelfare;
@@ -252,18 +255,18 @@ function renderShops() {
   }
   $("shops-lead").textContent = t(welfareHolder ? "shops.lead.welfare" : "shops.lead.volunteer");
   const list = $("shops-list");
-  list.replaceChildren(...shown.map((shop) => shopRow(shop, welfareHolder)));
+  list.replaceChildren(...shown.map(shopRow));
   if (shown.length === 0) list.append(element("li", "empty", t("shops.empty")));
 }
 
-function shopRow(shop, welfareHolder) {
+function shopRow(shop) {
   const row = element("li", "shop");
   const name = element("span", "shop-name", shop.display_name);
   const categories = shop.merchant_categories.map((category) =>
     (hasMessage(`shops.category.${category}`) ? t(`shops.category.${category}`) : category));
   if (categories.length) name.append(element("span", "shop-categories", categories.join(" · ")));
   row.append(name);
-  if (welfareHolder && shop.accepts_welfare) row.append(element("span", "badge takes-welfare", t("shops.takes_welfare")));
+  if (shop.accepts_welfare) row.append(element("span", "badge takes-welfare", t("shops.takes_welfare")));
   return row;
 }
 
