@@ -67,7 +67,7 @@ def test_three_demo_months_balance_settle_spread_and_keep_people_private(databas
 
     # The wish wall: two wishes funded by pledges and delivered by local shops, one still gathering beans.
     assert sorted(wish["status"] for wish in wall) == ["fulfilled", "fulfilled", "open"]
-    assert reports["2026-06"]["wishes_fulfilled"] == 2
+    assert sum(report["wishes_fulfilled"] for report in reports.values()) == 2  # each counted in its month
 
     # Sales happened on their own days and hours, all inside the three months.
     moments = [datetime.fromisoformat(sale["occurred_at"]).astimezone(SHANGHAI) for sale in sales]
