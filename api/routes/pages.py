@@ -16,7 +16,6 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -39,14 +38,6 @@ router = APIRouter(include_in_schema=False)
 router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def optional_script(name: str) -> Markup:
-    """A page module another part of Jindou may ship (wishes.js, transparency.js): included when the
-    file is there, so a page works with or without it."""
-    if not (STATIC_DIR / name).is_file():
-        return Markup("")
-    return Markup('<script src="/static/{}" defer></script>').format(name)
-
-
 TEMPLATES = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
     autoescape=select_autoescape(["html"]),
@@ -54,7 +45,6 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-TEMPLATES.globals["optional_script"] = optional_script
 
 
 def render_page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -64,7 +64,7 @@ function toggleElderMode() {
 
 // --- Balance, this month, entries ----------------------------------------------------------------
 
-async function loadAccount() {
+async function loadAccount({ paidNotice = true } = {}) {
   try {
     const { data } = await session.request("GET", accountPath());
     const before = account?.balances;
@@ -80,7 +80,7 @@ async function loadAccount() {
       loadEntries();
       loadMonthSummary();
       const spent = data.balances.bean < before.bean || data.balances.welfare < before.welfare;
-      if (spent) {
+      if (spent && paidNotice) {  // a pledge from this page is not a payment at a till
         $("code-notice").textContent = t("code.paid");
         newCode(); // the code on screen was most likely the one just used
       }
@@ -506,6 +506,9 @@ function attended() {
 }
 
 // --- Start ----------------------------------------------------------------------------------------
+
+// The wish wall module (wishes.js) says when a pledge moved this holder's beans.
+document.addEventListener("jindou:balance-changed", () => loadAccount({ paidNotice: false }));
 
 function startTimers() {
   stopTimers();
