@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response, install_error_handlers, unavailable_response
 from api.metrics import METRICS
+from api.openapi import install_openapi
 from api.routes import (
     accounts,
     audit,
@@ -152,6 +153,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
+    install_openapi(app)
     for router in ROUTERS:
         app.include_router(router)
 
