@@ -1,7 +1,8 @@
 """/openapi.json as the contract needs it (issue 10, D9): the bearer security scheme, the error
 responses every operation can give in the one error shape, and `Idempotency-Key` with its
 pattern (required on POST /v1/redemptions). FastAPI derives the rest from the routes; this adds
-what it cannot see (the routes answer errors through api/errors.py, not through return types)."""
+what it cannot see (the routes answer errors through api/errors.py, and return the application's
+views as JSON, so the response models of api/schemas.py are attached here)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from api.deps import IDEMPOTENCY_KEY_PATTERN
 from api.errors import STATUS_BY_CODE
+from api.schemas import RESPONSE_MODELS
 
 SECURITY_SCHEME = "bearer"
 ERROR_SCHEMA_REF = "#/components/schemas/Error"
@@ -69,7 +72,21 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
         public = path.startswith(PUBLIC_PATHS)
         for method, operation in item.items():
             _complete_operation(operation, method, path, public)
+            if (method, path) in RESPONSE_MODELS:
+                _declare_response_model(schemas, operation, *RESPONSE_MODELS[(method, path)])
     return schema
+
+
+def _declare_response_model(schemas: dict[str, Any], operation: dict[str, Any], status: str,
+                            model: type[BaseModel]) -> None:
+    model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(model_schema.pop("$defs", {}))
+    schemas[model.__name__] = model_schema
+    success = operation["responses"].pop("200", None) or operation["responses"].pop("201", None) or {}
+    operation["responses"][status] = {
+        "description": success.get("description", "Successful Response"),
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+    }
 
 
 def _complete_operation(operation: dict[str, Any], method: str, path: str, public: bool) -> None:

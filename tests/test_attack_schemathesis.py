@@ -33,7 +33,7 @@ from tests.test_attack_roles import BENEFICIARY, MERCHANT, ROLES, World
 
 pytestmark = [pytest.mark.attack, pytest.mark.postgres]
 
-EXAMPLES_PER_OPERATION = 10
+EXAMPLES_PER_OPERATION = 8
 TOKENS_PER_CASE = 3  # each generated request is sent as three roles in turn: generating is the slow part
 REQUESTS_MIN = 2_000
 REAL_ID_SHARE = 0.5  # how often a generated path id is replaced by a real object's
