@@ -255,3 +255,19 @@ def test_the_openapi_document_declares_auth_errors_keys_and_media_types(api: Api
     csv = document["paths"]["/v1/public/communities/{community_id}/fund-reports/{period}.csv"]["get"]
     assert "text/csv" in csv["responses"]["200"]["content"] and "security" not in csv
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+# D2 — with the database away, requests waited for it; /healthz too.
+@pytest.mark.backends("memory")
+def test_while_the_database_is_known_away_the_api_answers_503_at_once(api: Api, services: Services) -> None:
+    services.health.up, services.health.error = False, "connection refused"
+    try:
+        refused = api.call("GET", "/v1/communities/anything", ADMIN_TOKEN)
+        assert refused.status_code == 503 and error_of(refused)["code"] == "unavailable"
+        assert refused.headers["Retry-After"] == "1"
+        health = api.call("GET", "/healthz")
+        assert health.status_code == 503 and health.json()["database"] == "down" and health.headers["Retry-After"]
+        assert api.call("GET", "/wallet").status_code == 200  # the pages still load, to say so
+    finally:
+        services.health.up = True
+    assert api.call("GET", "/healthz").json()["status"] == "ok"
