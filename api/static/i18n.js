@@ -104,6 +104,7 @@ const MESSAGES = {
     "error.rate_limited": "尝试过多，请稍后再试。",
     "error.payload_too_large": "请求过大。",
     "error.unavailable": "服务暂时不可用，请稍后重试。",
+    "error.outcome_unknown": "尚不确定是否已记账，请再点一次确认：同一笔不会重复扣款。",
     "error.unknown": "出错了（{code}），请稍后重试。",
   },
   en: {
@@ -205,6 +206,7 @@ const MESSAGES = {
     "error.rate_limited": "Too many attempts; please wait a moment.",
     "error.payload_too_large": "The request is too large.",
     "error.unavailable": "The service is briefly unavailable; please try again.",
+    "error.outcome_unknown": "Not yet known whether this was recorded; confirm again: the same sale is never charged twice.",
     "error.unknown": "Something went wrong ({code}); please try again.",
   },
 };

@@ -8,7 +8,7 @@ const REDEMPTIONS_PAGE_LIMIT = 500;
 const REDEMPTIONS_PAGES_MAX = 20; // 10 000 sales in a month is far beyond a neighbourhood shop
 const SCAN_INTERVAL_MS = 250;
 // Answers after which the sale may or may not have been recorded: retry with the same key.
-const RETRYABLE_CODES = new Set(["network", "unavailable", "internal_error", "concurrency_conflict"]);
+const RETRYABLE_CODES = new Set(["network", "unavailable", "outcome_unknown", "internal_error", "concurrency_conflict"]);
 
 const session = new Session("jindou.merchant");
 const $ = (id) => document.getElementById(id);
