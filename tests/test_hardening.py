@@ -271,3 +271,19 @@ def test_while_the_database_is_known_away_the_api_answers_503_at_once(api: Api, 
     finally:
         services.health.up = True
     assert api.call("GET", "/healthz").json()["status"] == "ok"
+
+
+@pytest.mark.backends("postgres")
+def test_served_statements_time_out_but_audit_statements_do_not(services: Services) -> None:
+    from infra.audit import _open
+
+    def statement_timeout(opened: Services) -> str:
+        with opened.app.factory.datastore.get_connection() as connection:  # type: ignore[attr-defined]
+            return str(connection.execute("SHOW statement_timeout").fetchone()["statement_timeout"])
+
+    assert statement_timeout(services) == "5s"
+    audit = _open(services.settings)
+    try:
+        assert statement_timeout(audit) == "0"
+    finally:
+        audit.close()
