@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import error_response, install_error_handlers, unavailable_response
 from api.logs import log_request, request_id_from
 from api.metrics import METRICS
+from api.openapi import install_openapi
 from api.routes import (
     accounts,
     audit,
@@ -176,6 +177,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
+    install_openapi(app)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -34,7 +34,7 @@ from domain.idempotency import IdempotencyRecord
 from domain.ids import derived_id
 from domain.money import Posting, deltas_for
 
-WRITE_QUEUE_WAIT_S = 2.5  # with the pool's 2 s wait, a refused write is answered within 5 s
+WRITE_QUEUE_WAIT_S = 2.5  # with the 1 s pool wait, a write the database cannot take is answered within 5 s
 SAVE_ATTEMPTS_MAX = 10  # optimistic-concurrency retries before answering 409
 RETRY_BACKOFF_BASE_S = 0.002
 RETRY_BACKOFF_MAX_S = 0.2  # attempts spread over about a second before we give up

@@ -729,7 +729,8 @@ def _refuse_missing(settings: Settings, command: str, err: TextIO) -> bool:
 
 def _open(settings: Settings) -> Services:
     # No admin bootstrap and no catch-up: an audit reads the store exactly as it finds it.
-    return build_services(replace(settings, admin_token=None), catch_up=False)
+    # No statement timeout either: a replay reads whole tables of a large history.
+    return build_services(replace(settings, admin_token=None, statement_timeout_ms=0), catch_up=False)
 
 
 NO_PUBLISHED_HEAD_WARNING = (

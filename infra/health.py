@@ -34,13 +34,16 @@ class DatabaseHealth:
         self.checked_at = time.time()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
 
     def start(self) -> None:
-        if self._probe is None or self._thread is not None:
-            return
-        self.check()
-        self._thread = threading.Thread(target=self._run, name="jindou-database-health", daemon=True)
-        self._thread.start()
+        """Idempotent: every app started over these services (tests start several at once) shares one monitor."""
+        with self._starting:
+            if self._probe is None or self._thread is not None:
+                return
+            self.check()
+            self._thread = threading.Thread(target=self._run, name="jindou-database-health", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -27,7 +27,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment, EnvType
 
 CONNECT_TIMEOUT_S = 2  # libpq's own minimum; a refused connection fails at once anyway
-STATEMENT_TIMEOUT_MS = 5_000
+STATEMENT_TIMEOUT_SETTING = "POSTGRES_STATEMENT_TIMEOUT_MS"  # 0: none (the audit commands read whole tables)
 
 
 def _without_retries(method: Any) -> Any:
@@ -61,8 +61,9 @@ class FailFastPostgresFactory(PostgresFactory):
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
         # The pool opens at the first query, after this: every connection it makes carries these.
+        statement_timeout_ms = int(self.env.get(STATEMENT_TIMEOUT_SETTING) or 0)
         self.datastore.pool.kwargs = {
             **(self.datastore.pool.kwargs or {}),
             "connect_timeout": CONNECT_TIMEOUT_S,
-            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            **({"options": f"-c statement_timeout={statement_timeout_ms}"} if statement_timeout_ms else {}),
         }

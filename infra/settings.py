@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from domain.welfare import WELFARE_MONTHS_AHEAD_DEFAULT, WELFARE_MONTHS_AHEAD_SETTING
+from infra.persistence import STATEMENT_TIMEOUT_SETTING
 
 DEFAULT_DATABASE_URL = "sqlite:///./jindou.db"
 
@@ -19,6 +20,7 @@ POSTGRES_MAX_OVERFLOW = 12
 POSTGRES_LOCK_TIMEOUT_S = 5  # a stuck writer cannot hold the event table's lock for ever
 POSTGRES_POOL_WAIT_S = 1  # a request waits this long for a connection, then answers 503 (issue 10, D2)
 POSTGRES_PERSISTENCE = "infra.persistence:FailFastPostgresFactory"
+POSTGRES_STATEMENT_TIMEOUT_MS = 5_000  # a request's statement; the audit commands have none
 SQLITE_LOCK_TIMEOUT_S = 10
 AGGREGATE_CACHE_MAXSIZE = 20_000
 
@@ -38,6 +40,7 @@ class Settings:
     welfare_months_ahead: int = WELFARE_MONTHS_AHEAD_DEFAULT
     transparency_key_file: str | None = None  # None: the default beside the database (infra/transparency.py)
     transparency_retired_keys: tuple[str, ...] = ()  # base64 public keys of rotated-out signing keys
+    statement_timeout_ms: int = POSTGRES_STATEMENT_TIMEOUT_MS  # 0: none
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -62,7 +65,10 @@ class Settings:
 
     def application_env(self) -> dict[str, str]:
         """The application's environment: persistence, and the rules' settings."""
-        return persistence_env(self.database_url) | {WELFARE_MONTHS_AHEAD_SETTING: str(self.welfare_months_ahead)}
+        return persistence_env(self.database_url) | {
+            WELFARE_MONTHS_AHEAD_SETTING: str(self.welfare_months_ahead),
+            STATEMENT_TIMEOUT_SETTING: str(self.statement_timeout_ms),
+        }
 
 
 def _whole_number(environ: dict[str, str], name: str, default: int) -> int:

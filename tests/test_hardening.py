@@ -235,3 +235,55 @@ def test_audit_events_are_scoped_to_the_readers_community(api: Api, services: Se
         assert {item["position"] for item in seen} < {item["position"] for item in everything}
         assert [i["position"] for i in seen] == sorted(i["position"] for i in seen)
     assert "甲社区的秘密名字" in str(everything)
+
+
+# D9 — /openapi.json lacked the security scheme, the error responses and the key's pattern.
+@pytest.mark.backends("memory")
+def test_the_openapi_document_declares_auth_errors_keys_and_media_types(api: Api) -> None:
+    document = api.ok("GET", "/openapi.json")
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": document["components"]["securitySchemes"]["bearer"]["description"]}
+    redeem = document["paths"]["/v1/redemptions"]["post"]
+    assert redeem["security"] == [{"bearer": []}]
+    for status in ("401", "403", "404", "409", "422", "429"):
+        assert redeem["responses"][status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    key = next(p for p in redeem["parameters"] if p["name"] == "Idempotency-Key")
+    assert key["required"] is True and key["schema"]["pattern"] == "^[\\x21-\\x7e]{1,200}$"
+    donate_key = next(p for p in document["paths"]["/v1/donations"]["post"]["parameters"] if p["name"] == "Idempotency-Key")
+    assert donate_key["required"] is False
+    assert redeem["responses"]["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Redemption"}
+    csv = document["paths"]["/v1/public/communities/{community_id}/fund-reports/{period}.csv"]["get"]
+    assert "text/csv" in csv["responses"]["200"]["content"] and "security" not in csv
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+# D2 — with the database away, requests waited for it; /healthz too.
+@pytest.mark.backends("memory")
+def test_while_the_database_is_known_away_the_api_answers_503_at_once(api: Api, services: Services) -> None:
+    services.health.up, services.health.error = False, "connection refused"
+    try:
+        refused = api.call("GET", "/v1/communities/anything", ADMIN_TOKEN)
+        assert refused.status_code == 503 and error_of(refused)["code"] == "unavailable"
+        assert refused.headers["Retry-After"] == "1"
+        health = api.call("GET", "/healthz")
+        assert health.status_code == 503 and health.json()["database"] == "down" and health.headers["Retry-After"]
+        assert api.call("GET", "/wallet").status_code == 200  # the pages still load, to say so
+    finally:
+        services.health.up = True
+    assert api.call("GET", "/healthz").json()["status"] == "ok"
+
+
+@pytest.mark.backends("postgres")
+def test_served_statements_time_out_but_audit_statements_do_not(services: Services) -> None:
+    from infra.audit import _open
+
+    def statement_timeout(opened: Services) -> str:
+        with opened.app.factory.datastore.get_connection() as connection:  # type: ignore[attr-defined]
+            return str(connection.execute("SHOW statement_timeout").fetchone()["statement_timeout"])
+
+    assert statement_timeout(services) == "5s"
+    audit = _open(services.settings)
+    try:
+        assert statement_timeout(audit) == "0"
+    finally:
+        audit.close()

@@ -52,8 +52,10 @@ def issue_payment_code(
     return written(services, outcome, 201)
 
 
-@router.get("/accounts/{account_id}/payment-codes/{code}.svg", response_class=Response)
-@router.get("/accounts/{account_id}/payment-codes/{code}.png", response_class=Response)
+@router.get("/accounts/{account_id}/payment-codes/{code}.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}, "description": "the code as a QR image"}})
+@router.get("/accounts/{account_id}/payment-codes/{code}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "the code as a QR image"}})
 def payment_code_image(
     account_id: str, code: str, request: Request, services: ServicesDep,
     actor: Annotated[Actor, Depends(require(*HOLDERS, ADMIN, STAFF))],

@@ -115,10 +115,14 @@ def fund_report_index(community_id: str, services: ServicesDep) -> dict[str, Any
 
 
 # The suffixed paths first: "{period}" alone would also match "2025-06.csv".
-@router.get(REPORT_PATH + ".csv", response_class=PlainTextResponse)
-def fund_report_csv(community_id: str, period: str, services: ServicesDep, as_of: AsOfQuery = None) -> PlainTextResponse:
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"
+
+
+@router.get(REPORT_PATH + ".csv", response_class=CsvResponse)
+def fund_report_csv(community_id: str, period: str, services: ServicesDep, as_of: AsOfQuery = None) -> CsvResponse:
     _, report, _, _ = _report(services, community_id, period, as_of_moment(as_of))
-    return PlainTextResponse(
+    return CsvResponse(
         to_csv(report), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="fund-report-{period}.csv"'},
     )

@@ -12,7 +12,7 @@ const HISTORY_MONTHS = 12; // months offered in the history's month picker
 const FEN_PER_YUAN = 100;
 const BPS_PER_PERCENT = 100;
 // Answers after which the sale may or may not have been recorded: retry with the same key.
-const RETRYABLE_CODES = new Set(["network", "unavailable", "internal_error", "concurrency_conflict"]);
+const RETRYABLE_CODES = new Set(["network", "unavailable", "outcome_unknown", "internal_error", "concurrency_conflict"]);
 // Full-width digits typed with a Chinese keyboard are the same digits.
 const FULL_WIDTH_DIGITS = /[０-９]/g;
 const DECIMAL_AMOUNT = /^\d*[.,，。．]\d*$/;

@@ -1,0 +1,113 @@
+"""/openapi.json as the contract needs it (issue 10, D9): the bearer security scheme, the error
+responses every operation can give in the one error shape, and `Idempotency-Key` with its
+pattern (required on POST /v1/redemptions). FastAPI derives the rest from the routes; this adds
+what it cannot see (the routes answer errors through api/errors.py, and return the application's
+views as JSON, so the response models of api/schemas.py are attached here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from api.deps import IDEMPOTENCY_KEY_PATTERN
+from api.errors import STATUS_BY_CODE
+from api.schemas import RESPONSE_MODELS
+
+SECURITY_SCHEME = "bearer"
+ERROR_SCHEMA_REF = "#/components/schemas/Error"
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error"], "additionalProperties": False,
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {
+            "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
+            "message": {"type": "string"},
+            "details": {"type": "object"},
+        },
+    }},
+}
+ERRORS_OF_PEOPLE_WITH_TOKENS = {
+    "401": "no valid bearer token (`unauthorized`)",
+    "403": "this role, account or community may not do this (`forbidden`)",
+    "404": "no such thing (`not_found`)",
+    "409": "refused by a rule, or the Idempotency-Key was used for another request (see the codes)",
+    "422": "the request is not valid; `details` names the field (`validation_error`)",
+    "413": "the body is over the size limit (`payload_too_large`)",
+    "429": "too many attempts (`rate_limited`); see Retry-After",
+    "503": "the database is away (`unavailable`) or a commit's outcome is unknown (`outcome_unknown`): "
+           "retry after Retry-After, with the same Idempotency-Key",
+}
+ERRORS_OF_ANYONE = ("404", "422", "503")
+PUBLIC_PATHS = ("/v1/public/", "/healthz", "/metrics")
+KEY_REQUIRED = {("post", "/v1/redemptions")}
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200,
+                          "pattern": IDEMPOTENCY_KEY_PATTERN.pattern}
+FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")  # our 422s have the Error shape
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = complete(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def complete(schema: dict[str, Any]) -> dict[str, Any]:
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name in FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    schemas["Error"] = ERROR_SCHEMA
+    components["securitySchemes"] = {SECURITY_SCHEME: {
+        "type": "http", "scheme": "bearer", "description": "a token from POST /v1/staff, POST /v1/accounts or "
+                                                           "JINDOU_ADMIN_TOKEN",
+    }}
+    for path, item in schema.get("paths", {}).items():
+        public = path.startswith(PUBLIC_PATHS)
+        for method, operation in item.items():
+            _complete_operation(operation, method, path, public)
+            if (method, path) in RESPONSE_MODELS:
+                _declare_response_model(schemas, operation, *RESPONSE_MODELS[(method, path)])
+    return schema
+
+
+def _declare_response_model(schemas: dict[str, Any], operation: dict[str, Any], status: str,
+                            model: type[BaseModel]) -> None:
+    model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(model_schema.pop("$defs", {}))
+    schemas[model.__name__] = model_schema
+    success = operation["responses"].pop("200", None) or operation["responses"].pop("201", None) or {}
+    operation["responses"][status] = {
+        "description": success.get("description", "Successful Response"),
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+    }
+
+
+def _complete_operation(operation: dict[str, Any], method: str, path: str, public: bool) -> None:
+    if not public:
+        operation["security"] = [{SECURITY_SCHEME: []}]
+    parameters = []
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "header" and parameter["name"].lower() == "authorization":
+            continue  # the security scheme says it
+        if parameter["in"] == "header" and parameter["name"] == "Idempotency-Key":
+            parameter["schema"] = IDEMPOTENCY_KEY_SCHEMA
+            parameter["required"] = (method, path) in KEY_REQUIRED
+            parameter["description"] = "the same key and body replay the first outcome (Idempotent-Replayed: true)"
+        parameters.append(parameter)
+    if parameters:
+        operation["parameters"] = parameters
+    else:
+        operation.pop("parameters", None)
+    responses = operation.setdefault("responses", {})
+    codes = ERRORS_OF_ANYONE if public else tuple(code for code in ERRORS_OF_PEOPLE_WITH_TOKENS
+                                                  if code != "413" or "requestBody" in operation)
+    for code in codes:
+        responses[code] = {"description": ERRORS_OF_PEOPLE_WITH_TOKENS[code],
+                           "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}}
