@@ -36,6 +36,7 @@ let account = null; // the last answer of GET /v1/accounts/{id}
 let timers = [];
 let shops = [];
 let donation = null; // {key, to, amount} while one donation is being tried
+let pendingReport = null; // {key, category, description} while one report is being tried
 let volunteerLoaded = false;
 
 // --- Elder mode -----------------------------------------------------------------------------------
@@ -311,7 +312,13 @@ async function submitReport(submitted) {
   button.disabled = true;
   button.textContent = t("report.sending");
   try {
-    await session.call("POST", "/v1/reports", { category: $("report-category").value, description });
+    const category = $("report-category").value;
+    // A retry of the same report (the answer was lost) reuses its key, so it is filed once.
+    if (!pendingReport || pendingReport.category !== category || pendingReport.description !== description) {
+      pendingReport = { key: newIdempotencyKey(), category, description };
+    }
+    await session.request("POST", "/v1/reports", { body: { category, description }, idempotencyKey: pendingReport.key });
+    pendingReport = null;
     form.reset();
     fillCategories();
     $("report-notice").textContent = t("report.done");
