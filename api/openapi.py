@@ -1,4 +1,4 @@
-"""/openapi.json as the contract needs it (issue 10, D9): the bearer security scheme, the error
+"""/openapi.json as the contract needs it: the bearer security scheme, the error
 responses every operation can give in the one error shape, and `Idempotency-Key` with its
 pattern (required on POST /v1/redemptions). FastAPI derives the rest from the routes; this adds
 what it cannot see (the routes answer errors through api/errors.py, and return the application's

@@ -1,4 +1,4 @@
-"""Whether the database answers, known without asking it on a request's path (issue 10, D2).
+"""Whether the database answers, known without asking it on a request's path.
 
 A background thread probes the database every PROBE_INTERVAL_S on its own connection, so
 /healthz answers at once with the last result, and requests that need the database are refused

@@ -1,4 +1,4 @@
-"""PostgreSQL that fails fast when the database is away (issue 10, D2).
+"""PostgreSQL that fails fast when the database is away.
 
 The library retries every read and insert ten times on a lost connection, and waits for a pooled
 connection as long as its connect timeout: with the database stopped, one request took ~55 s and

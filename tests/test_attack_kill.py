@@ -1,4 +1,4 @@
-"""Attack suite: kill -9 the server under load, again and again (issue 10).
+"""Attack suite: kill -9 the server under load, again and again.
 
 `jindou serve` runs on PostgreSQL (a fresh database on the shared server) while writers donate
 one bean at a time, each under its own Idempotency-Key, noting which were acknowledged. The

@@ -1,4 +1,4 @@
-"""Attack suite: the database stops under load, then comes back (issue 10, D2/D3).
+"""Attack suite: the database stops under load, then comes back.
 
 `jindou serve` runs as a real process over a PostgreSQL cluster this test creates itself (never
 the shared server). Writers donate one bean at a time, each under its own Idempotency-Key; the

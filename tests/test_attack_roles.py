@@ -1,4 +1,4 @@
-"""Attack suite: the role matrix, generated from the app's own routes (issue 10).
+"""Attack suite: the role matrix, generated from the app's own routes.
 
 Every route of every router in `api.app.ROUTERS` must be classified in ROUTES below, or this
 test fails naming it: a new endpoint cannot escape the matrix. Each route is then called

@@ -1,4 +1,4 @@
-"""Attack suite: schemathesis against /openapi.json on PostgreSQL (issue 10).
+"""Attack suite: schemathesis against /openapi.json on PostgreSQL.
 
 Every operation of the schema gets generated requests (valid and invalid), each sent with a real
 token of a role taken in turn (all seven, and none), path ids half the time pointing at real

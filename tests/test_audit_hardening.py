@@ -1,4 +1,4 @@
-"""The audit commands against what the attack tried (issue 10, D10 and the missing store)."""
+"""The audit commands against what the attack tried."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The defects an outside attack found (issue 10), each kept as a test on every backend."""
+"""The defects an outside attack found, each kept as a test on every backend."""
 
 from __future__ import annotations
 

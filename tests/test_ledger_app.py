@@ -383,7 +383,7 @@ def test_same_key_replays_the_outcome_and_a_different_request_conflicts(communit
 
 
 def test_a_declined_command_keeps_its_key_so_a_retry_after_a_top_up_moves_nothing(community: AppCommunity) -> None:
-    """Contract v1.1 (issue 10, D5): a 409 decided under a key is that key's outcome for good;
+    """Contract v1.1: a 409 decided under a key is that key's outcome for good;
     a corrected request takes a new key. A request refused as invalid (422) leaves its key free."""
     volunteer, grandma = community.open("volunteer"), community.open("beneficiary")
     key = IdempotencyKey(volunteer.principal_id, new_key(), request_hash="donate 5")
