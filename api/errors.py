@@ -7,9 +7,10 @@ import logging
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError
@@ -84,6 +85,22 @@ def _validation_error(err: dict[str, Any]) -> dict[str, str]:
     return {"field": field, "message": str(err.get("msg", "")), "type": str(err.get("type", ""))}
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app answers on this request's path (Starlette's own 405 names
+    only the methods of the first route that matched the path, and a path's routes may live in
+    several routers)."""
+    methods: set[str] = set()
+    pending: list[Any] = list(request.app.router.routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", route)  # FastAPI wraps an included router
+        if isinstance(included, APIRouter):
+            pending.extend(included.routes)
+        elif isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -109,11 +126,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response("validation_error", f"{where}{first['message']}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code)
         if code is None:
             code = "validation_error" if 400 <= exc.status_code < 500 else "internal_error"
-        return error_response(code, str(exc.detail), headers=exc.headers)  # 405 keeps its Allow header
+        headers = exc.headers
+        if exc.status_code == 405:  # every method of the path, though its routes live in several routers
+            headers = (headers or {}) | {"Allow": ", ".join(allowed_methods(request))}
+        return error_response(code, str(exc.detail), headers=headers)
 
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", exc)

@@ -41,7 +41,9 @@ ERRORS_OF_PEOPLE_WITH_TOKENS = {
            "retry after Retry-After, with the same Idempotency-Key",
 }
 ERRORS_OF_ANYONE = ("404", "422", "503")
-PUBLIC_PATHS = ("/v1/public/", "/healthz", "/metrics")
+PUBLIC_PATHS = ("/v1/public/", "/v1/auth/sign-in", "/healthz", "/metrics")  # no token needed
+HTML_SUFFIX = ".html"
+PUBLIC_REFUSALS = {"/v1/auth/sign-in": ("409", "413", "429")}  # a used or unknown code; guessing
 KEY_REQUIRED = {("post", "/v1/redemptions")}
 IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200,
                           "pattern": IDEMPOTENCY_KEY_PATTERN.pattern}
@@ -106,8 +108,12 @@ def _complete_operation(operation: dict[str, Any], method: str, path: str, publi
     else:
         operation.pop("parameters", None)
     responses = operation.setdefault("responses", {})
-    codes = ERRORS_OF_ANYONE if public else tuple(code for code in ERRORS_OF_PEOPLE_WITH_TOKENS
-                                                  if code != "413" or "requestBody" in operation)
+    codes = (ERRORS_OF_ANYONE + PUBLIC_REFUSALS.get(path, ())) if public else tuple(ERRORS_OF_PEOPLE_WITH_TOKENS)
+    codes = tuple(code for code in codes if code != "413" or "requestBody" in operation)
+    # A page answers a person: what it can tell (a Chinese "no such month") is a page too; a query
+    # it cannot even parse gets the error shape.
+    content: dict[str, Any] = {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}
+    if path.endswith(HTML_SUFFIX):
+        content = {"text/html": {"schema": {"type": "string"}}} | content
     for code in codes:
-        responses[code] = {"description": ERRORS_OF_PEOPLE_WITH_TOKENS[code],
-                           "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}}
+        responses[code] = {"description": ERRORS_OF_PEOPLE_WITH_TOKENS[code], "content": content}
