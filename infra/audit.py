@@ -12,6 +12,7 @@ events are never projected before they are checked. See docs/decisions/0005.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import sqlite3
@@ -44,7 +45,7 @@ from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persis
 from infra.transparency import SigningKeyError, known_public_keys
 from infra.wiring import Services, build_services, memory_read_store
 from projections import fund, ledger, transparency
-from projections.chain import GENESIS_HASH, canonical_bytes, link, originator_text
+from projections.chain import GENESIS_HASH, canonical_bytes, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
 from projections.registry import all_projections
 from projections.store import Cursor, ReadStore
@@ -120,47 +121,48 @@ class VerifyReport:
         return self.finding is None
 
 
-def _stored_events(app: Application[Any], through: int) -> Iterator[Notification]:
-    position = 0
-    while position < through:
-        batch = app.recorder.select_notifications(
-            start=position, limit=VERIFY_BATCH_SIZE, stop=through, inclusive_of_start=False
+def _windows(
+    app: Application[Any], store: ReadStore, through: int
+) -> Iterator[list[tuple[Notification | None, dict[str, Any] | None]]]:
+    """The store's events and the chain's rows paired by position, a window of positions at a time:
+    one query for up to VERIFY_BATCH_SIZE events, one for the chain rows of the same positions."""
+    start = 0
+    while start < through:
+        events = app.recorder.select_notifications(
+            start=start, limit=VERIFY_BATCH_SIZE, stop=through, inclusive_of_start=False
         )
-        if not batch:
-            return
-        yield from batch
-        position = batch[-1].id
-
-
-def _chain_rows(store: ReadStore, through: int) -> Iterator[dict[str, Any]]:
-    position = 0
-    while True:
+        end = events[-1].id if len(events) == VERIFY_BATCH_SIZE else through
         with store.read() as cursor:
             rows = cursor.all(
-                "SELECT * FROM audit_chain WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
-                (position, through, VERIFY_BATCH_SIZE),
+                "SELECT position, aggregate_id, version, topic, hash FROM audit_chain"
+                " WHERE position > ? AND position <= ? ORDER BY position",
+                (start, end),
             )
-        if not rows:
-            return
-        yield from rows
-        position = int(rows[-1]["position"])
+        yield _paired(events, rows)
+        start = end
 
 
-def _side_by_side(
-    stored: Iterator[Notification], chained: Iterator[dict[str, Any]]
-) -> Iterator[tuple[Notification | None, dict[str, Any] | None]]:
+def _paired(
+    events: Sequence[Notification], rows: Sequence[dict[str, Any]]
+) -> list[tuple[Notification | None, dict[str, Any] | None]]:
     """Pairs store events and chain rows by position; a lone one has None beside it."""
-    event, row = next(stored, None), next(chained, None)
-    while event is not None or row is not None:
+    if [event.id for event in events] == [row["position"] for row in rows]:
+        return list(zip(events, rows, strict=True))
+    pairs: list[tuple[Notification | None, dict[str, Any] | None]] = []
+    at_event, at_row = 0, 0
+    while at_event < len(events) or at_row < len(rows):
+        event = events[at_event] if at_event < len(events) else None
+        row = rows[at_row] if at_row < len(rows) else None
         if row is None or (event is not None and event.id < int(row["position"])):
-            yield event, None
-            event = next(stored, None)
+            pairs.append((event, None))
+            at_event += 1
         elif event is None or event.id > int(row["position"]):
-            yield None, row
-            row = next(chained, None)
+            pairs.append((None, row))
+            at_row += 1
         else:
-            yield event, row
-            event, row = next(stored, None), next(chained, None)
+            pairs.append((event, row))
+            at_event, at_row = at_event + 1, at_row + 1
+    return pairs
 
 
 def _mismatch(event: Notification, row: dict[str, Any]) -> str:
@@ -185,17 +187,14 @@ class PublishedHead:
     tree_head: dict[str, Any] | None = None  # a signed tree head (GET /v1/public/transparency/tree-head)
 
 
-def _event_finding(event: Notification | None, chain_row: dict[str, Any] | None, prev_hash: bytes) -> Finding | None:
+def _lone_finding(event: Notification | None, chain_row: dict[str, Any] | None) -> Finding:
+    """An event the chain never recorded, or a chain row whose event is gone."""
     if chain_row is None:
         assert event is not None
         return Finding(event.id, "the store has an event here that the chain never recorded: "
                                  "inserted out of order, or its chain record was deleted")
-    if event is None:
-        return Finding(int(chain_row["position"]), f"the chain recorded {chain_row['topic']} v{chain_row['version']} "
-                       f"of {chain_row['aggregate_id']} here, but the store no longer has it: event removed")
-    if link(prev_hash, event).hex() != chain_row["hash"]:
-        return Finding(event.id, _mismatch(event, chain_row))
-    return None
+    return Finding(int(chain_row["position"]), f"the chain recorded {chain_row['topic']} v{chain_row['version']} "
+                   f"of {chain_row['aggregate_id']} here, but the store no longer has it: event removed")
 
 
 def _published_finding(published: Sequence[PublishedHead], position: int, count: int, head: str) -> Finding | None:
@@ -218,34 +217,43 @@ def _published_tree_finding(published: Sequence[PublishedHead], position: int, f
 
 class _StoredTree:
     """The Merkle tree the service serves proofs from must be the tree of the stored events, node
-    for node and leaf for leaf: compared a batch at a time, one range query per tree level."""
+    for node and leaf for leaf: compared a window at a time, one range query per tree level, the
+    rows as the queries return them against the rows expected (in index order)."""
 
     def __init__(self, store: ReadStore) -> None:
         self.store = store
-        self.leaves: dict[int, int] = {}  # leaf index → log position
-        self.nodes: dict[tuple[int, int], tuple[str, int]] = {}  # (level, index) → (hash hex, position completing it)
+        self.leaves: list[dict[str, int]] = []  # {leaf_index, position} in leaf order
+        self.nodes: dict[int, list[dict[str, Any]]] = {}  # level → {node_index, hash} in index order
+        self.completed_at: dict[int, list[int]] = {}  # level → the log position completing each node
 
     def saw(self, position: int, leaf_index: int, completed: Sequence[tuple[int, int, bytes]]) -> None:
-        self.leaves[leaf_index] = position
+        self.leaves.append({"leaf_index": leaf_index, "position": position})
         for level, index, hashed in completed:
-            self.nodes[(level, index)] = (hashed.hex(), position)
+            if level not in self.nodes:
+                self.nodes[level], self.completed_at[level] = [], []
+            self.nodes[level].append({"node_index": index, "hash": hashed.hex()})
+            self.completed_at[level].append(position)
 
     def finding(self) -> Finding | None:
         if not self.leaves:
             return None
+        wrong = []
         with self.store.read() as cursor:
-            stored_leaves = {int(r["leaf_index"]): int(r["position"]) for r in cursor.all(
-                "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?",
-                (min(self.leaves), max(self.leaves)))}
-            stored_nodes = {}
-            for level in {level for level, _ in self.nodes}:
-                indices = [index for node_level, index in self.nodes if node_level == level]
-                stored_nodes |= {(level, int(r["node_index"])): str(r["hash"]) for r in cursor.all(
-                    "SELECT node_index, hash FROM transparency_nodes WHERE level = ? AND node_index >= ? AND node_index <= ?",
-                    (level, min(indices), max(indices)))}
-        wrong = [position for index, position in self.leaves.items() if stored_leaves.get(index) != position]
-        wrong += [position for node, (hashed, position) in self.nodes.items() if stored_nodes.get(node) != hashed]
-        self.leaves, self.nodes = {}, {}
+            stored_leaves = cursor.all(
+                "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?"
+                " ORDER BY leaf_index", (self.leaves[0]["leaf_index"], self.leaves[-1]["leaf_index"]))
+            if stored_leaves != self.leaves:
+                by_index = {int(r["leaf_index"]): int(r["position"]) for r in stored_leaves}
+                wrong += [leaf["position"] for leaf in self.leaves if by_index.get(leaf["leaf_index"]) != leaf["position"]]
+            for level, nodes in self.nodes.items():
+                stored_nodes = cursor.all(
+                    "SELECT node_index, hash FROM transparency_nodes WHERE level = ? AND node_index >= ? AND node_index <= ?"
+                    " ORDER BY node_index", (level, nodes[0]["node_index"], nodes[-1]["node_index"]))
+                if stored_nodes != nodes:
+                    by_index = {int(r["node_index"]): str(r["hash"]) for r in stored_nodes}
+                    wrong += [position for node, position in zip(nodes, self.completed_at[level], strict=True)
+                              if by_index.get(node["node_index"]) != node["hash"]]
+        self.leaves, self.nodes, self.completed_at = [], {}, {}
         if wrong:
             return Finding(min(wrong), "the stored transparency tree is not the tree of the stored events here (a "
                                        "leaf or node differs or is missing): its tables were altered")
@@ -295,24 +303,32 @@ def verify_chain(
     def report(finding: Finding | None) -> VerifyReport:
         return VerifyReport(checked, prev_hash.hex(), chained_last, store_head, finding, tuple(snapshotted.notes))
 
+    # Heads were published after these numbers of events: only there is a root worth computing.
+    published_sizes = {kept.events_count for kept in published} | {
+        kept.tree_head["tree_size"] for kept in published if kept.tree_head is not None}
     if progress is not None:
         progress(0, through)
-    for event, chain_row in _side_by_side(_stored_events(app, through), _chain_rows(store, through)):
-        if finding := _event_finding(event, chain_row, prev_hash):
+    for pairs in _windows(app, store, through):
+        for event, chain_row in pairs:
+            if event is None or chain_row is None:
+                return report(_lone_finding(event, chain_row))
+            originator = originator_text(event.originator_id)
+            canonical = canonical_bytes(event, originator)
+            hashed = hashlib.sha256(prev_hash + canonical).digest()  # link(prev_hash, event), its bytes made once
+            if hashed.hex() != chain_row["hash"]:
+                return report(Finding(event.id, _mismatch(event, chain_row)))
+            stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical)))
+            prev_hash, checked = hashed, checked + 1
+            snapshotted.saw(event, originator)
+            if checked in published_sizes:
+                if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
+                    return report(finding)
+                if finding := _published_tree_finding(published, event.id, frontier):
+                    return report(finding)
+        if finding := stored_tree.finding():
             return report(finding)
-        assert event is not None
-        stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical_bytes(event))))
-        prev_hash, checked = link(prev_hash, event), checked + 1
-        snapshotted.saw(event)
-        if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
-            return report(finding)
-        if finding := _published_tree_finding(published, event.id, frontier):
-            return report(finding)
-        if checked % VERIFY_BATCH_SIZE == 0:
-            if finding := stored_tree.finding():
-                return report(finding)
-            if progress is not None:
-                progress(event.id, through)
+        if progress is not None and pairs:
+            progress(pairs[-1][0].id, through)  # type: ignore[union-attr] (a lone one returned above)
     if progress is not None:
         progress(through, through)
     if tracked > chained_last:
@@ -328,6 +344,20 @@ def verify_chain(
     return report(snapshotted.finding())
 
 
+@dataclass
+class _SnapshottedAggregate:
+    """One aggregate's snapshots, and its events rebuilt as the walk reaches them, up to the last
+    snapshot's version (then dropped): each event decoded once, however many snapshots it is under."""
+
+    snapshots: list[Any]  # as the snapshot store lists them
+    unreadable: str | None = None  # why its snapshots cannot be read, if so
+    positions: dict[int, int] = field(default_factory=dict)  # snapshot version → log position of that event
+    last_position: int = 0
+    rebuilt: Any = None
+    rebuilding: bool = False  # events still to apply before the last snapshot's version
+    compared: dict[int, tuple[list[str], Any]] = field(default_factory=dict)  # snapshot index → (altered, keys)
+
+
 class _Snapshotted:
     """Snapshots are not in the log, so the chain does not cover them; a snapshot edited to give
     an account beans it never earned would still be believed. Each must equal the aggregate
@@ -336,23 +366,52 @@ class _Snapshotted:
     def __init__(self, app: Application[Any]) -> None:
         self.app = app
         self.topic_prefixes = tuple(f"{cls.__module__}:{cls.__qualname__}." for cls in app.snapshotting_intervals)
-        self.positions: dict[str, dict[int, int]] = {}  # aggregate id → version → log position
+        self.aggregates: dict[str, _SnapshottedAggregate] = {}  # aggregate id → its snapshots, in first-seen order
         self.notes: list[str] = []
 
-    def saw(self, event: Notification) -> None:
-        if self.app.snapshots is not None and event.topic.startswith(self.topic_prefixes):
-            key = originator_text(event.originator_id)
-            self.positions.setdefault(key, {})[event.originator_version] = event.id
+    def saw(self, event: Notification, originator: str) -> None:
+        if self.app.snapshots is None or not event.topic.startswith(self.topic_prefixes):
+            return
+        aggregate = self.aggregates.get(originator)
+        if aggregate is None:
+            aggregate = self.aggregates[originator] = self._read(originator)
+        aggregate.last_position = event.id
+        if any(snapshot.originator_version == event.originator_version for snapshot in aggregate.snapshots):
+            aggregate.positions[event.originator_version] = event.id
+        if aggregate.rebuilding:
+            self._rebuild(aggregate, event)
+
+    def _read(self, aggregate_id: str) -> _SnapshottedAggregate:
+        try:
+            snapshots = list(self.app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 — a snapshot altered past decoding is the finding
+            return _SnapshottedAggregate([], unreadable=repr(exc))
+        return _SnapshottedAggregate(snapshots, rebuilding=bool(snapshots))
+
+    def _rebuild(self, aggregate: _SnapshottedAggregate, event: Notification) -> None:
+        """Apply one event; compare the snapshots taken at its version. Anything unexpected (an event
+        out of version order, one that no longer decodes) leaves this aggregate to `_check`."""
+        version = event.originator_version
+        try:
+            if aggregate.rebuilt is not None and version != aggregate.rebuilt.version + 1:
+                raise ValueError(f"version {version} after {aggregate.rebuilt.version}")
+            aggregate.rebuilt = self.app.mapper.to_domain_event(event).mutate(aggregate.rebuilt)
+            for index, snapshot in enumerate(aggregate.snapshots):
+                if snapshot.originator_version == version:
+                    aggregate.compared[index] = self._compare(snapshot, aggregate.rebuilt)
+        except Exception:  # noqa: BLE001 — `_check` rebuilds it the long way and meets the problem there
+            aggregate.compared, aggregate.rebuilt, aggregate.rebuilding = {}, None, False
+            return
+        if version >= max(snapshot.originator_version for snapshot in aggregate.snapshots):
+            aggregate.rebuilt, aggregate.rebuilding = None, False
 
     def finding(self) -> Finding | None:
-        assert self.app.snapshots is not None or not self.positions
-        for aggregate_id, versions in self.positions.items():
-            try:
-                snapshots = list(self.app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
-            except Exception as exc:  # noqa: BLE001 — a snapshot altered past decoding is the finding
-                return Finding(max(versions.values()), f"a snapshot of {aggregate_id} cannot be read ({exc!r})")
-            for snapshot in snapshots:
-                if finding := self._check(aggregate_id, snapshot, versions):
+        for aggregate_id, aggregate in self.aggregates.items():
+            if aggregate.unreadable is not None:
+                return Finding(aggregate.last_position, f"a snapshot of {aggregate_id} cannot be read "
+                                                        f"({aggregate.unreadable})")
+            for index, snapshot in enumerate(aggregate.snapshots):
+                if finding := self._check(aggregate_id, aggregate, index, snapshot):
                     return finding
         return None
 
@@ -360,23 +419,31 @@ class _Snapshotted:
         """Through the library's own JSON, so a tuple and the list it is stored as compare equal."""
         return json.loads(self.app.mapper.transcoder.encode(state))
 
-    def _check(self, aggregate_id: str, snapshot: Any, versions: dict[int, int]) -> Finding | None:
-        version = snapshot.originator_version
-        position = versions.get(version)
-        if position is None:
-            return Finding(max(versions.values()), f"a snapshot of {aggregate_id} at version {version} has no such "
-                                                   "event behind it")
-        rebuilt = project_aggregate(None, self.app.events.get(UUID(aggregate_id), lte=version))
+    def _compare(self, snapshot: Any, rebuilt: Any) -> tuple[list[str], Any]:
+        """The attributes whose values differ, and both sides' comparable states (for the keys)."""
         expected, stored = self._comparable(type(snapshot).take(rebuilt).state), self._comparable(snapshot.state)
         altered = sorted(name for name in expected.keys() & stored.keys() if expected[name] != stored[name])
+        return altered, (expected.keys(), stored.keys())
+
+    def _check(self, aggregate_id: str, aggregate: _SnapshottedAggregate, index: int, snapshot: Any) -> Finding | None:
+        version = snapshot.originator_version
+        position = aggregate.positions.get(version)
+        if position is None:
+            return Finding(aggregate.last_position, f"a snapshot of {aggregate_id} at version {version} has no such "
+                                                    "event behind it")
+        if index in aggregate.compared:
+            altered, (expected, stored) = aggregate.compared[index]
+        else:
+            events = self.app.events.get(UUID(aggregate_id), lte=version)
+            altered, (expected, stored) = self._compare(snapshot, project_aggregate(None, events))
         if altered:
             return Finding(position, f"the snapshot of {aggregate_id} at version {version} differs from its events "
                                      f"in {', '.join(altered)}: snapshot altered")
-        if expected.keys() != stored.keys():
+        if expected != stored:
             # Code that gained or lost an attribute since the snapshot was taken, not an edit of a
             # value: the aggregate class needs a class_version and an upcast for its snapshots.
             self.notes.append(f"the snapshot of {aggregate_id} at version {version} lacks "
-                              f"{sorted(expected.keys() - stored.keys())} and has {sorted(stored.keys() - expected.keys())} "
+                              f"{sorted(expected - stored)} and has {sorted(stored - expected)} "
                               "compared with today's code: a class change without a snapshot upcast?")
         return None
 
