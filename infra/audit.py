@@ -23,11 +23,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
+from psycopg.rows import dict_row, tuple_row
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -52,7 +53,7 @@ from projections.store import Cursor, ReadStore
 from projections.transparency import Frontier
 from tools.verify_jindou import head_problem, kept_head, leaf_hash, verify_consistency
 
-VERIFY_BATCH_SIZE = 1_000  # events (and chain rows) read per query
+VERIFY_BATCH_SIZE = 5_000  # events read per query: the chain rows and tree rows of their positions take one more each
 DIFFERENCES_SHOWN_PER_TABLE = 10
 PROGRESS_LINE_STEP_PERCENT = 10  # without a terminal, one line per this much progress
 
@@ -121,42 +122,60 @@ class VerifyReport:
         return self.finding is None
 
 
-def _windows(
-    app: Application[Any], store: ReadStore, through: int
-) -> Iterator[list[tuple[Notification | None, dict[str, Any] | None]]]:
-    """The store's events and the chain's rows paired by position, a window of positions at a time:
-    one query for up to VERIFY_BATCH_SIZE events, one for the chain rows of the same positions."""
+def _event_windows(app: Application[Any], through: int) -> Iterator[tuple[int, int, list[Notification]]]:
+    """The store's events up to `through`, VERIFY_BATCH_SIZE a query: (after, up to, events) per window."""
     start = 0
     while start < through:
         events = app.recorder.select_notifications(
             start=start, limit=VERIFY_BATCH_SIZE, stop=through, inclusive_of_start=False
         )
         end = events[-1].id if len(events) == VERIFY_BATCH_SIZE else through
-        with store.read() as cursor:
-            rows = cursor.all(
-                "SELECT position, aggregate_id, version, topic, hash FROM audit_chain"
-                " WHERE position > ? AND position <= ? ORDER BY position",
-                (start, end),
-            )
-        yield _paired(events, rows)
+        yield start, end, events
         start = end
 
 
+def _plain_rows(cursor: Cursor, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows as tuples: a window holds thousands, and a dict per row would cost more than the query."""
+    if cursor.postgres:
+        cursor.raw.row_factory = tuple_row  # this read-only cursor only, for this statement
+        try:
+            cursor.execute(statement, params)
+            return list(cursor.raw.fetchall())
+        finally:
+            cursor.raw.row_factory = dict_row
+    cursor.execute(statement, params)
+    return [tuple(row) for row in cursor.raw.fetchall()]
+
+
+class _ChainRow(NamedTuple):
+    position: int
+    aggregate_id: str
+    version: int
+    topic: str
+    hash: str
+
+
+def _chain_rows(cursor: Cursor, start: int, end: int) -> list[_ChainRow]:
+    rows = _plain_rows(cursor, "SELECT position, aggregate_id, version, topic, hash FROM audit_chain"
+                               " WHERE position > ? AND position <= ? ORDER BY position", (start, end))
+    return list(map(_ChainRow._make, rows))
+
+
 def _paired(
-    events: Sequence[Notification], rows: Sequence[dict[str, Any]]
-) -> list[tuple[Notification | None, dict[str, Any] | None]]:
+    events: Sequence[Notification], rows: Sequence[_ChainRow]
+) -> list[tuple[Notification | None, _ChainRow | None]]:
     """Pairs store events and chain rows by position; a lone one has None beside it."""
-    if [event.id for event in events] == [row["position"] for row in rows]:
+    if [event.id for event in events] == [row.position for row in rows]:
         return list(zip(events, rows, strict=True))
-    pairs: list[tuple[Notification | None, dict[str, Any] | None]] = []
+    pairs: list[tuple[Notification | None, _ChainRow | None]] = []
     at_event, at_row = 0, 0
     while at_event < len(events) or at_row < len(rows):
         event = events[at_event] if at_event < len(events) else None
         row = rows[at_row] if at_row < len(rows) else None
-        if row is None or (event is not None and event.id < int(row["position"])):
+        if row is None or (event is not None and event.id < row.position):
             pairs.append((event, None))
             at_event += 1
-        elif event is None or event.id > int(row["position"]):
+        elif event is None or event.id > row.position:
             pairs.append((None, row))
             at_row += 1
         else:
@@ -165,8 +184,8 @@ def _paired(
     return pairs
 
 
-def _mismatch(event: Notification, row: dict[str, Any]) -> str:
-    recorded = (str(row["aggregate_id"]), int(row["version"]), str(row["topic"]))
+def _mismatch(event: Notification, row: _ChainRow) -> str:
+    recorded = (str(row.aggregate_id), int(row.version), str(row.topic))
     found = (originator_text(event.originator_id), event.originator_version, event.topic)
     if recorded != found:
         return (
@@ -187,14 +206,14 @@ class PublishedHead:
     tree_head: dict[str, Any] | None = None  # a signed tree head (GET /v1/public/transparency/tree-head)
 
 
-def _lone_finding(event: Notification | None, chain_row: dict[str, Any] | None) -> Finding:
+def _lone_finding(event: Notification | None, chain_row: _ChainRow | None) -> Finding:
     """An event the chain never recorded, or a chain row whose event is gone."""
     if chain_row is None:
         assert event is not None
         return Finding(event.id, "the store has an event here that the chain never recorded: "
                                  "inserted out of order, or its chain record was deleted")
-    return Finding(int(chain_row["position"]), f"the chain recorded {chain_row['topic']} v{chain_row['version']} "
-                   f"of {chain_row['aggregate_id']} here, but the store no longer has it: event removed")
+    return Finding(chain_row.position, f"the chain recorded {chain_row.topic} v{chain_row.version} "
+                   f"of {chain_row.aggregate_id} here, but the store no longer has it: event removed")
 
 
 def _published_finding(published: Sequence[PublishedHead], position: int, count: int, head: str) -> Finding | None:
@@ -217,42 +236,44 @@ def _published_tree_finding(published: Sequence[PublishedHead], position: int, f
 
 class _StoredTree:
     """The Merkle tree the service serves proofs from must be the tree of the stored events, node
-    for node and leaf for leaf: compared a window at a time, one range query per tree level, the
-    rows as the queries return them against the rows expected (in index order)."""
+    for node and leaf for leaf: compared a window at a time (one query for its leaves, one for its
+    nodes at every level), the rows as read against the rows expected, in the same order."""
 
     def __init__(self, store: ReadStore) -> None:
         self.store = store
-        self.leaves: list[dict[str, int]] = []  # {leaf_index, position} in leaf order
-        self.nodes: dict[int, list[dict[str, Any]]] = {}  # level → {node_index, hash} in index order
+        self.leaves: list[tuple[int, int]] = []  # (leaf index, log position) in leaf order
+        self.nodes: dict[int, list[tuple[int, int, str]]] = {}  # level → (level, node index, hash hex) in index order
         self.completed_at: dict[int, list[int]] = {}  # level → the log position completing each node
 
     def saw(self, position: int, leaf_index: int, completed: Sequence[tuple[int, int, bytes]]) -> None:
-        self.leaves.append({"leaf_index": leaf_index, "position": position})
+        self.leaves.append((leaf_index, position))
         for level, index, hashed in completed:
             if level not in self.nodes:
                 self.nodes[level], self.completed_at[level] = [], []
-            self.nodes[level].append({"node_index": index, "hash": hashed.hex()})
+            self.nodes[level].append((level, index, hashed.hex()))
             self.completed_at[level].append(position)
 
-    def finding(self) -> Finding | None:
+    def finding(self, cursor: Cursor) -> Finding | None:
         if not self.leaves:
             return None
+        stored_leaves = _plain_rows(
+            cursor, "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?"
+                    " ORDER BY leaf_index", (self.leaves[0][0], self.leaves[-1][0]))
+        levels = sorted(self.nodes)
+        stored_nodes = _plain_rows(
+            cursor, "SELECT level, node_index, hash FROM transparency_nodes WHERE "
+                    + " OR ".join(["(level = ? AND node_index >= ? AND node_index <= ?)"] * len(levels))
+                    + " ORDER BY level, node_index",
+            [bound for level in levels for bound in (level, self.nodes[level][0][1], self.nodes[level][-1][1])])
         wrong = []
-        with self.store.read() as cursor:
-            stored_leaves = cursor.all(
-                "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?"
-                " ORDER BY leaf_index", (self.leaves[0]["leaf_index"], self.leaves[-1]["leaf_index"]))
-            if stored_leaves != self.leaves:
-                by_index = {int(r["leaf_index"]): int(r["position"]) for r in stored_leaves}
-                wrong += [leaf["position"] for leaf in self.leaves if by_index.get(leaf["leaf_index"]) != leaf["position"]]
-            for level, nodes in self.nodes.items():
-                stored_nodes = cursor.all(
-                    "SELECT node_index, hash FROM transparency_nodes WHERE level = ? AND node_index >= ? AND node_index <= ?"
-                    " ORDER BY node_index", (level, nodes[0]["node_index"], nodes[-1]["node_index"]))
-                if stored_nodes != nodes:
-                    by_index = {int(r["node_index"]): str(r["hash"]) for r in stored_nodes}
-                    wrong += [position for node, position in zip(nodes, self.completed_at[level], strict=True)
-                              if by_index.get(node["node_index"]) != node["hash"]]
+        if stored_leaves != self.leaves:
+            stored_positions = dict(stored_leaves)
+            wrong += [position for index, position in self.leaves if stored_positions.get(index) != position]
+        if stored_nodes != [node for level in levels for node in self.nodes[level]]:
+            stored_hashes = {(level, index): hashed for level, index, hashed in stored_nodes}
+            wrong += [position for level in levels
+                      for (_, index, hashed), position in zip(self.nodes[level], self.completed_at[level], strict=True)
+                      if stored_hashes.get((level, index)) != hashed]
         self.leaves, self.nodes, self.completed_at = [], {}, {}
         if wrong:
             return Finding(min(wrong), "the stored transparency tree is not the tree of the stored events here (a "
@@ -308,27 +329,28 @@ def verify_chain(
         kept.tree_head["tree_size"] for kept in published if kept.tree_head is not None}
     if progress is not None:
         progress(0, through)
-    for pairs in _windows(app, store, through):
-        for event, chain_row in pairs:
-            if event is None or chain_row is None:
-                return report(_lone_finding(event, chain_row))
-            originator = originator_text(event.originator_id)
-            canonical = canonical_bytes(event, originator)
-            hashed = hashlib.sha256(prev_hash + canonical).digest()  # link(prev_hash, event), its bytes made once
-            if hashed.hex() != chain_row["hash"]:
-                return report(Finding(event.id, _mismatch(event, chain_row)))
-            stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical)))
-            prev_hash, checked = hashed, checked + 1
-            snapshotted.saw(event, originator)
-            if checked in published_sizes:
-                if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
-                    return report(finding)
-                if finding := _published_tree_finding(published, event.id, frontier):
-                    return report(finding)
-        if finding := stored_tree.finding():
-            return report(finding)
-        if progress is not None and pairs:
-            progress(pairs[-1][0].id, through)  # type: ignore[union-attr] (a lone one returned above)
+    for start, end, events in _event_windows(app, through):
+        with store.read() as cursor:  # this window's chain rows and tree rows: one transaction, two queries
+            for event, chain_row in _paired(events, _chain_rows(cursor, start, end)):
+                if event is None or chain_row is None:
+                    return report(_lone_finding(event, chain_row))
+                originator = originator_text(event.originator_id)
+                canonical = canonical_bytes(event, originator)
+                hashed = hashlib.sha256(prev_hash + canonical).digest()  # link(prev_hash, event), its bytes made once
+                if hashed.hex() != chain_row.hash:
+                    return report(Finding(event.id, _mismatch(event, chain_row)))
+                stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical)))
+                prev_hash, checked = hashed, checked + 1
+                snapshotted.saw(event, originator)
+                if checked in published_sizes:
+                    if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
+                        return report(finding)
+                    if finding := _published_tree_finding(published, event.id, frontier):
+                        return report(finding)
+            if finding := stored_tree.finding(cursor):
+                return report(finding)
+        if progress is not None:
+            progress(end, through)
     if progress is not None:
         progress(through, through)
     if tracked > chained_last:
@@ -339,9 +361,18 @@ def verify_chain(
         if published_count is not None and published_count > checked:
             return report(Finding(chained_last, f"{kept.source} published a chain of {published_count} events, but "
                                                 f"the store holds only {checked}: events were removed"))
-    if finding := stored_tree.finding() or stored_tree.size_finding(checked, chained_last):
+    if finding := stored_tree.size_finding(checked, chained_last):
         return report(finding)
     return report(snapshotted.finding())
+
+
+class _Compared(NamedTuple):
+    """A snapshot against the aggregate rebuilt from its events: the attributes whose values differ,
+    those today's code has that the snapshot lacks, and those the snapshot has that today's code lacks."""
+
+    altered: list[str]
+    lacks: list[str]
+    has: list[str]
 
 
 @dataclass
@@ -349,13 +380,14 @@ class _SnapshottedAggregate:
     """One aggregate's snapshots, and its events rebuilt as the walk reaches them, up to the last
     snapshot's version (then dropped): each event decoded once, however many snapshots it is under."""
 
-    snapshots: list[Any]  # as the snapshot store lists them
+    snapshots: list[Any]  # as the snapshot store lists them; let go once all are compared
+    versions_listed: list[int] = field(default_factory=list)  # their versions, in the same order
     unreadable: str | None = None  # why its snapshots cannot be read, if so
     positions: dict[int, int] = field(default_factory=dict)  # snapshot version → log position of that event
     last_position: int = 0
     rebuilt: Any = None
     rebuilding: bool = False  # events still to apply before the last snapshot's version
-    compared: dict[int, tuple[list[str], Any]] = field(default_factory=dict)  # snapshot index → (altered, keys)
+    compared: dict[int, _Compared] = field(default_factory=dict)  # snapshot index → how it compared
 
 
 class _Snapshotted:
@@ -376,7 +408,7 @@ class _Snapshotted:
         if aggregate is None:
             aggregate = self.aggregates[originator] = self._read(originator)
         aggregate.last_position = event.id
-        if any(snapshot.originator_version == event.originator_version for snapshot in aggregate.snapshots):
+        if event.originator_version in aggregate.versions_listed:
             aggregate.positions[event.originator_version] = event.id
         if aggregate.rebuilding:
             self._rebuild(aggregate, event)
@@ -386,7 +418,8 @@ class _Snapshotted:
             snapshots = list(self.app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 — a snapshot altered past decoding is the finding
             return _SnapshottedAggregate([], unreadable=repr(exc))
-        return _SnapshottedAggregate(snapshots, rebuilding=bool(snapshots))
+        return _SnapshottedAggregate(snapshots, [snapshot.originator_version for snapshot in snapshots],
+                                     rebuilding=bool(snapshots))
 
     def _rebuild(self, aggregate: _SnapshottedAggregate, event: Notification) -> None:
         """Apply one event; compare the snapshots taken at its version. Anything unexpected (an event
@@ -396,22 +429,22 @@ class _Snapshotted:
             if aggregate.rebuilt is not None and version != aggregate.rebuilt.version + 1:
                 raise ValueError(f"version {version} after {aggregate.rebuilt.version}")
             aggregate.rebuilt = self.app.mapper.to_domain_event(event).mutate(aggregate.rebuilt)
-            for index, snapshot in enumerate(aggregate.snapshots):
-                if snapshot.originator_version == version:
-                    aggregate.compared[index] = self._compare(snapshot, aggregate.rebuilt)
+            for index, snapshot_version in enumerate(aggregate.versions_listed):
+                if snapshot_version == version:
+                    aggregate.compared[index] = self._compare(aggregate.snapshots[index], aggregate.rebuilt)
         except Exception:  # noqa: BLE001 — `_check` rebuilds it the long way and meets the problem there
             aggregate.compared, aggregate.rebuilt, aggregate.rebuilding = {}, None, False
             return
-        if version >= max(snapshot.originator_version for snapshot in aggregate.snapshots):
-            aggregate.rebuilt, aggregate.rebuilding = None, False
+        if version >= max(aggregate.versions_listed):
+            aggregate.snapshots, aggregate.rebuilt, aggregate.rebuilding = [], None, False
 
     def finding(self) -> Finding | None:
         for aggregate_id, aggregate in self.aggregates.items():
             if aggregate.unreadable is not None:
                 return Finding(aggregate.last_position, f"a snapshot of {aggregate_id} cannot be read "
                                                         f"({aggregate.unreadable})")
-            for index, snapshot in enumerate(aggregate.snapshots):
-                if finding := self._check(aggregate_id, aggregate, index, snapshot):
+            for index in range(len(aggregate.versions_listed)):
+                if finding := self._check(aggregate_id, aggregate, index):
                     return finding
         return None
 
@@ -419,31 +452,29 @@ class _Snapshotted:
         """Through the library's own JSON, so a tuple and the list it is stored as compare equal."""
         return json.loads(self.app.mapper.transcoder.encode(state))
 
-    def _compare(self, snapshot: Any, rebuilt: Any) -> tuple[list[str], Any]:
-        """The attributes whose values differ, and both sides' comparable states (for the keys)."""
+    def _compare(self, snapshot: Any, rebuilt: Any) -> _Compared:
         expected, stored = self._comparable(type(snapshot).take(rebuilt).state), self._comparable(snapshot.state)
         altered = sorted(name for name in expected.keys() & stored.keys() if expected[name] != stored[name])
-        return altered, (expected.keys(), stored.keys())
+        return _Compared(altered, sorted(expected.keys() - stored.keys()), sorted(stored.keys() - expected.keys()))
 
-    def _check(self, aggregate_id: str, aggregate: _SnapshottedAggregate, index: int, snapshot: Any) -> Finding | None:
-        version = snapshot.originator_version
+    def _check(self, aggregate_id: str, aggregate: _SnapshottedAggregate, index: int) -> Finding | None:
+        version = aggregate.versions_listed[index]
         position = aggregate.positions.get(version)
         if position is None:
             return Finding(aggregate.last_position, f"a snapshot of {aggregate_id} at version {version} has no such "
                                                     "event behind it")
-        if index in aggregate.compared:
-            altered, (expected, stored) = aggregate.compared[index]
-        else:
+        compared = aggregate.compared.get(index)
+        if compared is None:
             events = self.app.events.get(UUID(aggregate_id), lte=version)
-            altered, (expected, stored) = self._compare(snapshot, project_aggregate(None, events))
-        if altered:
+            compared = self._compare(aggregate.snapshots[index], project_aggregate(None, events))
+        if compared.altered:
             return Finding(position, f"the snapshot of {aggregate_id} at version {version} differs from its events "
-                                     f"in {', '.join(altered)}: snapshot altered")
-        if expected != stored:
+                                     f"in {', '.join(compared.altered)}: snapshot altered")
+        if compared.lacks or compared.has:
             # Code that gained or lost an attribute since the snapshot was taken, not an edit of a
             # value: the aggregate class needs a class_version and an upcast for its snapshots.
             self.notes.append(f"the snapshot of {aggregate_id} at version {version} lacks "
-                              f"{sorted(expected - stored)} and has {sorted(stored - expected)} "
+                              f"{compared.lacks} and has {compared.has} "
                               "compared with today's code: a class change without a snapshot upcast?")
         return None
 
