@@ -12,6 +12,7 @@ events are never projected before they are checked. See docs/decisions/0005.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import sqlite3
@@ -22,11 +23,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
+from psycopg.rows import dict_row, tuple_row
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -44,14 +46,14 @@ from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persis
 from infra.transparency import SigningKeyError, known_public_keys
 from infra.wiring import Services, build_services, memory_read_store
 from projections import fund, ledger, transparency
-from projections.chain import GENESIS_HASH, canonical_bytes, link, originator_text
+from projections.chain import GENESIS_HASH, canonical_bytes, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
 from projections.registry import all_projections
 from projections.store import Cursor, ReadStore
 from projections.transparency import Frontier
 from tools.verify_jindou import head_problem, kept_head, leaf_hash, verify_consistency
 
-VERIFY_BATCH_SIZE = 1_000  # events (and chain rows) read per query
+VERIFY_BATCH_SIZE = 5_000  # events read per query: the chain rows and tree rows of their positions take one more each
 DIFFERENCES_SHOWN_PER_TABLE = 10
 PROGRESS_LINE_STEP_PERCENT = 10  # without a terminal, one line per this much progress
 
@@ -120,51 +122,70 @@ class VerifyReport:
         return self.finding is None
 
 
-def _stored_events(app: Application[Any], through: int) -> Iterator[Notification]:
-    position = 0
-    while position < through:
-        batch = app.recorder.select_notifications(
-            start=position, limit=VERIFY_BATCH_SIZE, stop=through, inclusive_of_start=False
+def _event_windows(app: Application[Any], through: int) -> Iterator[tuple[int, int, list[Notification]]]:
+    """The store's events up to `through`, VERIFY_BATCH_SIZE a query: (after, up to, events) per window."""
+    start = 0
+    while start < through:
+        events = app.recorder.select_notifications(
+            start=start, limit=VERIFY_BATCH_SIZE, stop=through, inclusive_of_start=False
         )
-        if not batch:
-            return
-        yield from batch
-        position = batch[-1].id
+        end = events[-1].id if len(events) == VERIFY_BATCH_SIZE else through
+        yield start, end, events
+        start = end
 
 
-def _chain_rows(store: ReadStore, through: int) -> Iterator[dict[str, Any]]:
-    position = 0
-    while True:
-        with store.read() as cursor:
-            rows = cursor.all(
-                "SELECT * FROM audit_chain WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
-                (position, through, VERIFY_BATCH_SIZE),
-            )
-        if not rows:
-            return
-        yield from rows
-        position = int(rows[-1]["position"])
+def _plain_rows(cursor: Cursor, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows as tuples: a window holds thousands, and a dict per row would cost more than the query."""
+    if cursor.postgres:
+        cursor.raw.row_factory = tuple_row  # this read-only cursor only, for this statement
+        try:
+            cursor.execute(statement, params)
+            return list(cursor.raw.fetchall())
+        finally:
+            cursor.raw.row_factory = dict_row
+    cursor.execute(statement, params)
+    return [tuple(row) for row in cursor.raw.fetchall()]
 
 
-def _side_by_side(
-    stored: Iterator[Notification], chained: Iterator[dict[str, Any]]
-) -> Iterator[tuple[Notification | None, dict[str, Any] | None]]:
+class _ChainRow(NamedTuple):
+    position: int
+    aggregate_id: str
+    version: int
+    topic: str
+    hash: str
+
+
+def _chain_rows(cursor: Cursor, start: int, end: int) -> list[_ChainRow]:
+    rows = _plain_rows(cursor, "SELECT position, aggregate_id, version, topic, hash FROM audit_chain"
+                               " WHERE position > ? AND position <= ? ORDER BY position", (start, end))
+    return list(map(_ChainRow._make, rows))
+
+
+def _paired(
+    events: Sequence[Notification], rows: Sequence[_ChainRow]
+) -> list[tuple[Notification | None, _ChainRow | None]]:
     """Pairs store events and chain rows by position; a lone one has None beside it."""
-    event, row = next(stored, None), next(chained, None)
-    while event is not None or row is not None:
-        if row is None or (event is not None and event.id < int(row["position"])):
-            yield event, None
-            event = next(stored, None)
-        elif event is None or event.id > int(row["position"]):
-            yield None, row
-            row = next(chained, None)
+    if [event.id for event in events] == [row.position for row in rows]:
+        return list(zip(events, rows, strict=True))
+    pairs: list[tuple[Notification | None, _ChainRow | None]] = []
+    at_event, at_row = 0, 0
+    while at_event < len(events) or at_row < len(rows):
+        event = events[at_event] if at_event < len(events) else None
+        row = rows[at_row] if at_row < len(rows) else None
+        if row is None or (event is not None and event.id < row.position):
+            pairs.append((event, None))
+            at_event += 1
+        elif event is None or event.id > row.position:
+            pairs.append((None, row))
+            at_row += 1
         else:
-            yield event, row
-            event, row = next(stored, None), next(chained, None)
+            pairs.append((event, row))
+            at_event, at_row = at_event + 1, at_row + 1
+    return pairs
 
 
-def _mismatch(event: Notification, row: dict[str, Any]) -> str:
-    recorded = (str(row["aggregate_id"]), int(row["version"]), str(row["topic"]))
+def _mismatch(event: Notification, row: _ChainRow) -> str:
+    recorded = (str(row.aggregate_id), int(row.version), str(row.topic))
     found = (originator_text(event.originator_id), event.originator_version, event.topic)
     if recorded != found:
         return (
@@ -185,17 +206,14 @@ class PublishedHead:
     tree_head: dict[str, Any] | None = None  # a signed tree head (GET /v1/public/transparency/tree-head)
 
 
-def _event_finding(event: Notification | None, chain_row: dict[str, Any] | None, prev_hash: bytes) -> Finding | None:
+def _lone_finding(event: Notification | None, chain_row: _ChainRow | None) -> Finding:
+    """An event the chain never recorded, or a chain row whose event is gone."""
     if chain_row is None:
         assert event is not None
         return Finding(event.id, "the store has an event here that the chain never recorded: "
                                  "inserted out of order, or its chain record was deleted")
-    if event is None:
-        return Finding(int(chain_row["position"]), f"the chain recorded {chain_row['topic']} v{chain_row['version']} "
-                       f"of {chain_row['aggregate_id']} here, but the store no longer has it: event removed")
-    if link(prev_hash, event).hex() != chain_row["hash"]:
-        return Finding(event.id, _mismatch(event, chain_row))
-    return None
+    return Finding(chain_row.position, f"the chain recorded {chain_row.topic} v{chain_row.version} "
+                   f"of {chain_row.aggregate_id} here, but the store no longer has it: event removed")
 
 
 def _published_finding(published: Sequence[PublishedHead], position: int, count: int, head: str) -> Finding | None:
@@ -218,34 +236,45 @@ def _published_tree_finding(published: Sequence[PublishedHead], position: int, f
 
 class _StoredTree:
     """The Merkle tree the service serves proofs from must be the tree of the stored events, node
-    for node and leaf for leaf: compared a batch at a time, one range query per tree level."""
+    for node and leaf for leaf: compared a window at a time (one query for its leaves, one for its
+    nodes at every level), the rows as read against the rows expected, in the same order."""
 
     def __init__(self, store: ReadStore) -> None:
         self.store = store
-        self.leaves: dict[int, int] = {}  # leaf index → log position
-        self.nodes: dict[tuple[int, int], tuple[str, int]] = {}  # (level, index) → (hash hex, position completing it)
+        self.leaves: list[tuple[int, int]] = []  # (leaf index, log position) in leaf order
+        self.nodes: dict[int, list[tuple[int, int, str]]] = {}  # level → (level, node index, hash hex) in index order
+        self.completed_at: dict[int, list[int]] = {}  # level → the log position completing each node
 
     def saw(self, position: int, leaf_index: int, completed: Sequence[tuple[int, int, bytes]]) -> None:
-        self.leaves[leaf_index] = position
+        self.leaves.append((leaf_index, position))
         for level, index, hashed in completed:
-            self.nodes[(level, index)] = (hashed.hex(), position)
+            if level not in self.nodes:
+                self.nodes[level], self.completed_at[level] = [], []
+            self.nodes[level].append((level, index, hashed.hex()))
+            self.completed_at[level].append(position)
 
-    def finding(self) -> Finding | None:
+    def finding(self, cursor: Cursor) -> Finding | None:
         if not self.leaves:
             return None
-        with self.store.read() as cursor:
-            stored_leaves = {int(r["leaf_index"]): int(r["position"]) for r in cursor.all(
-                "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?",
-                (min(self.leaves), max(self.leaves)))}
-            stored_nodes = {}
-            for level in {level for level, _ in self.nodes}:
-                indices = [index for node_level, index in self.nodes if node_level == level]
-                stored_nodes |= {(level, int(r["node_index"])): str(r["hash"]) for r in cursor.all(
-                    "SELECT node_index, hash FROM transparency_nodes WHERE level = ? AND node_index >= ? AND node_index <= ?",
-                    (level, min(indices), max(indices)))}
-        wrong = [position for index, position in self.leaves.items() if stored_leaves.get(index) != position]
-        wrong += [position for node, (hashed, position) in self.nodes.items() if stored_nodes.get(node) != hashed]
-        self.leaves, self.nodes = {}, {}
+        stored_leaves = _plain_rows(
+            cursor, "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?"
+                    " ORDER BY leaf_index", (self.leaves[0][0], self.leaves[-1][0]))
+        levels = sorted(self.nodes)
+        stored_nodes = _plain_rows(
+            cursor, "SELECT level, node_index, hash FROM transparency_nodes WHERE "
+                    + " OR ".join(["(level = ? AND node_index >= ? AND node_index <= ?)"] * len(levels))
+                    + " ORDER BY level, node_index",
+            [bound for level in levels for bound in (level, self.nodes[level][0][1], self.nodes[level][-1][1])])
+        wrong = []
+        if stored_leaves != self.leaves:
+            stored_positions = dict(stored_leaves)
+            wrong += [position for index, position in self.leaves if stored_positions.get(index) != position]
+        if stored_nodes != [node for level in levels for node in self.nodes[level]]:
+            stored_hashes = {(level, index): hashed for level, index, hashed in stored_nodes}
+            wrong += [position for level in levels
+                      for (_, index, hashed), position in zip(self.nodes[level], self.completed_at[level], strict=True)
+                      if stored_hashes.get((level, index)) != hashed]
+        self.leaves, self.nodes, self.completed_at = [], {}, {}
         if wrong:
             return Finding(min(wrong), "the stored transparency tree is not the tree of the stored events here (a "
                                        "leaf or node differs or is missing): its tables were altered")
@@ -295,24 +324,33 @@ def verify_chain(
     def report(finding: Finding | None) -> VerifyReport:
         return VerifyReport(checked, prev_hash.hex(), chained_last, store_head, finding, tuple(snapshotted.notes))
 
+    # Heads were published after these numbers of events: only there is a root worth computing.
+    published_sizes = {kept.events_count for kept in published} | {
+        kept.tree_head["tree_size"] for kept in published if kept.tree_head is not None}
     if progress is not None:
         progress(0, through)
-    for event, chain_row in _side_by_side(_stored_events(app, through), _chain_rows(store, through)):
-        if finding := _event_finding(event, chain_row, prev_hash):
-            return report(finding)
-        assert event is not None
-        stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical_bytes(event))))
-        prev_hash, checked = link(prev_hash, event), checked + 1
-        snapshotted.saw(event)
-        if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
-            return report(finding)
-        if finding := _published_tree_finding(published, event.id, frontier):
-            return report(finding)
-        if checked % VERIFY_BATCH_SIZE == 0:
-            if finding := stored_tree.finding():
+    for start, end, events in _event_windows(app, through):
+        with store.read() as cursor:  # this window's chain rows and tree rows: one transaction, two queries
+            for event, chain_row in _paired(events, _chain_rows(cursor, start, end)):
+                if event is None or chain_row is None:
+                    return report(_lone_finding(event, chain_row))
+                originator = originator_text(event.originator_id)
+                canonical = canonical_bytes(event, originator)
+                hashed = hashlib.sha256(prev_hash + canonical).digest()  # link(prev_hash, event), its bytes made once
+                if hashed.hex() != chain_row.hash:
+                    return report(Finding(event.id, _mismatch(event, chain_row)))
+                stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical)))
+                prev_hash, checked = hashed, checked + 1
+                snapshotted.saw(event, originator)
+                if checked in published_sizes:
+                    if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
+                        return report(finding)
+                    if finding := _published_tree_finding(published, event.id, frontier):
+                        return report(finding)
+            if finding := stored_tree.finding(cursor):
                 return report(finding)
-            if progress is not None:
-                progress(event.id, through)
+        if progress is not None:
+            progress(end, through)
     if progress is not None:
         progress(through, through)
     if tracked > chained_last:
@@ -323,9 +361,33 @@ def verify_chain(
         if published_count is not None and published_count > checked:
             return report(Finding(chained_last, f"{kept.source} published a chain of {published_count} events, but "
                                                 f"the store holds only {checked}: events were removed"))
-    if finding := stored_tree.finding() or stored_tree.size_finding(checked, chained_last):
+    if finding := stored_tree.size_finding(checked, chained_last):
         return report(finding)
     return report(snapshotted.finding())
+
+
+class _Compared(NamedTuple):
+    """A snapshot against the aggregate rebuilt from its events: the attributes whose values differ,
+    those today's code has that the snapshot lacks, and those the snapshot has that today's code lacks."""
+
+    altered: list[str]
+    lacks: list[str]
+    has: list[str]
+
+
+@dataclass
+class _SnapshottedAggregate:
+    """One aggregate's snapshots, and its events rebuilt as the walk reaches them, up to the last
+    snapshot's version (then dropped): each event decoded once, however many snapshots it is under."""
+
+    snapshots: list[Any]  # as the snapshot store lists them; let go once all are compared
+    versions_listed: list[int] = field(default_factory=list)  # their versions, in the same order
+    unreadable: str | None = None  # why its snapshots cannot be read, if so
+    positions: dict[int, int] = field(default_factory=dict)  # snapshot version → log position of that event
+    last_position: int = 0
+    rebuilt: Any = None
+    rebuilding: bool = False  # events still to apply before the last snapshot's version
+    compared: dict[int, _Compared] = field(default_factory=dict)  # snapshot index → how it compared
 
 
 class _Snapshotted:
@@ -336,23 +398,53 @@ class _Snapshotted:
     def __init__(self, app: Application[Any]) -> None:
         self.app = app
         self.topic_prefixes = tuple(f"{cls.__module__}:{cls.__qualname__}." for cls in app.snapshotting_intervals)
-        self.positions: dict[str, dict[int, int]] = {}  # aggregate id → version → log position
+        self.aggregates: dict[str, _SnapshottedAggregate] = {}  # aggregate id → its snapshots, in first-seen order
         self.notes: list[str] = []
 
-    def saw(self, event: Notification) -> None:
-        if self.app.snapshots is not None and event.topic.startswith(self.topic_prefixes):
-            key = originator_text(event.originator_id)
-            self.positions.setdefault(key, {})[event.originator_version] = event.id
+    def saw(self, event: Notification, originator: str) -> None:
+        if self.app.snapshots is None or not event.topic.startswith(self.topic_prefixes):
+            return
+        aggregate = self.aggregates.get(originator)
+        if aggregate is None:
+            aggregate = self.aggregates[originator] = self._read(originator)
+        aggregate.last_position = event.id
+        if event.originator_version in aggregate.versions_listed:
+            aggregate.positions[event.originator_version] = event.id
+        if aggregate.rebuilding:
+            self._rebuild(aggregate, event)
+
+    def _read(self, aggregate_id: str) -> _SnapshottedAggregate:
+        try:
+            snapshots = list(self.app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 — a snapshot altered past decoding is the finding
+            return _SnapshottedAggregate([], unreadable=repr(exc))
+        return _SnapshottedAggregate(snapshots, [snapshot.originator_version for snapshot in snapshots],
+                                     rebuilding=bool(snapshots))
+
+    def _rebuild(self, aggregate: _SnapshottedAggregate, event: Notification) -> None:
+        """Apply one event; compare the snapshots taken at its version. Anything unexpected (an event
+        out of version order, one that no longer decodes) leaves this aggregate to `_check`."""
+        version = event.originator_version
+        try:
+            if aggregate.rebuilt is not None and version != aggregate.rebuilt.version + 1:
+                raise ValueError(f"version {version} after {aggregate.rebuilt.version}")
+            aggregate.rebuilt = self.app.mapper.to_domain_event(event).mutate(aggregate.rebuilt)
+            for index, snapshot_version in enumerate(aggregate.versions_listed):
+                if snapshot_version == version:
+                    aggregate.compared[index] = self._compare(aggregate.snapshots[index], aggregate.rebuilt)
+        except Exception:  # noqa: BLE001 — `_check` rebuilds it the long way and meets the problem there
+            aggregate.compared, aggregate.rebuilt, aggregate.rebuilding = {}, None, False
+            return
+        if version >= max(aggregate.versions_listed):
+            aggregate.snapshots, aggregate.rebuilt, aggregate.rebuilding = [], None, False
 
     def finding(self) -> Finding | None:
-        assert self.app.snapshots is not None or not self.positions
-        for aggregate_id, versions in self.positions.items():
-            try:
-                snapshots = list(self.app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
-            except Exception as exc:  # noqa: BLE001 — a snapshot altered past decoding is the finding
-                return Finding(max(versions.values()), f"a snapshot of {aggregate_id} cannot be read ({exc!r})")
-            for snapshot in snapshots:
-                if finding := self._check(aggregate_id, snapshot, versions):
+        for aggregate_id, aggregate in self.aggregates.items():
+            if aggregate.unreadable is not None:
+                return Finding(aggregate.last_position, f"a snapshot of {aggregate_id} cannot be read "
+                                                        f"({aggregate.unreadable})")
+            for index in range(len(aggregate.versions_listed)):
+                if finding := self._check(aggregate_id, aggregate, index):
                     return finding
         return None
 
@@ -360,23 +452,29 @@ class _Snapshotted:
         """Through the library's own JSON, so a tuple and the list it is stored as compare equal."""
         return json.loads(self.app.mapper.transcoder.encode(state))
 
-    def _check(self, aggregate_id: str, snapshot: Any, versions: dict[int, int]) -> Finding | None:
-        version = snapshot.originator_version
-        position = versions.get(version)
-        if position is None:
-            return Finding(max(versions.values()), f"a snapshot of {aggregate_id} at version {version} has no such "
-                                                   "event behind it")
-        rebuilt = project_aggregate(None, self.app.events.get(UUID(aggregate_id), lte=version))
+    def _compare(self, snapshot: Any, rebuilt: Any) -> _Compared:
         expected, stored = self._comparable(type(snapshot).take(rebuilt).state), self._comparable(snapshot.state)
         altered = sorted(name for name in expected.keys() & stored.keys() if expected[name] != stored[name])
-        if altered:
+        return _Compared(altered, sorted(expected.keys() - stored.keys()), sorted(stored.keys() - expected.keys()))
+
+    def _check(self, aggregate_id: str, aggregate: _SnapshottedAggregate, index: int) -> Finding | None:
+        version = aggregate.versions_listed[index]
+        position = aggregate.positions.get(version)
+        if position is None:
+            return Finding(aggregate.last_position, f"a snapshot of {aggregate_id} at version {version} has no such "
+                                                    "event behind it")
+        compared = aggregate.compared.get(index)
+        if compared is None:
+            events = self.app.events.get(UUID(aggregate_id), lte=version)
+            compared = self._compare(aggregate.snapshots[index], project_aggregate(None, events))
+        if compared.altered:
             return Finding(position, f"the snapshot of {aggregate_id} at version {version} differs from its events "
-                                     f"in {', '.join(altered)}: snapshot altered")
-        if expected.keys() != stored.keys():
+                                     f"in {', '.join(compared.altered)}: snapshot altered")
+        if compared.lacks or compared.has:
             # Code that gained or lost an attribute since the snapshot was taken, not an edit of a
             # value: the aggregate class needs a class_version and an upcast for its snapshots.
             self.notes.append(f"the snapshot of {aggregate_id} at version {version} lacks "
-                              f"{sorted(expected.keys() - stored.keys())} and has {sorted(stored.keys() - expected.keys())} "
+                              f"{compared.lacks} and has {compared.has} "
                               "compared with today's code: a class change without a snapshot upcast?")
         return None
 
