@@ -93,13 +93,15 @@ def wall(api: Api) -> dict[str, Any]:
 
 
 def mounted(context: Any, holder_token: str, kind: str, community_id: str, mount: str) -> Any:
-    """The existing /wallet page with the module injected and mounted on a new element."""
+    """A page that ships the module (/wallet), the module mounted on a new element of its own."""
     page = context.new_page()
     page.goto("/wallet")
-    page.evaluate("() => { const s = document.createElement('section'); s.id = 'wishes'; document.querySelector('main').prepend(s); }")
-    page.add_script_tag(url="/static/wishes.js")
+    # The module on its own, outside the page's signed-in content (the wallet and the console
+    # include and mount it themselves once signed in: tests/test_wallet_browser.py).
+    page.evaluate("() => { const s = document.createElement('section'); s.id = 'wishes-under-test';"
+                  " document.body.prepend(s); }")
     page.evaluate(SESSION_JS, [holder_token, kind, community_id])
-    page.evaluate(f"() => JindouWishes.{mount}(document.getElementById('wishes'), window.testSession)")
+    page.evaluate(f"() => JindouWishes.{mount}(document.getElementById('wishes-under-test'), window.testSession)")
     return page
 
 
@@ -171,7 +173,7 @@ def test_staff_create_fulfil_with_a_merchant_and_cancel(browser: Any, base_url: 
         # Fulfil the funded wish: no merchant was chosen at creation, so name one.
         funded.get_by_role("button", name="实现心愿").click()
         funded.get_by_text("填写有误，请检查。").wait_for()
-        funded.locator(".jd-merchant").fill(wall["merchant"]["id"])
+        funded.locator(".jd-merchant").select_option(wall["merchant"]["id"])  # the community's shops, by name
         funded.get_by_role("button", name="实现心愿").click()
         page.get_by_text("心愿已实现，金豆已转给商户，月度结算时兑付。").wait_for()
         page.locator(f'li[data-wish-id="{wall["wish"]["id"]}"]').get_by_text("已实现").wait_for()
@@ -197,10 +199,10 @@ def test_the_public_wall_fits_a_phone(browser: Any, base_url: str, api: Api, wal
     with new_phone(browser, base_url, PHONE) as context:
         page = context.new_page()
         page.goto(f"/v1/public/communities/{wall['community']['id']}/wishes.html")
-        page.get_by_role("heading", name="微心愿墙").wait_for()
+        page.get_by_role("heading", name="微心愿墙", exact=True).wait_for()
         assert page.locator("progress").evaluate("bar => [bar.value, bar.max]") == [6, WISH_TARGET]
         assert "已认领 6 / 15 金豆 · 1 人" in page.inner_text("body") and "小周" not in page.inner_text("body")
         assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
         page.get_by_role("link", name="English").click()
-        page.get_by_role("heading", name="Wish wall").wait_for()
+        page.get_by_role("heading", name="Wish wall", exact=True).wait_for()
         page.screenshot(path=str(ARTIFACTS / "wishes-public-wall-phone.png"), full_page=True)
