@@ -244,9 +244,12 @@ def entry(cursor: Cursor, account_id: str, position: int, idx: int) -> dict[str,
 
 
 def community_timezone(cursor: Cursor, community_id: str) -> str:
-    row = cursor.one("SELECT timezone FROM ledger_communities WHERE community_id = ?", (community_id,))
-    assert row is not None, community_id
-    return str(row["timezone"])
+    def read() -> str:
+        row = cursor.one("SELECT timezone FROM ledger_communities WHERE community_id = ?", (community_id,))
+        assert row is not None, community_id
+        return str(row["timezone"])
+
+    return str(cursor.remembered("community_timezone", community_id, read))  # a time zone never changes
 
 
 def beneficiary_ids(cursor: Cursor, community_id: str) -> list[str]:

@@ -8,7 +8,7 @@ PostgreSQL, so queries CAST(... AS BIGINT) where they sum money.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +29,16 @@ class Cursor:
     def __init__(self, raw: Any, *, postgres: bool) -> None:
         self.raw = raw
         self.postgres = postgres
+        # Facts that never change once recorded (a community's time zone, an account's
+        # community), read at most once per transaction: see `remembered`.
+        self._facts: dict[tuple[str, str], Any] = {}
+
+    def remembered(self, fact: str, key: str, read: Callable[[], Any]) -> Any:
+        """`read()` the first time this transaction asks for `fact` of `key`, then its answer.
+        Only for facts no later event changes."""
+        if (fact, key) not in self._facts:
+            self._facts[(fact, key)] = read()
+        return self._facts[(fact, key)]
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.postgres else statement
