@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from domain.money import decode_postings
+from domain.money import Posting
 from domain.periods import period_of
 from projections.ledger import TRANSACTION_TYPES, community_timezone
 from projections.projector import Recorded
@@ -93,9 +93,9 @@ class DashboardProjection:
             assert report is not None
             report["status"] = _status_after(report["status"], name)
         kind = TRANSACTION_TYPES.get(name)
-        if kind in COUNTED_TRANSACTIONS and getattr(event, "postings", None):
+        if kind in COUNTED_TRANSACTIONS and recorded.postings:
             self._count(community_id, period_of(event.timestamp, community_timezone(cursor, community_id)),
-                        kind, event.postings)
+                        kind, recorded.postings)
 
     def _report(self, cursor: Cursor, report_id: str) -> dict[str, str] | None:
         """The report as the batch leaves it so far; None if the read model never saw it submitted."""
@@ -112,8 +112,8 @@ class DashboardProjection:
         community_id = getattr(event, "community_id", None)
         return None if community_id is None else str(community_id)
 
-    def _count(self, community_id: str, period: str, kind: str, encoded: Any) -> None:
-        for posting in decode_postings(encoded):
+    def _count(self, community_id: str, period: str, kind: str, postings: Sequence[Posting]) -> None:
+        for posting in postings:
             if posting.amount > 0:
                 key = (community_id, period, kind, posting.asset.value)
                 self._units[key] = self._units.get(key, 0) + posting.amount

@@ -24,7 +24,6 @@ from domain.money import (
     UNIT_ASSETS,
     community_of_system_account,
     counts_as_outstanding,
-    decode_postings,
     is_system_account,
 )
 from domain.periods import period_bounds, period_of
@@ -73,7 +72,7 @@ class FundProjection:
         """One event of the batch `apply_batch` is applying."""
         event = recorded.event
         cursor.execute("INSERT INTO fund_event_clock VALUES (?, ?)", (recorded.position, event.timestamp.isoformat()))
-        if getattr(event, "postings", None):
+        if recorded.postings:
             self._outstanding(cursor, recorded)
         name = type(event).__qualname__
         if name == "FundDonation.Received":
@@ -92,7 +91,7 @@ class FundProjection:
         """Units in holders' hands (or pledged to wishes) per community, after every transaction
         that moves some (read once per batch, then carried in memory)."""
         deltas: dict[tuple[str, str], int] = defaultdict(int)
-        for posting in decode_postings(recorded.event.postings):
+        for posting in recorded.postings:
             if posting.asset in UNIT_ASSETS and counts_as_outstanding(posting.account_id):
                 deltas[(_community_of(cursor, posting.account_id), posting.asset.value)] += posting.amount
         for (community_id, asset), delta in sorted(deltas.items()):

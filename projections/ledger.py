@@ -11,7 +11,7 @@ from datetime import datetime
 from datetime import timezone as utc_timezone
 from typing import Any
 
-from domain.money import UNIT_ASSETS, decode_postings
+from domain.money import UNIT_ASSETS
 from projections.projector import Recorded
 from projections.store import Cursor
 
@@ -105,7 +105,7 @@ class LedgerProjection:
         elif name == "Report.Submitted":
             self._report_categories[str(event.originator_id)] = event.category
             cursor.execute("INSERT INTO ledger_reports VALUES (?, ?)", (str(event.originator_id), event.category))
-        if getattr(event, "postings", None):  # a report closed with no awards moves nothing
+        if recorded.postings:  # a report closed with no awards moves nothing
             self._apply_transaction(cursor, recorded, TRANSACTION_TYPES[name])
             self._note_transaction(cursor, recorded)
 
@@ -130,7 +130,7 @@ class LedgerProjection:
 
     def _apply_transaction(self, cursor: Cursor, recorded: Recorded, transaction_type: str) -> None:
         event = recorded.event
-        postings = decode_postings(event.postings)
+        postings = recorded.postings
         for idx, posting in enumerate(postings):
             opposite = {
                 p.account_id for p in postings
@@ -156,8 +156,7 @@ def _balances_moved(cursor: Cursor, batch: Sequence[Recorded]) -> dict[tuple[str
     """The balance before the batch of every (account, asset) its postings move (0 if none yet)."""
     moved = {
         (posting.account_id, posting.asset.value)
-        for recorded in batch if getattr(recorded.event, "postings", None)
-        for posting in decode_postings(recorded.event.postings)
+        for recorded in batch for posting in recorded.postings
     }
     found = dict.fromkeys(moved, 0)
     account_ids = sorted({account_id for account_id, _ in moved})

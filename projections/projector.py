@@ -14,11 +14,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, OperationalError
 
+from domain.money import Posting, decode_postings
 from projections.store import BatchCursor, Cursor, ReadStore
 
 BATCH_SIZE = 500  # events per read-model transaction (measured: batching is 5-10x faster)
@@ -33,6 +35,11 @@ class Recorded:
     position: int
     notification: Notification
     event: Any
+
+    @cached_property
+    def postings(self) -> list[Posting]:
+        """The money the event moves, decoded once for every projection; empty if none."""
+        return decode_postings(self.event.postings) if getattr(self.event, "postings", None) else []
 
 
 class Projection(Protocol):
