@@ -28,7 +28,7 @@ from domain.money import (
 )
 from domain.periods import period_bounds, period_of
 from projections.chain import chain_head_at
-from projections.ledger import community_timezone, utc_text
+from projections.ledger import community_timezone, rows_of_accounts, utc_text
 from projections.projector import Recorded
 from projections.store import Cursor
 from projections.wishes import fulfilled_count
@@ -65,6 +65,8 @@ class FundProjection:
 
     def apply_batch(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
         self._outstanding_now = {}
+        _read_communities(cursor, {p.account_id for recorded in batch for p in recorded.postings
+                                   if not is_system_account(p.account_id)})
         for recorded in batch:
             self.apply(cursor, recorded)
 
@@ -155,6 +157,12 @@ class FundProjection:
             (recorded.position, community_id, paid_period, int(sums["reimbursements"]), int(sums["rebates"]),
              settlement_id, event.bank_reference, event.timestamp.isoformat()),
         )
+
+
+def _read_communities(cursor: Cursor, account_ids: set[str]) -> None:
+    """The communities of a batch's accounts at once, for `_community_of`."""
+    for row in rows_of_accounts(cursor, "SELECT account_id, community_id FROM ledger_accounts", account_ids):
+        cursor.remember("account_community", str(row["account_id"]), str(row["community_id"]))
 
 
 def _community_of(cursor: Cursor, account_id: str) -> str:

@@ -159,18 +159,21 @@ def _balances_moved(cursor: Cursor, batch: Sequence[Recorded]) -> dict[tuple[str
         for recorded in batch for posting in recorded.postings
     }
     found = dict.fromkeys(moved, 0)
-    account_ids = sorted({account_id for account_id, _ in moved})
-    for start in range(0, len(account_ids), ACCOUNTS_PER_QUERY_MAX):
-        chunk = account_ids[start:start + ACCOUNTS_PER_QUERY_MAX]
-        rows = cursor.all(
-            f"SELECT account_id, asset, balance FROM ledger_balances WHERE account_id IN ({', '.join('?' * len(chunk))})",  # noqa: S608
-            chunk,
-        )
-        for row in rows:
-            key = (row["account_id"], row["asset"])
-            if key in found:
-                found[key] = int(row["balance"])
+    for row in rows_of_accounts(cursor, "SELECT account_id, asset, balance FROM ledger_balances",
+                                {account_id for account_id, _ in moved}):
+        key = (row["account_id"], row["asset"])
+        if key in found:
+            found[key] = int(row["balance"])
     return found
+
+
+def rows_of_accounts(cursor: Cursor, select: str, account_ids: set[str]) -> list[dict[str, Any]]:
+    """`select ... WHERE account_id IN (...)` for many accounts, ACCOUNTS_PER_QUERY_MAX a query."""
+    ordered, rows = sorted(account_ids), []
+    for start in range(0, len(ordered), ACCOUNTS_PER_QUERY_MAX):
+        chunk = ordered[start:start + ACCOUNTS_PER_QUERY_MAX]
+        rows += cursor.all(f"{select} WHERE account_id IN ({', '.join('?' * len(chunk))})", chunk)
+    return rows
 
 
 def balances(cursor: Cursor, account_id: str) -> dict[str, int]:

@@ -40,6 +40,10 @@ class Cursor:
             self._facts[(fact, key)] = read()
         return self._facts[(fact, key)]
 
+    def remember(self, fact: str, key: str, value: Any) -> None:
+        """Tell `remembered` an answer read with many others at once."""
+        self._facts[(fact, key)] = value
+
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.postgres else statement
 
