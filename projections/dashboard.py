@@ -9,9 +9,10 @@ the redemptions projection, which already keeps them by period, net of reversals
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from domain.money import decode_postings
+from domain.money import Posting
 from domain.periods import period_of
 from projections.ledger import TRANSACTION_TYPES, community_timezone
 from projections.projector import Recorded
@@ -37,69 +38,95 @@ class DashboardProjection:
         " PRIMARY KEY (community_id, period, account_id))",
     )
 
+    def __init__(self) -> None:
+        # The batch being applied, folded in memory and written at its end: the reports it read
+        # or wrote (those it submitted apart), units moved per (community, period, kind, asset)
+        # and who was active.
+        self._reports: dict[str, dict[str, str] | None] = {}
+        self._submitted: set[str] = set()
+        self._units: dict[tuple[str, str, str, str], int] = {}
+        self._active: dict[tuple[str, str, str], None] = {}
+
+    def apply_batch(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
+        self._reports, self._submitted, self._units, self._active = {}, set(), {}, {}
+        for recorded in batch:
+            self.apply(cursor, recorded)
+        reports = [(report_id, row) for report_id, row in self._reports.items() if row is not None]
+        cursor.executemany(
+            "INSERT INTO dashboard_reports VALUES (?, ?, ?, ?, ?)",
+            [(report_id, row["community_id"], row["period"], row["category"], row["status"])
+             for report_id, row in reports if report_id in self._submitted],
+        )
+        cursor.executemany(
+            "UPDATE dashboard_reports SET status = ? WHERE report_id = ?",
+            [(row["status"], report_id) for report_id, row in reports
+             if report_id not in self._submitted and row["status"] != row["status_before"]],
+        )
+        cursor.executemany(
+            "INSERT INTO dashboard_units VALUES (?, ?, ?, ?, ?) ON CONFLICT (community_id, period, kind, asset)"
+            " DO UPDATE SET units = dashboard_units.units + excluded.units",
+            [(*key, units) for key, units in self._units.items()],
+        )
+        cursor.executemany(
+            "INSERT INTO dashboard_active VALUES (?, ?, ?) ON CONFLICT (community_id, period, account_id) DO NOTHING",
+            list(self._active),
+        )
+
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
+        """One event of the batch `apply_batch` is applying."""
         event = recorded.event
         name = type(event).__qualname__
         if name == "Report.Submitted":
             community_id = str(event.community_id)
             period = period_of(event.timestamp, community_timezone(cursor, community_id))
-            cursor.execute(
-                "INSERT INTO dashboard_reports VALUES (?, ?, ?, ?, 'submitted')",
-                (str(event.originator_id), community_id, period, event.category),
-            )
-            self._active(cursor, community_id, period, str(event.reporter_id))
+            report_id = str(event.originator_id)
+            self._reports[report_id] = {"community_id": community_id, "period": period, "category": event.category,
+                                        "status": "submitted", "status_before": "submitted"}
+            self._submitted.add(report_id)
+            self._active[(community_id, period, str(event.reporter_id))] = None
             return
         community_id = self._community_of(cursor, event, name)
         if community_id is None:
             return
         if name in REPORT_EVENTS:
-            cursor.execute(
-                "UPDATE dashboard_reports SET status = ? WHERE report_id = ?",
-                (self._report_status(cursor, event, name), str(event.originator_id)),
-            )
+            report = self._report(cursor, str(event.originator_id))
+            assert report is not None
+            report["status"] = _status_after(report["status"], name)
         kind = TRANSACTION_TYPES.get(name)
-        if kind in COUNTED_TRANSACTIONS and getattr(event, "postings", None):
-            self._count(cursor, community_id, period_of(event.timestamp, community_timezone(cursor, community_id)),
-                        kind, event.postings)
+        if kind in COUNTED_TRANSACTIONS and recorded.postings:
+            self._count(community_id, period_of(event.timestamp, community_timezone(cursor, community_id)),
+                        kind, recorded.postings)
 
-    @staticmethod
-    def _community_of(cursor: Cursor, event: Any, name: str) -> str | None:
+    def _report(self, cursor: Cursor, report_id: str) -> dict[str, str] | None:
+        """The report as the batch leaves it so far; None if the read model never saw it submitted."""
+        if report_id not in self._reports:
+            row = cursor.one("SELECT community_id, period, category, status FROM dashboard_reports WHERE report_id = ?",
+                             (report_id,))
+            self._reports[report_id] = None if row is None else {**row, "status_before": row["status"]}
+        return self._reports[report_id]
+
+    def _community_of(self, cursor: Cursor, event: Any, name: str) -> str | None:
         if name in REPORT_EVENTS:
-            row = cursor.one("SELECT community_id FROM dashboard_reports WHERE report_id = ?", (str(event.originator_id),))
-            return None if row is None else str(row["community_id"])
+            report = self._report(cursor, str(event.originator_id))
+            return None if report is None else str(report["community_id"])
         community_id = getattr(event, "community_id", None)
         return None if community_id is None else str(community_id)
 
-    @staticmethod
-    def _report_status(cursor: Cursor, event: Any, name: str) -> str:
-        """The report's status after the event, as the aggregate sets it: verifying a report that was
-        dispatched (or closed) first leaves it dispatched (or closed)."""
-        if name != "Report.Verified":
-            return {"Report.Rejected": "rejected", "Report.Dispatched": "dispatched", "Report.Closed": "closed"}[name]
-        row = cursor.one("SELECT status FROM dashboard_reports WHERE report_id = ?", (str(event.originator_id),))
-        assert row is not None
-        return "verified" if row["status"] == "submitted" else str(row["status"])
-
-    def _count(self, cursor: Cursor, community_id: str, period: str, kind: str, encoded: Any) -> None:
-        received: dict[str, int] = {}
-        for posting in decode_postings(encoded):
+    def _count(self, community_id: str, period: str, kind: str, postings: Sequence[Posting]) -> None:
+        for posting in postings:
             if posting.amount > 0:
-                received[posting.asset.value] = received.get(posting.asset.value, 0) + posting.amount
+                key = (community_id, period, kind, posting.asset.value)
+                self._units[key] = self._units.get(key, 0) + posting.amount
                 if kind in ("report_award", "dispatch_award"):
-                    self._active(cursor, community_id, period, posting.account_id)
-        for asset, units in received.items():
-            cursor.execute(
-                "INSERT INTO dashboard_units VALUES (?, ?, ?, ?, ?) ON CONFLICT (community_id, period, kind, asset)"
-                " DO UPDATE SET units = dashboard_units.units + excluded.units",
-                (community_id, period, kind, asset, units),
-            )
+                    self._active[(community_id, period, posting.account_id)] = None
 
-    @staticmethod
-    def _active(cursor: Cursor, community_id: str, period: str, account_id: str) -> None:
-        cursor.execute(
-            "INSERT INTO dashboard_active VALUES (?, ?, ?) ON CONFLICT (community_id, period, account_id) DO NOTHING",
-            (community_id, period, account_id),
-        )
+
+def _status_after(status: str, name: str) -> str:
+    """The report's status after the event, as the aggregate sets it: verifying a report that was
+    dispatched (or closed) first leaves it dispatched (or closed)."""
+    if name != "Report.Verified":
+        return {"Report.Rejected": "rejected", "Report.Dispatched": "dispatched", "Report.Closed": "closed"}[name]
+    return "verified" if status == "submitted" else status
 
 
 def month(cursor: Cursor, community_id: str, period: str) -> dict[str, Any]:

@@ -91,27 +91,67 @@ class DirectoryProjection:
         " position BIGINT NOT NULL)",
     )
 
+    def __init__(self) -> None:
+        # The batch being applied, folded in memory and written at its end: every item it read
+        # or wrote as it stands now, which of them it created and which it changed, the key rows
+        # it leaves (an item id) or removed (None), and every key row it removed at some point.
+        self._rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._created: dict[tuple[str, str], DirectoryList] = {}
+        self._changed: dict[tuple[str, str], DirectoryList] = {}
+        self._keys: dict[tuple[str, int], str | None] = {}
+        self._removed: set[tuple[str, int]] = set()
+
+    def apply_batch(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
+        """Each item is written once per batch with its last values (an insert if the batch
+        created it, else an update), and the keys by two statements: every key row the batch
+        removed at some point is deleted, then every one it leaves is inserted."""
+        self._rows, self._created, self._changed, self._keys, self._removed = {}, {}, {}, {}, set()
+        for recorded in batch:
+            self.apply(cursor, recorded)
+        for listed in LISTS:
+            created = [self._rows[item] for item, owner in self._created.items() if owner is listed]
+            changed = [self._rows[item] for item, owner in self._changed.items() if owner is listed]
+            if created:
+                columns = sorted(created[0])
+                cursor.executemany(
+                    f"INSERT INTO {listed.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",  # noqa: S608
+                    [[row[column] for column in columns] for row in created],
+                )
+            if changed:
+                columns = sorted(column for column in changed[0] if column != listed.id_column)
+                cursor.executemany(
+                    f"UPDATE {listed.table} SET {', '.join(f'{column} = ?' for column in columns)}"  # noqa: S608
+                    f" WHERE {listed.id_column} = ?",
+                    [[*(row[column] for column in columns), row[listed.id_column]] for row in changed],
+                )
+        cursor.executemany("DELETE FROM directory_keys WHERE list_key = ? AND position = ?", sorted(self._removed))
+        cursor.executemany(
+            "INSERT INTO directory_keys VALUES (?, ?, ?)",
+            [(key, position, item_id) for (key, position), item_id in self._keys.items() if item_id is not None],
+        )
+
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
+        """One event of the batch `apply_batch` is applying."""
         event = recorded.event
         name = type(event).__qualname__
         item_id = str(event.originator_id)
         if name == "Community.Registered":
-            _add(cursor, COMMUNITIES, {"community_id": item_id, "position": recorded.position})
+            self._add(COMMUNITIES, {"community_id": item_id, "position": recorded.position})
         elif name == "Staff.Registered":
             community_id = None if event.community_id is None else str(event.community_id)
-            _add(cursor, STAFF, {"staff_id": item_id, "community_id": community_id, "display_name": event.display_name,
+            self._add(STAFF, {"staff_id": item_id, "community_id": community_id, "display_name": event.display_name,
                                  "role": event.role, "position": recorded.position})
         elif name == "Account.Opened":
-            _add(cursor, ACCOUNTS, {
+            self._add(ACCOUNTS, {
                 "account_id": item_id, "community_id": str(event.community_id), "kind": event.kind,
                 "status": AccountStatus.ACTIVE.value, "search_name": event.display_name.casefold(),
                 "position": recorded.position,
             })
         elif name in ("Account.Frozen", "Account.Unfrozen"):
             status = AccountStatus.FROZEN if name == "Account.Frozen" else AccountStatus.ACTIVE
-            _change(cursor, ACCOUNTS, item_id, status=status.value)
+            self._change(cursor, ACCOUNTS, item_id, status=status.value)
         elif name == "Report.Submitted":
-            _add(cursor, REPORTS, {
+            self._add(REPORTS, {
                 "report_id": item_id, "community_id": str(event.community_id), "reporter_id": str(event.reporter_id),
                 "category": event.category, "status": ReportStatus.SUBMITTED.value, "description": event.description,
                 "award": None, "handler_ids": "[]", "submitted_at": event.timestamp.isoformat(),
@@ -123,58 +163,57 @@ class DirectoryProjection:
             changes: dict[str, Any] = {"status": REPORT_STATUS_AFTER[name]}
             if name == "Report.Dispatched":
                 changes["handler_ids"] = json.dumps(list(event.handler_ids))
-            _change(cursor, REPORTS, item_id, **changes)
+            self._change(cursor, REPORTS, item_id, **changes)
         elif name == "Settlement.Proposed":
-            _add(cursor, SETTLEMENTS, {
+            self._add(SETTLEMENTS, {
                 "settlement_id": item_id, "community_id": str(event.community_id), "period": event.period,
                 "status": SettlementStatus.PROPOSED.value, "position": recorded.position,
             })
         elif name in SETTLEMENT_STATUS_AFTER:
-            _change(cursor, SETTLEMENTS, item_id, status=SETTLEMENT_STATUS_AFTER[name])
+            self._change(cursor, SETTLEMENTS, item_id, status=SETTLEMENT_STATUS_AFTER[name])
 
-    @staticmethod
-    def _verified(cursor: Cursor, report_id: str, award: int) -> None:
+    def _verified(self, cursor: Cursor, report_id: str, award: int) -> None:
         """As the report itself: verifying an urgent report already dispatched or closed keeps
         its status and only records the award."""
-        row = _item(cursor, REPORTS, report_id)
+        row = self._item(cursor, REPORTS, report_id)
         submitted = row["status"] == ReportStatus.SUBMITTED.value
-        _change(cursor, REPORTS, report_id, award=award,
+        self._change(cursor, REPORTS, report_id, award=award,
                 status=ReportStatus.VERIFIED.value if submitted else row["status"])
 
+    def _item(self, cursor: Cursor, listed: DirectoryList, item_id: str) -> dict[str, Any]:
+        if (listed.table, item_id) not in self._rows:
+            row = cursor.one(f"SELECT * FROM {listed.table} WHERE {listed.id_column} = ?", (item_id,))  # noqa: S608 (our own names)
+            assert row is not None, (listed.name, item_id)
+            self._rows[(listed.table, item_id)] = row
+        return self._rows[(listed.table, item_id)]
 
-def _item(cursor: Cursor, listed: DirectoryList, item_id: str) -> dict[str, Any]:
-    row = cursor.one(f"SELECT * FROM {listed.table} WHERE {listed.id_column} = ?", (item_id,))  # noqa: S608 (our own names)
-    assert row is not None, (listed.name, item_id)
-    return row
+    def _add(self, listed: DirectoryList, row: dict[str, Any]) -> None:
+        item = (listed.table, str(row[listed.id_column]))
+        self._rows[item] = row
+        self._created[item] = listed
+        self._set_keys(listed.keys_of(row), int(row["position"]), item[1])
+
+    def _change(self, cursor: Cursor, listed: DirectoryList, item_id: str, **changes: Any) -> None:
+        """Change an item and replace the keys whose filter values changed (its position stays)."""
+        before = self._item(cursor, listed, item_id)
+        after = before | changes
+        item = (listed.table, item_id)
+        self._rows[item] = after
+        if item not in self._created:
+            self._changed[item] = listed
+        position = int(before["position"])
+        old_keys, new_keys = listed.keys_of(before), listed.keys_of(after)
+        for key in old_keys - new_keys:
+            self._keys[(key, position)] = None
+            self._removed.add((key, position))
+        self._set_keys(new_keys - old_keys, position, item_id)
+
+    def _set_keys(self, keys: set[str], position: int, item_id: str) -> None:
+        for key in sorted(keys):
+            self._keys[(key, position)] = item_id
 
 
-def _add(cursor: Cursor, listed: DirectoryList, row: dict[str, Any]) -> None:
-    columns = ", ".join(row)
-    cursor.execute(f"INSERT INTO {listed.table} ({columns}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608
-                   list(row.values()))
-    _insert_keys(cursor, listed.keys_of(row), int(row["position"]), str(row[listed.id_column]))
-
-
-def _change(cursor: Cursor, listed: DirectoryList, item_id: str, **changes: Any) -> None:
-    """Update an item and replace the keys whose filter values changed (its position stays)."""
-    before = _item(cursor, listed, item_id)
-    after = before | changes
-    assignments = ", ".join(f"{column} = ?" for column in changes)
-    cursor.execute(f"UPDATE {listed.table} SET {assignments} WHERE {listed.id_column} = ?",  # noqa: S608
-                   [*changes.values(), item_id])
-    old_keys, new_keys = listed.keys_of(before), listed.keys_of(after)
-    position = int(before["position"])
-    cursor.executemany("DELETE FROM directory_keys WHERE list_key = ? AND position = ?",
-                       [(key, position) for key in sorted(old_keys - new_keys)])
-    _insert_keys(cursor, new_keys - old_keys, position, item_id)
-
-
-def _insert_keys(cursor: Cursor, keys: set[str], position: int, item_id: str) -> None:
-    """One statement for all of an item's keys (a round trip per key was most of a batch's time)."""
-    if keys:
-        values = ", ".join(["(?, ?, ?)"] * len(keys))
-        cursor.execute(f"INSERT INTO directory_keys VALUES {values}",  # noqa: S608
-                       [part for key in sorted(keys) for part in (key, position, item_id)])
+LISTS = (COMMUNITIES, ACCOUNTS, REPORTS, SETTLEMENTS, STAFF)
 
 
 # --- queries -------------------------------------------------------------------------------

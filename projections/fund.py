@@ -14,6 +14,7 @@ are counted at the period's end (or T); cash at C.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,12 +24,11 @@ from domain.money import (
     UNIT_ASSETS,
     community_of_system_account,
     counts_as_outstanding,
-    decode_postings,
     is_system_account,
 )
 from domain.periods import period_bounds, period_of
 from projections.chain import chain_head_at
-from projections.ledger import community_timezone, utc_text
+from projections.ledger import community_timezone, rows_of_accounts, utc_text
 from projections.projector import Recorded
 from projections.store import Cursor
 from projections.wishes import fulfilled_count
@@ -59,10 +59,22 @@ class FundProjection:
         " rebate_fen BIGINT NOT NULL, total_fen BIGINT NOT NULL, PRIMARY KEY (settlement_id, merchant_id))",
     )
 
+    def __init__(self) -> None:
+        # Units outstanding per (community, asset) as the batch being applied leaves them.
+        self._outstanding_now: dict[tuple[str, str], int] = {}
+
+    def apply_batch(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
+        self._outstanding_now = {}
+        _read_communities(cursor, {p.account_id for recorded in batch for p in recorded.postings
+                                   if not is_system_account(p.account_id)})
+        for recorded in batch:
+            self.apply(cursor, recorded)
+
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
+        """One event of the batch `apply_batch` is applying."""
         event = recorded.event
         cursor.execute("INSERT INTO fund_event_clock VALUES (?, ?)", (recorded.position, event.timestamp.isoformat()))
-        if getattr(event, "postings", None):
+        if recorded.postings:
             self._outstanding(cursor, recorded)
         name = type(event).__qualname__
         if name == "FundDonation.Received":
@@ -77,17 +89,20 @@ class FundProjection:
         elif name == "Settlement.Paid":
             self._paid(cursor, recorded)
 
-    @staticmethod
-    def _outstanding(cursor: Cursor, recorded: Recorded) -> None:
+    def _outstanding(self, cursor: Cursor, recorded: Recorded) -> None:
         """Units in holders' hands (or pledged to wishes) per community, after every transaction
-        that moves some."""
+        that moves some (read once per batch, then carried in memory)."""
         deltas: dict[tuple[str, str], int] = defaultdict(int)
-        for posting in decode_postings(recorded.event.postings):
+        for posting in recorded.postings:
             if posting.asset in UNIT_ASSETS and counts_as_outstanding(posting.account_id):
                 deltas[(_community_of(cursor, posting.account_id), posting.asset.value)] += posting.amount
         for (community_id, asset), delta in sorted(deltas.items()):
             if delta:
-                units = _outstanding_units(cursor, community_id, asset, recorded.position) + delta
+                key = (community_id, asset)
+                if key not in self._outstanding_now:
+                    self._outstanding_now[key] = _outstanding_units(cursor, community_id, asset, recorded.position)
+                units = self._outstanding_now[key] + delta
+                self._outstanding_now[key] = units
                 cursor.execute("INSERT INTO fund_outstanding VALUES (?, ?, ?, ?)",
                                (community_id, asset, recorded.position, units))
 
@@ -144,12 +159,22 @@ class FundProjection:
         )
 
 
+def _read_communities(cursor: Cursor, account_ids: set[str]) -> None:
+    """The communities of a batch's accounts at once, for `_community_of`."""
+    for row in rows_of_accounts(cursor, "SELECT account_id, community_id FROM ledger_accounts", account_ids):
+        cursor.remember("account_community", str(row["account_id"]), str(row["community_id"]))
+
+
 def _community_of(cursor: Cursor, account_id: str) -> str:
     if is_system_account(account_id):
         return community_of_system_account(account_id)
-    row = cursor.one("SELECT community_id FROM ledger_accounts WHERE account_id = ?", (account_id,))
-    assert row is not None, account_id
-    return str(row["community_id"])
+
+    def read() -> str:
+        row = cursor.one("SELECT community_id FROM ledger_accounts WHERE account_id = ?", (account_id,))
+        assert row is not None, account_id
+        return str(row["community_id"])
+
+    return str(cursor.remembered("account_community", account_id, read))  # an account never moves
 
 
 # --- queries -------------------------------------------------------------------------------

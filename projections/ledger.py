@@ -11,7 +11,7 @@ from datetime import datetime
 from datetime import timezone as utc_timezone
 from typing import Any
 
-from domain.money import UNIT_ASSETS, decode_postings
+from domain.money import UNIT_ASSETS
 from projections.projector import Recorded
 from projections.store import Cursor
 
@@ -63,7 +63,27 @@ class LedgerProjection:
         " transaction_id TEXT PRIMARY KEY, report_category TEXT, period TEXT)",
     )
 
+    def __init__(self) -> None:
+        # The batch being applied: every balance it moves (read once, written once at its end)
+        # and the categories of the reports submitted in it.
+        self._balances: dict[tuple[str, str], int] = {}
+        self._report_categories: dict[str, str] = {}
+
+    def apply_batch(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
+        """Balances are folded in memory: one query reads those the batch moves, one statement
+        writes each once; every entry still carries the balance after it."""
+        self._balances = _balances_moved(cursor, batch)
+        self._report_categories = {}
+        for recorded in batch:
+            self.apply(cursor, recorded)
+        cursor.executemany(
+            "INSERT INTO ledger_balances VALUES (?, ?, ?) ON CONFLICT (account_id, asset)"
+            " DO UPDATE SET balance = excluded.balance",
+            [(account_id, asset, balance) for (account_id, asset), balance in sorted(self._balances.items())],
+        )
+
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
+        """One event of the batch `apply_batch` is applying."""
         event = recorded.event
         name = type(event).__qualname__
         if name == "Community.Registered":
@@ -83,8 +103,9 @@ class LedgerProjection:
             status = "frozen" if name == "Account.Frozen" else "active"
             cursor.execute("UPDATE ledger_accounts SET status = ? WHERE account_id = ?", (status, str(event.originator_id)))
         elif name == "Report.Submitted":
+            self._report_categories[str(event.originator_id)] = event.category
             cursor.execute("INSERT INTO ledger_reports VALUES (?, ?)", (str(event.originator_id), event.category))
-        if getattr(event, "postings", None):  # a report closed with no awards moves nothing
+        if recorded.postings:  # a report closed with no awards moves nothing
             self._apply_transaction(cursor, recorded, TRANSACTION_TYPES[name])
             self._note_transaction(cursor, recorded)
 
@@ -93,28 +114,32 @@ class LedgerProjection:
         name = type(event).__qualname__
         category = None
         if name in ("Report.Verified", "Report.Closed"):
-            row = cursor.one("SELECT category FROM ledger_reports WHERE report_id = ?", (str(event.originator_id),))
-            category = row["category"] if row else None  # None only in a read model begun mid-history
+            category = self._report_category(cursor, str(event.originator_id))
         period = event.period if name == "WelfareAllowance.Issued" else None
         if category is not None or period is not None:
             cursor.execute("INSERT INTO ledger_transaction_notes VALUES (?, ?, ?)", (event.transaction_id, category, period))
 
+    def _report_category(self, cursor: Cursor, report_id: str) -> str | None:
+        """None only in a read model begun mid-history."""
+        if report_id not in self._report_categories:
+            row = cursor.one("SELECT category FROM ledger_reports WHERE report_id = ?", (report_id,))
+            if row is None:
+                return None
+            self._report_categories[report_id] = str(row["category"])
+        return self._report_categories[report_id]
+
     def _apply_transaction(self, cursor: Cursor, recorded: Recorded, transaction_type: str) -> None:
         event = recorded.event
-        postings = decode_postings(event.postings)
+        postings = recorded.postings
         for idx, posting in enumerate(postings):
             opposite = {
                 p.account_id for p in postings
                 if p.asset is posting.asset and (p.amount > 0) != (posting.amount > 0)
             }
             counterparty = next(iter(opposite)) if len(opposite) == 1 else None
-            row = cursor.one(
-                "INSERT INTO ledger_balances VALUES (?, ?, ?) ON CONFLICT (account_id, asset)"
-                " DO UPDATE SET balance = ledger_balances.balance + excluded.balance RETURNING balance",
-                (posting.account_id, posting.asset.value, posting.amount),
-            )
-            assert row is not None
-            balance_after = int(row["balance"])
+            key = (posting.account_id, posting.asset.value)
+            balance_after = self._balances[key] + posting.amount
+            self._balances[key] = balance_after
             cursor.execute(
                 "INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -122,6 +147,33 @@ class LedgerProjection:
                     posting.asset.value, posting.amount, balance_after, counterparty, event.timestamp.isoformat(),
                 ),
             )
+
+
+ACCOUNTS_PER_QUERY_MAX = 500  # keeps an IN list well inside every backend's limit on parameters
+
+
+def _balances_moved(cursor: Cursor, batch: Sequence[Recorded]) -> dict[tuple[str, str], int]:
+    """The balance before the batch of every (account, asset) its postings move (0 if none yet)."""
+    moved = {
+        (posting.account_id, posting.asset.value)
+        for recorded in batch for posting in recorded.postings
+    }
+    found = dict.fromkeys(moved, 0)
+    for row in rows_of_accounts(cursor, "SELECT account_id, asset, balance FROM ledger_balances",
+                                {account_id for account_id, _ in moved}):
+        key = (row["account_id"], row["asset"])
+        if key in found:
+            found[key] = int(row["balance"])
+    return found
+
+
+def rows_of_accounts(cursor: Cursor, select: str, account_ids: set[str]) -> list[dict[str, Any]]:
+    """`select ... WHERE account_id IN (...)` for many accounts, ACCOUNTS_PER_QUERY_MAX a query."""
+    ordered, rows = sorted(account_ids), []
+    for start in range(0, len(ordered), ACCOUNTS_PER_QUERY_MAX):
+        chunk = ordered[start:start + ACCOUNTS_PER_QUERY_MAX]
+        rows += cursor.all(f"{select} WHERE account_id IN ({', '.join('?' * len(chunk))})", chunk)
+    return rows
 
 
 def balances(cursor: Cursor, account_id: str) -> dict[str, int]:
@@ -194,9 +246,12 @@ def entry(cursor: Cursor, account_id: str, position: int, idx: int) -> dict[str,
 
 
 def community_timezone(cursor: Cursor, community_id: str) -> str:
-    row = cursor.one("SELECT timezone FROM ledger_communities WHERE community_id = ?", (community_id,))
-    assert row is not None, community_id
-    return str(row["timezone"])
+    def read() -> str:
+        row = cursor.one("SELECT timezone FROM ledger_communities WHERE community_id = ?", (community_id,))
+        assert row is not None, community_id
+        return str(row["timezone"])
+
+    return str(cursor.remembered("community_timezone", community_id, read))  # a time zone never changes
 
 
 def beneficiary_ids(cursor: Cursor, community_id: str) -> list[str]:

@@ -8,7 +8,7 @@ PostgreSQL, so queries CAST(... AS BIGINT) where they sum money.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +29,20 @@ class Cursor:
     def __init__(self, raw: Any, *, postgres: bool) -> None:
         self.raw = raw
         self.postgres = postgres
+        # Facts that never change once recorded (a community's time zone, an account's
+        # community), read at most once per transaction: see `remembered`.
+        self._facts: dict[tuple[str, str], Any] = {}
+
+    def remembered(self, fact: str, key: str, read: Callable[[], Any]) -> Any:
+        """`read()` the first time this transaction asks for `fact` of `key`, then its answer.
+        Only for facts no later event changes."""
+        if (fact, key) not in self._facts:
+            self._facts[(fact, key)] = read()
+        return self._facts[(fact, key)]
+
+    def remember(self, fact: str, key: str, value: Any) -> None:
+        """Tell `remembered` an answer read with many others at once."""
+        self._facts[(fact, key)] = value
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.postgres else statement
@@ -41,13 +55,51 @@ class Cursor:
             self.raw.executemany(self._sql(statement), [tuple(r) for r in rows])
 
     def one(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        self.execute(statement, params)
+        Cursor.execute(self, statement, params)
         row = self.raw.fetchone()
         return None if row is None else dict(row)
 
     def all(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        self.execute(statement, params)
+        Cursor.execute(self, statement, params)
         return [dict(row) for row in self.raw.fetchall()]
+
+
+class BatchCursor(Cursor):
+    """A projection batch's cursor: writes wait in order and go out as one `executemany` per run
+    of the same statement, so a batch of N events sends a handful of statements instead of N per
+    projection. Any read first sends every waiting write, so reads see them (the same rows as
+    statement by statement, in the same order). `flush()` before anything uses `raw` directly."""
+
+    def __init__(self, raw: Any, *, postgres: bool) -> None:
+        super().__init__(raw, postgres=postgres)
+        self._waiting: list[tuple[str, list[Sequence[Any]]]] = []
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.executemany(statement, [params])
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self._waiting and self._waiting[-1][0] == statement:
+            self._waiting[-1][1].extend(rows)
+        else:
+            self._waiting.append((statement, list(rows)))
+
+    def flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for statement, rows in waiting:
+            if len(rows) == 1:
+                Cursor.execute(self, statement, rows[0])
+            else:
+                Cursor.executemany(self, statement, rows)
+
+    def one(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        self.flush()
+        return super().one(statement, params)
+
+    def all(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.flush()
+        return super().all(statement, params)
 
 
 READ_MODEL_WRITER_LOCK = 0x6A696E646F75  # "jindou": PostgreSQL advisory lock key of the read model's writer
