@@ -14,7 +14,12 @@ from typing import Annotated
 
 import typer
 
-from api.logs import DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, configure_logging
+from api.logs import (
+    DEFAULT_LOG_FORMAT,
+    DEFAULT_LOG_LEVEL,
+    LOG_FORMATS,
+    configure_logging,
+)
 from infra.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -183,13 +188,28 @@ def admin_create(
         "--community", help="Bind the credential to this community id (default: deployment-wide).", show_default=False,
     )] = None,
     role: Annotated[str, typer.Option(help="admin, staff or auditor (a role below admin needs --community).")] = "admin",
+    url: Annotated[str, typer.Option(
+        "--url", envvar="JINDOU_PUBLIC_URL", show_envvar=True,
+        help="Where the server is reached, for the sign-in QR code.",
+    )] = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Make a staff credential without editing the environment; prints its token once."""
+    """Make a staff credential without editing the environment; prints its token once, and a QR code
+    that signs the person in on /staff (valid 24 hours, once)."""
+    import segno
+
+    from api.routes.credentials import sign_in_url_at
+    from domain.credentialing import STAFF_KIND
     from infra.operator import create_admin
 
     _logging("warning", DEFAULT_LOG_FORMAT)
-    raise typer.Exit(create_admin(_settings(database_url), name=name, community=community, role=role, out=sys.stdout))
+    code, sign_in_code = create_admin(_settings(database_url), name=name, community=community, role=role,
+                                      out=sys.stdout)
+    if sign_in_code is not None:
+        link = sign_in_url_at(url.rstrip("/"), STAFF_KIND, sign_in_code)
+        typer.echo(f"Or scan this with a phone to sign in on /staff (once, within 24 hours): {link}")
+        segno.make(link, micro=False).terminal(out=sys.stdout, compact=True)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -41,22 +41,28 @@ def first_admin_hint(settings: Settings) -> str | None:
         services.close()
 
 
-def create_admin(settings: Settings, *, name: str, community: str | None, role: str, out: TextIO) -> int:
+def create_admin(settings: Settings, *, name: str, community: str | None, role: str,
+                 out: TextIO) -> tuple[int, str | None]:
+    """Make the credential; print its token once. Returns the exit code and a sign-in code (24 h)
+    for the new person's /staff page, which the command line shows as a QR code."""
     if settings.backend == "memory":
         out.write("jindou admin create: memory:// keeps nothing; name a SQLite or PostgreSQL database\n")
-        return EXIT_UNUSABLE
+        return EXIT_UNUSABLE, None
     community_id = None
     if community is not None:
         community_id = parse_id(community)
         if community_id is None:
             out.write(f"jindou admin create: {community!r} is not a community id\n")
-            return EXIT_UNUSABLE
+            return EXIT_UNUSABLE, None
     services = build_services(dataclasses.replace(settings, admin_token=None))
     try:
         made = services.app.register_operator_staff(display_name=name, role=role, community_id=community_id).result
+        itself = services.app.authenticate(made["token"])
+        assert itself is not None
+        sign_in_code = services.app.issue_staff_sign_in_code(itself, itself.principal_id).result["code"]
     except DomainError as exc:
         out.write(f"jindou admin create: {exc}\n")
-        return EXIT_UNUSABLE
+        return EXIT_UNUSABLE, None
     finally:
         services.close()
     where = f"community {made['community_name']} ({made['community_id']})" if made["community_id"] else "the whole deployment"
@@ -65,7 +71,7 @@ def create_admin(settings: Settings, *, name: str, community: str | None, role: 
         f"Token (shown once; keep it like a password): {made['token']}\n"
         "Use it as `Authorization: Bearer <token>` or paste it into the /staff page.\n"
     )
-    return EXIT_OK
+    return EXIT_OK, sign_in_code
 
 
 def _sqlite_path(settings: Settings) -> Path:

@@ -55,11 +55,16 @@ def test_the_first_admin_is_made_at_the_console(database_url: str, capsys: pytes
     out = capsys.readouterr().out
     token = out.split("Token (shown once; keep it like a password): ")[1].split()[0]
     assert "admin 段主任" in out and "the whole deployment" in out
+    link = out.split("within 24 hours): ")[1].split()[0]
+    assert link.startswith("http://127.0.0.1:8000/staff#sign-in=") and any(block in out for block in "▀▄█")  # a QR drawn
+    sign_in_code = link.rsplit("=", 1)[1]
     assert first_admin_hint(settings) is None
     services = build_services(settings)
     try:
         with api_for(services, token) as api:
             community = api.ok("POST", "/v1/communities", token, {"name": "金沙社区"})
+            signed_in = api.ok("POST", "/v1/auth/sign-in", json={"code": sign_in_code})
+            assert signed_in["kind"] == "staff" and signed_in["role"] == "admin"  # the QR signs the person in
         assert main(["admin", "create", "--name", "审计员", "--role", "auditor", "--community", community["id"],
                      "--database-url", database_url]) == 0
         assert f"community 金沙社区 ({community['id']})" in capsys.readouterr().out

@@ -44,7 +44,10 @@ class SignInIn(BaseModel):
 def sign_in_url(services: Services, request: Request, kind: str, code: str) -> str:
     """The absolute URL that opens the right page with the code in the fragment (never sent to
     a server, so it stays out of every log)."""
-    origin = services.settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
+    return sign_in_url_at(services.settings.public_url or f"{request.url.scheme}://{request.url.netloc}", kind, code)
+
+
+def sign_in_url_at(origin: str, kind: str, code: str) -> str:
     return f"{origin}{PAGE_FOR_KIND.get(kind, WALLET_PAGE)}#sign-in={code}"
 
 
