@@ -20,7 +20,8 @@ import secrets
 import sys
 import unicodedata
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as utc_timezone
@@ -161,11 +162,16 @@ class Calendar:
         if moment <= self.end:  # what would happen after now has not happened yet
             heapq.heappush(self._queue, (moment, next(self._order), action))
 
-    def run(self, timeline: Timeline) -> None:
+    def run(self, timeline: Timeline, progress: Callable[[float], None] | None = None) -> None:
+        """Every action in time order; `progress` hears how far through the months it is (0..1)."""
+        start = timeline()
+        span = max((self.end - start).total_seconds(), 1.0)
         while self._queue:
             moment, _, action = heapq.heappop(self._queue)
             timeline.at(moment)
             action()
+            if progress is not None:
+                progress(min(1.0, (moment - start).total_seconds() / span))
 
 
 def _months_back(today: date, count: int) -> date:
@@ -186,7 +192,8 @@ def _random_moment(rng: random.Random, day: date) -> datetime:
 
 
 def populate(services: Services, admin_token: str, *, size: DemoSize = FULL, now: datetime | None = None,
-             origin: str = "http://127.0.0.1:8000") -> DemoCommunity:
+             origin: str = "http://127.0.0.1:8000",
+             progress: Callable[[float], None] | None = None) -> DemoCommunity:
     """Record three months of 金沙社区 ending at `now` (default: the real now) in an empty store.
 
     The store must be empty, the admin credential included: reports cut the log where event
@@ -209,7 +216,7 @@ def populate(services: Services, admin_token: str, *, size: DemoSize = FULL, now
             while day <= today:
                 _plan_day(demo, calendar, day, first_day)
                 day += timedelta(days=1)
-            calendar.run(timeline)
+            calendar.run(timeline, progress)
         # Sign-in codes live a day at most: made now, for the people the welcome table names.
         for person in (demo.volunteers[0], demo.elders[0], demo.merchants[0]):
             demo.sign_in_urls[person["id"]] = _sign_in_url(demo, f"/v1/accounts/{person['id']}/sign-in-codes")
@@ -486,7 +493,8 @@ def run_demo(settings: Settings, host: str, port: int, *, serve_after: bool = Tr
               "history; serving it as it is (jindou demo --reset starts over).", file=out, flush=True)
     else:
         print("正在生成金沙社区三个月的演示数据… / recording three months of 金沙社区…", file=out, flush=True)
-        demo = populate(services, admin_token, size=size, origin=_origin(host, port))
+        with _progress_bar() as progress:
+            demo = populate(services, admin_token, size=size, origin=_origin(host, port), progress=progress)
         print(welcome(demo, _origin(host, port)), file=out, flush=True)
     if not serve_after:
         services.close()
@@ -497,6 +505,27 @@ def run_demo(settings: Settings, host: str, port: int, *, serve_after: bool = Tr
     uvicorn.run(create_app(services), host=host, port=port, log_level="warning", access_log=False)
     services.close()
     return 0
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[float], None] | None]:
+    """A bar on a terminal (the full demo takes minutes); nothing where stderr is a file or a pipe."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("demo"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                  console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task("demo", total=1.0)
+        yield lambda done: bar.update(task, completed=done)
 
 
 def _origin(host: str, port: int) -> str:

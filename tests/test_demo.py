@@ -13,7 +13,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from eventsourcing.domain import CanCreateTimestamp
 
-from api.demo import SMALL, populate, reset_database, run_demo, welcome
+from api.demo import (
+    SMALL,
+    Calendar,
+    Timeline,
+    populate,
+    reset_database,
+    run_demo,
+    welcome,
+)
 from domain import clock
 from infra.settings import Settings
 from infra.wiring import build_services
@@ -110,3 +118,12 @@ def test_the_demo_leaves_a_history_alone_until_reset(tmp_path) -> None:
     assert "--reset" in out.getvalue() and "demo ready" not in out.getvalue()
     reset_database(settings)
     assert not (tmp_path / "demo.db").exists()
+
+
+def test_the_calendar_reports_how_far_through_the_months_it_is() -> None:
+    start = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    calendar, heard = Calendar(start + timedelta(days=10)), []
+    for day in range(10):
+        calendar.add(start + timedelta(days=day, hours=1), lambda: None)
+    calendar.run(Timeline(start), heard.append)
+    assert len(heard) == 10 and heard == sorted(heard) and 0 < heard[0] < heard[-1] <= 1
