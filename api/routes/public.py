@@ -48,7 +48,8 @@ def index_path(community_id: str) -> str:
     return PUBLIC_PREFIX + INDEX_PATH.format(community_id=community_id)
 
 
-def _community(services: ServicesDep, community_id: str) -> dict[str, Any]:
+def public_community(services: ServicesDep, community_id: str) -> dict[str, Any]:
+    """A community as the public pages name it, or 404 (its read-model row: name, time zone, start)."""
     parsed_id = str(path_id(community_id, "community"))
     services.projector.catch_up()
     with services.store.read() as cursor:
@@ -62,7 +63,7 @@ def _report(services: ServicesDep, community_id: str, period: str, moment: datet
             *, with_flows: bool = False) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], list[str]]:
     """The community, its report of `period` (404 outside its months), the chart, and its months."""
     check_period(period)
-    community = _community(services, community_id)
+    community = public_community(services, community_id)
     parsed_id = str(community["community_id"])
     with services.store.read() as cursor:
         report = fund.fund_report(cursor, parsed_id, period, moment)
@@ -77,7 +78,7 @@ def _report(services: ServicesDep, community_id: str, period: str, moment: datet
 
 def _months(services: ServicesDep, community_id: str) -> tuple[dict[str, Any], list[IndexMonth]]:
     """The community and its months, newest first."""
-    community = _community(services, community_id)
+    community = public_community(services, community_id)
     moment = as_of_moment(None)
     with services.store.read() as cursor:
         periods = fund.report_periods(cursor, str(community["community_id"]), moment)
@@ -165,7 +166,7 @@ def _place(community: dict[str, Any], period: str, periods: list[str], moment: d
 def _known_index(services: ServicesDep, community_id: str) -> str | None:
     """The index of a community that exists, to lead a lost reader back; None otherwise."""
     try:
-        return index_path(str(_community(services, community_id)["community_id"]))
+        return index_path(str(public_community(services, community_id)["community_id"]))
     except (NotFound, ApiError, ValidationFailed):
         return None
 

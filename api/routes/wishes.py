@@ -28,13 +28,13 @@ from api.deps import (
     require,
 )
 from api.responses import page, written
-from api.routes.public import public_page
+from api.routes.public import public_community, public_page
 from api.wish_wall_page import to_html
 from domain.base import Actor
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import ValidationFailed
 from domain.ids import parse_id
 from domain.wishes import STORY_LENGTH_MAX, TITLE_LENGTH_MAX, WishStatus
-from projections import fund, wishes
+from projections import wishes
 
 router = APIRouter(prefix="/v1/wishes", tags=["the wish wall"])
 public_router = APIRouter(prefix="/v1/public/communities/{community_id}", tags=["the wish wall"])
@@ -141,7 +141,7 @@ def public_wall_page(
     community_id: str, services: ServicesDep, lang: Annotated[Literal["zh", "en"], Query()] = "zh"
 ) -> HTMLResponse:
     """The public wish wall: titles, targets, pledged totals and pledger counts, never names."""
-    found = _public_community(services, community_id)
+    found = public_community(services, community_id)
     listed = _page(services, str(found["community_id"]), None, PUBLIC_WALL_WISHES_MAX, None)
     base_path = f"/v1/public/communities/{found['community_id']}/wishes"
     return public_page(to_html(listed["items"], community_name=str(found["name"]), lang=lang, base_path=base_path))
@@ -153,18 +153,8 @@ def public_wishes(
     cursor: CursorQuery = None,
 ) -> dict[str, Any]:
     """No login: the same items as `GET /v1/wishes`, which carry no names of residents or volunteers."""
-    found = _public_community(services, community_id)
+    found = public_community(services, community_id)
     return _page(services, str(found["community_id"]), status, limit, cursor)
-
-
-def _public_community(services: ServicesDep, community_id: str) -> dict[str, Any]:
-    parsed = str(path_id(community_id, "community"))
-    services.projector.catch_up()
-    with services.store.read() as read:
-        found = fund.community(read, parsed)
-    if found is None:
-        raise NotFound("community not found", id=community_id[:100])
-    return found
 
 
 def _page(services: ServicesDep, community_id: str, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
