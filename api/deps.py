@@ -100,6 +100,12 @@ def request_hash(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def check_idempotency_key(key: str) -> None:
+    if not IDEMPOTENCY_KEY_PATTERN.match(key):
+        raise ApiError("validation_error", "Idempotency-Key must be 1 to 200 visible ASCII characters",
+                       field="Idempotency-Key")
+
+
 def idempotency(
     request: Request, actor: Actor, body: BaseModel | None, key: str | None, *, required: bool = False
 ) -> IdempotencyKey | None:
@@ -107,9 +113,7 @@ def idempotency(
         if required:
             raise ApiError("validation_error", "this request needs an Idempotency-Key header", field="Idempotency-Key")
         return None
-    if not IDEMPOTENCY_KEY_PATTERN.match(key):
-        raise ApiError("validation_error", "Idempotency-Key must be 1 to 200 visible ASCII characters",
-                       field="Idempotency-Key")
+    check_idempotency_key(key)
     return IdempotencyKey(principal_id=actor.principal_id, key=key, request_hash=request_hash(request, body))
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import AccountFrozen, InsufficientFunds, ValidationFailed
-from domain.money import Asset
+from domain.money import Asset, Posting, deltas_for
 
 
 class AccountKind(str, Enum):
@@ -126,3 +126,11 @@ class Account(Aggregate):
     @event("Unfrozen")
     def unfreeze(self, by: str) -> None:
         self.status = AccountStatus.ACTIVE.value
+
+
+def post_transaction(transaction_id: str, postings: Sequence[Posting], accounts: Iterable[Account]) -> None:
+    """Record each guarded account's side of a transaction on the account itself (merchants'
+    and system accounts' balances are derived by the ledger projection)."""
+    for account in accounts:
+        if account.is_guarded:
+            account.post(transaction_id, deltas_for(str(account.id), postings))

@@ -10,72 +10,34 @@ key, and retries the whole decision a bounded number of times when optimistic co
 from __future__ import annotations
 
 import hashlib
-import random
 import secrets
 import threading
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Recording
+from eventsourcing.persistence import IntegrityError
 
 from domain import clock
-from domain.accounts import Account
+from domain.accounts import Account, post_transaction
+from domain.bus import Actor, UnitOfWork, check_scope
 from domain.community import Credential, Staff, StaffRole
 from domain.credentials import LIVE_CREDENTIALS_MAX, Keyring
-from domain.errors import ConcurrencyConflict, Declined, DomainError, Forbidden, NotFound, OutcomeUnknown, Unavailable
-from domain.idempotency import IdempotencyRecord
+from domain.errors import NotFound
 from domain.ids import derived_id
-from domain.money import Posting, deltas_for
+from domain.welfare import WELFARE_MONTHS_AHEAD_DEFAULT, WELFARE_MONTHS_AHEAD_SETTING
+from domain.writer import AggregateCache, IdempotencyKey, Outcome, Writer
 
-WRITE_QUEUE_WAIT_S = 2.5  # with the 1 s pool wait, a write the database cannot take is answered within 5 s
-SAVE_ATTEMPTS_MAX = 10  # optimistic-concurrency retries before answering 409
-RETRY_BACKOFF_BASE_S = 0.002
-RETRY_BACKOFF_MAX_S = 0.2  # attempts spread over about a second before we give up
+__all__ = ["Actor", "IdempotencyKey", "Outcome"]  # re-exported while the features move onto the bus
+
 TOKEN_BYTES = 32
-SECRET_RESULT_FIELDS = ("token", "card_code", "code")  # never stored in an idempotency record
 
 A = TypeVar("A", bound=Aggregate)
 Decision = tuple[dict[str, Any], Iterable[Aggregate]]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a staff member (admin, staff, auditor) or an account holder."""
-
-    role: str
-    principal_id: UUID
-    community_id: UUID | None  # None: a deployment-wide administrator
-    account_id: UUID | None  # a holder's account, or a staff member's own volunteer account
-    credential_id: UUID | None = None  # the credential this request authenticated with
-
-    @property
-    def label(self) -> str:
-        return f"{self.role}:{self.principal_id}"
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    principal_id: UUID
-    key: str
-    request_hash: str
-
-    @property
-    def record_id(self) -> UUID:
-        return IdempotencyRecord.id_for(self.principal_id, self.key)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    result: dict[str, Any]
-    replayed: bool = False
-    position: int | None = None  # the last notification this command recorded (None: it recorded nothing)
 
 
 def hash_token(token: str) -> str:
@@ -101,87 +63,49 @@ class JindouBase(Application[UUID]):
 
     # --- the unit of work -------------------------------------------------------------------
 
-    # The database serialises writers anyway (SQLite's write lock, PostgreSQL's EXCLUSIVE lock on
-    # the events table), so serialising this process's decisions costs no throughput and means
-    # optimistic-concurrency conflicts can only come from another process: threads spending from
-    # one account queue here instead of exhausting their retries against each other.
-    _write_lock = threading.Lock()
+    card_secret = b""  # the deployment's secret behind card codes; the wiring sets it (decision 0008)
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self.cache = AggregateCache(self)
+        self.writer = Writer(self, self.cache, now=lambda: self.now(), settings=self)
+        self._job = threading.local()  # the unit of work of the command this thread is deciding
+
+    @property
+    def welfare_months_ahead(self) -> int:
+        return int(self.env.get(WELFARE_MONTHS_AHEAD_SETTING) or WELFARE_MONTHS_AHEAD_DEFAULT)
+
+    def close(self) -> None:
+        self.writer.close()
+        super().close()
 
     def now(self) -> datetime:
         """The clock the rules read (a code's expiry, a card's day, the welfare months); tests replace it."""
         return clock.now()
 
     def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None = None) -> Outcome:
-        # Bounded: when the database is slow or away, writers must not queue here for minutes.
-        if not self._write_lock.acquire(timeout=WRITE_QUEUE_WAIT_S):
-            raise Unavailable("too many changes are waiting for the database; retry shortly")
-        try:
-            return self._decide_and_save(decide, idempotency)
-        finally:
-            self._write_lock.release()
-
-    def _decide_and_save(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Outcome:
-        for attempt in range(SAVE_ATTEMPTS_MAX):
-            if idempotency is not None:
-                record = self._find(IdempotencyRecord, idempotency.record_id)
-                if record is not None:
-                    return Outcome(record.replay(idempotency.request_hash), replayed=True)
+        def run(uow: UnitOfWork) -> dict[str, Any]:
+            self._job.uow = uow
             try:
                 result, aggregates = decide()
-            except DomainError as refusal:
-                # Another process may have committed this very request between our look-up and
-                # the decision (a used code, an already reversed sale): then replay its outcome.
-                replay = self._find(IdempotencyRecord, idempotency.record_id) if idempotency is not None else None
-                if replay is not None:
-                    assert idempotency is not None
-                    return Outcome(replay.replay(idempotency.request_hash), replayed=True)
-                if idempotency is None or not isinstance(refusal, Declined):
-                    raise
-                if not self._save_or_collide(self._declined_record(idempotency, refusal)):
-                    continue  # someone recorded this key meanwhile: replay theirs
-                raise
-            pending = list(aggregates)
-            if idempotency is not None:
-                stored = {k: (None if k in SECRET_RESULT_FIELDS else v) for k, v in result.items()}
-                pending.append(
-                    IdempotencyRecord(id=idempotency.record_id, request_hash=idempotency.request_hash, outcome=stored)
-                )
-            recordings = self._save_or_collide(*pending)
-            if recordings is None:
-                # Another process wrote first: back off exponentially, with jitter to de-synchronise the racers.
-                time.sleep(random.uniform(0, min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_BASE_S * 2**attempt)))
-                continue
-            position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
-            return Outcome(result, position=position)
-        raise ConcurrencyConflict("too many concurrent changes to the same accounts; please retry")
+            finally:
+                self._job.uow = None
+            uow.add(*aggregates)
+            return result
 
-    def _save_or_collide(self, *aggregates: Aggregate) -> list[Recording] | None:
-        """Save in one transaction; None when another writer came first (nothing was recorded).
-        A database that fails during the save may have committed it or not: say exactly that."""
-        try:
-            return self.save(*aggregates)
-        except IntegrityError:
-            return None
-        except (OperationalError, InterfaceError) as failure:
-            raise OutcomeUnknown(
-                "the database failed while this was being recorded; it may or may not have been recorded: "
-                "retry with the same Idempotency-Key to find out"
-            ) from failure
+        return self.writer.submit(run, idempotency)
 
-    @staticmethod
-    def _declined_record(idempotency: IdempotencyKey, refusal: DomainError) -> IdempotencyRecord:
-        return IdempotencyRecord(
-            id=idempotency.record_id, request_hash=idempotency.request_hash, outcome={},
-            declined={"code": refusal.code, "message": refusal.message, "details": refusal.details},
-        )
+    def _uow(self) -> UnitOfWork:
+        uow: UnitOfWork = self._job.uow
+        return uow
 
     def _find(self, cls: type[A], aggregate_id: UUID | None) -> A | None:
+        uow: UnitOfWork | None = getattr(self._job, "uow", None)
+        if uow is not None:
+            return uow.find(cls, aggregate_id)
         if aggregate_id is None:
             return None
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        aggregate = self.cache.get(aggregate_id)
         return aggregate if isinstance(aggregate, cls) else None
 
     def _get(self, cls: type[A], aggregate_id: UUID | None, what: str) -> A:
@@ -190,10 +114,7 @@ class JindouBase(Application[UUID]):
             raise NotFound(f"{what} not found", id=str(aggregate_id) if aggregate_id else None)
         return aggregate
 
-    @staticmethod
-    def _check_scope(actor: Actor, community_id: UUID) -> None:
-        if actor.community_id is not None and actor.community_id != community_id:
-            raise Forbidden("this belongs to another community")
+    _check_scope = staticmethod(check_scope)
 
     def _issue_credential(
         self, role: str, principal_id: UUID, community_id: UUID | None, *, replacing: str | None = None,
@@ -239,15 +160,12 @@ class JindouBase(Application[UUID]):
                 revoked.append(credential)
         return revoked
 
-    def _post(self, transaction_id: str, postings: list[Posting], accounts: Iterable[Account]) -> None:
-        """Record each guarded account's side of a transaction on the account itself."""
-        for account in accounts:
-            if account.is_guarded:
-                account.post(transaction_id, deltas_for(str(account.id), postings))
+    _post = staticmethod(post_transaction)
 
     # --- authentication ---------------------------------------------------------------------
 
     def authenticate(self, token: str) -> Actor | None:
+        self.cache.sync()  # another process may have revoked it: one look at the log's head
         credential = self._find(Credential, Credential.id_for(hash_token(token)))
         if credential is None or credential.revoked:
             return None

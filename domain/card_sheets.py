@@ -14,12 +14,12 @@ from domain.base import Actor, Decision, Outcome
 from domain.credentialing import ISSUERS, CredentialCommands
 from domain.errors import Forbidden, ValidationFailed
 from domain.ids import parse_id
-from domain.paying import PaymentCommands
+from domain.paying import new_card, printable_card
 
 CARDS_PER_SHEET_MAX = 100  # one print job; a bigger community prints several
 
 
-class CardSheetCommands(CredentialCommands, PaymentCommands):
+class CardSheetCommands(CredentialCommands):
     def prepare_card_sheet(self, actor: Actor, community_id: UUID | None, account_ids: Sequence[str]) -> Outcome:
         """Every listed beneficiary's card digits and a new sign-in code; accounts without a live
         card (none yet, replaced by nothing, killed by a freeze) get one with the community's
@@ -47,10 +47,9 @@ class CardSheetCommands(CredentialCommands, PaymentCommands):
             aggregates: list[Aggregate] = []
             for account in accounts.values():
                 assert account is not None
-                printable = self._printable_card(account)
+                printable = printable_card(self._uow(), account)
                 if printable is None:
-                    card_code, issued = self._new_card(actor, account, community.card_daily_limit)
-                    aggregates += issued
+                    card_code = new_card(self._uow(), actor, account, community.card_daily_limit)
                     daily_limit = community.card_daily_limit
                 else:
                     card_code, card = printable

@@ -50,6 +50,7 @@ from rich.table import Table
 from domain.application import Jindou
 from domain.base import Actor, IdempotencyKey
 from domain.community import AWARD_MAX
+from domain.paying import IssuePaymentCode, Redeem
 from domain.payments import CARD_DAILY_LIMIT_MAX
 from infra.audit import verify_chain
 from infra.settings import Settings, persistence_env
@@ -137,9 +138,9 @@ class Community:
         self.app.donate(volunteer, to_account_id=self.beneficiary.account_id, amount=amount)
 
     def sale(self, customer: Actor, amount: int = 12) -> None:
-        code = self.app.issue_payment_code(customer, customer.account_id).result["code"]
+        code = self.app.execute(IssuePaymentCode(account_id=customer.account_id), customer).result["code"]
         key = IdempotencyKey(principal_id=self.merchant.principal_id, key=uuid4().hex, request_hash="bench")
-        self.app.redeem(self.merchant, payment_code=code, amount=amount, idempotency=key)
+        self.app.execute(Redeem(payment_code=code, amount=amount, sale_key=key.key), self.merchant, key.key)
 
 
 def _timed(operations: int, action: Callable[[int], None]) -> tuple[float, list[float]]:

@@ -12,8 +12,13 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.base import Actor
-from domain.credentials import LIVE_CREDENTIALS_MAX, SIGN_IN_CODE_DIGITS, SIGN_IN_CODE_LIFETIME
+from domain.credentials import (
+    LIVE_CREDENTIALS_MAX,
+    SIGN_IN_CODE_DIGITS,
+    SIGN_IN_CODE_LIFETIME,
+)
 from domain.errors import Forbidden, InvalidSignInCode, NotFound, RateLimited
+from domain.paying import IssueCard
 from infra.ratelimit import SIGN_IN_CODE_FAILURES_MAX
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -359,7 +364,7 @@ def test_a_configured_card_secret_derives_the_codes(database_url: str) -> None:
     try:
         community = new_app_community(services)
         grandma = community.open("beneficiary")
-        code = services.app.issue_card(community.staff, grandma.account_id, daily_limit=5).result["card_code"]
+        code = services.app.execute(IssueCard(account_id=grandma.account_id, daily_limit=5), community.staff).result["card_code"]
         card = services.app.repository.get(Card.id_for(code))
         assert code == card_code(bytes.fromhex(secret), card.nonce) and len(code) == 24
     finally:

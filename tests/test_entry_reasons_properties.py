@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from domain.base import IdempotencyKey
 from domain.community import ReportCategory
 from domain.errors import DomainError
+from domain.paying import IssueAllowances, IssuePaymentCode, Redeem, ReverseRedemption
 from infra.settings import Settings
 from infra.wiring import build_services
 from projections import ledger
@@ -45,8 +46,7 @@ def test_every_statement_line_carries_its_reason_and_names_only_whom_it_may(step
         names = {holder.account_id: f"志愿者{i}" for i, holder in enumerate(volunteers)}
         names |= {holder.account_id: f"老人{i}" for i, holder in enumerate(elders)}
         names |= {shop.account_id: name for shop, (name, _) in zip(shops, SHOPS, strict=True)}
-        app.issue_allowances(community.staff, community_id=community.id, period=PERIOD, amount_per_beneficiary=20,
-                             beneficiary_ids=[elder.account_id for elder in elders])
+        app.execute(IssueAllowances(community_id=community.id, period=PERIOD, amount_per_beneficiary=20, beneficiary_ids=tuple([elder.account_id for elder in elders])), community.staff)
         earned: Counter[tuple[UUID, str]] = Counter()
         made: list[tuple[Any, dict[str, Any]]] = []
         for step in steps:
@@ -60,12 +60,12 @@ def test_every_statement_line_carries_its_reason_and_names_only_whom_it_may(step
                     app.donate(volunteers[step[1]], to_account_id=elders[step[2]].account_id, amount=step[3])
                 elif step[0] == "buy":
                     customer, shop = [*volunteers, *elders][step[1]], shops[step[2]]
-                    code = app.issue_payment_code(customer, customer.account_id).result["code"]
+                    code = app.execute(IssuePaymentCode(account_id=customer.account_id), customer).result["code"]
                     key = IdempotencyKey(shop.principal_id, new_key(), "body")
-                    made.append((shop, app.redeem(shop, payment_code=code, amount=step[3], idempotency=key).result))
+                    made.append((shop, app.execute(Redeem(payment_code=code, amount=step[3], sale_key=key.key), shop, key.key).result))
                 elif made:
                     shop, sale = made[step[1] % len(made)]
-                    app.reverse_redemption(shop, UUID(sale["id"]))
+                    app.execute(ReverseRedemption(redemption_id=UUID(sale["id"])), shop)
             except DomainError:
                 continue  # refusals move nothing and leave no line
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import OperationalError
 
+from domain.paying import IssueAllowances
 from domain.periods import months_after
 from infra.wiring import Services
 from tests.conftest import ADMIN_TOKEN
@@ -114,10 +115,7 @@ def test_the_welfare_window_is_configurable(tmp_path) -> None:
     try:
         community = new_app_community(services)
         grandma = community.open("beneficiary")
-        outcome = community.app.issue_allowances(
-            community.staff, community_id=community.id, period=months_after(this_period(), 3),
-            amount_per_beneficiary=5, beneficiary_ids=[grandma.account_id],
-        )
+        outcome = community.app.execute(IssueAllowances(community_id=community.id, period=months_after(this_period(), 3), amount_per_beneficiary=5, beneficiary_ids=tuple([grandma.account_id])), community.staff)
         assert outcome.result["total"] == 5
     finally:
         services.close()

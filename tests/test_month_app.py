@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.base import Actor, IdempotencyKey
+from domain.base import Actor
 from domain.errors import (
     AlreadySettled,
     DomainError,
@@ -25,6 +25,7 @@ from domain.errors import (
 )
 from domain.fund import Fund
 from domain.money import SystemAccount, system_account
+from domain.paying import IssueAllowances, IssuePaymentCode, Redeem, ReverseRedemption
 from domain.periods import period_of
 from domain.settlements import Settlement
 from infra.wiring import Services, memory_read_store
@@ -47,13 +48,10 @@ def this_period() -> str:
     return period_of(datetime.now(timezone.utc), SHANGHAI.key)
 
 
-def key_for(actor: Actor) -> IdempotencyKey:
-    return IdempotencyKey(principal_id=actor.principal_id, key=new_key(), request_hash="body")
-
-
 def redeem(community: AppCommunity, customer: Actor, merchant: Actor, amount: int) -> dict[str, Any]:
-    code = community.app.issue_payment_code(customer, customer.account_id).result["code"]
-    return community.app.redeem(merchant, payment_code=code, amount=amount, idempotency=key_for(merchant)).result
+    code = community.app.execute(IssuePaymentCode(account_id=customer.account_id), customer).result["code"]
+    key = new_key()
+    return community.app.execute(Redeem(payment_code=code, amount=amount, sale_key=key), merchant, key).result
 
 
 def waiting_ids(community: AppCommunity, period: str) -> list[UUID]:
@@ -81,12 +79,12 @@ def test_a_reversal_that_wins_the_race_is_left_out(community: AppCommunity) -> N
     kept = redeem(community, volunteer, merchant, 10)
     lost = redeem(community, volunteer, merchant, 5)
     candidates = waiting_ids(community, this_period())  # the read model's view, about to go stale
-    community.app.reverse_redemption(merchant, UUID(lost["id"]))
+    community.app.execute(ReverseRedemption(redemption_id=UUID(lost["id"])), merchant)
     settlement = propose(community, community.staff, candidates)
     assert settlement["redemption_ids"] == [kept["id"]]
     assert [(line["redeemed"], line["rebate_fen"]) for line in settlement["lines"]] == [(10, 88)]  # 87.5 → 88
     with pytest.raises(AlreadySettled):
-        community.app.reverse_redemption(merchant, UUID(kept["id"]))
+        community.app.execute(ReverseRedemption(redemption_id=UUID(kept["id"])), merchant)
     check_invariants(community.services)
 
 
@@ -165,7 +163,7 @@ def test_a_rejected_settlement_releases_its_sales_to_be_reversed_or_settled_agai
     wrong = propose(community, admin_1)
     community.app.approve_settlement(admin_2, UUID(wrong["id"]))
     with pytest.raises(AlreadySettled):
-        community.app.reverse_redemption(merchant, UUID(mistaken["id"]))
+        community.app.execute(ReverseRedemption(redemption_id=UUID(mistaken["id"])), merchant)
 
     rejected = community.app.reject_settlement(admin_2, UUID(wrong["id"]), reason="商户反映有一笔误收").result
     assert rejected["status"] == "rejected"
@@ -173,7 +171,7 @@ def test_a_rejected_settlement_releases_its_sales_to_be_reversed_or_settled_agai
         community.app.approve_settlement(admin_2, UUID(wrong["id"]))
     with pytest.raises(InvalidState):
         community.app.reject_settlement(admin_2, UUID(wrong["id"]), reason="again")
-    community.app.reverse_redemption(merchant, UUID(mistaken["id"]))
+    community.app.execute(ReverseRedemption(redemption_id=UUID(mistaken["id"])), merchant)
     right = propose(community, admin_1)
     assert right["redemption_ids"] == [kept["id"]] and right["total_fen"] == 800 + 70  # 8.75 % of 800
     community.app.approve_settlement(admin_2, UUID(right["id"]))
@@ -209,10 +207,7 @@ class GeneratedMonth:
         self.merchants = [community.open("merchant", merchant_categories=["meal"]), community.open("merchant")]
         self.checker = community.register_staff("admin")
         self.sales: list[tuple[Actor, str]] = []
-        community.app.issue_allowances(
-            community.staff, community_id=community.id, period=this_period(), amount_per_beneficiary=40,
-            beneficiary_ids=[b.account_id for b in self.beneficiaries],
-        )
+        community.app.execute(IssueAllowances(community_id=community.id, period=this_period(), amount_per_beneficiary=40, beneficiary_ids=tuple([b.account_id for b in self.beneficiaries])), community.staff)
 
     def step(self) -> None:
         choice = self.random.choice(("earn", "earn", "sell", "sell", "sell", "reverse", "donate", "settle"))
@@ -234,7 +229,7 @@ class GeneratedMonth:
         if self.sales:
             merchant, sale_id = self.sales.pop(self.random.randrange(len(self.sales)))
             try:
-                self.community.app.reverse_redemption(merchant, UUID(sale_id))
+                self.community.app.execute(ReverseRedemption(redemption_id=UUID(sale_id)), merchant)
             except AlreadySettled:
                 pass
 

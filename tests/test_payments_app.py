@@ -25,11 +25,24 @@ from domain.errors import (
     WelfareNotAccepted,
 )
 from domain.money import Asset, SystemAccount, system_account
+from domain.paying import (
+    IssueAllowances,
+    IssueCard,
+    IssuePaymentCode,
+    Redeem,
+    ReverseRedemption,
+)
 from domain.payments import CARD_CODE_DIGITS, PHONE_CODE_DIGITS, PaymentCode
 from domain.periods import months_after
 from domain.redemptions import Redemption
 from infra.wiring import Services
-from tests.support import AppCommunity, check_invariants, new_app_community, new_key, this_period
+from tests.support import (
+    AppCommunity,
+    check_invariants,
+    new_app_community,
+    new_key,
+    this_period,
+)
 
 PERIOD = this_period()
 LUNCH = 12  # yuan: the 12-yuan lunch of the issue
@@ -45,22 +58,20 @@ def key_for(actor: Actor, body: str = "body") -> IdempotencyKey:
 
 
 def allowance(community: AppCommunity, amount: int, *beneficiaries: Actor, period: str = PERIOD) -> dict:
-    return community.app.issue_allowances(
-        community.staff, community_id=community.id, period=period, amount_per_beneficiary=amount,
-        beneficiary_ids=[b.account_id for b in beneficiaries],
-    ).result
+    return community.app.execute(IssueAllowances(community_id=community.id, period=period, amount_per_beneficiary=amount, beneficiary_ids=tuple([b.account_id for b in beneficiaries])), community.staff).result
 
 
 def code_of(community: AppCommunity, customer: Actor) -> str:
-    return community.app.issue_payment_code(customer, customer.account_id).result["code"]
+    return community.app.execute(IssuePaymentCode(account_id=customer.account_id), customer).result["code"]
 
 
 def card_of(community: AppCommunity, beneficiary: Actor, daily_limit: int) -> str:
-    return community.app.issue_card(community.staff, beneficiary.account_id, daily_limit=daily_limit).result["card_code"]
+    return community.app.execute(IssueCard(account_id=beneficiary.account_id, daily_limit=daily_limit), community.staff).result["card_code"]
 
 
 def pay(community: AppCommunity, merchant: Actor, code: str, amount: int, key: IdempotencyKey | None = None) -> dict:
-    return community.app.redeem(merchant, payment_code=code, amount=amount, idempotency=key or key_for(merchant)).result
+    sale_key = (key or key_for(merchant)).key
+    return community.app.execute(Redeem(payment_code=code, amount=amount, sale_key=sale_key), merchant, sale_key).result
 
 
 def balances(community: AppCommunity, *holders: Actor) -> list[tuple[int, int]]:
@@ -119,10 +130,7 @@ def test_allowance_refuses_anyone_but_this_communitys_beneficiaries_and_issues_n
     with pytest.raises(ValidationFailed):
         allowance(community, 300, grandma, period="2026-13")
     with pytest.raises(Forbidden):
-        community.app.issue_allowances(
-            new_app_community(services).staff, community_id=community.id, period=PERIOD, amount_per_beneficiary=1,
-            beneficiary_ids=[grandma.account_id],
-        )
+        community.app.execute(IssueAllowances(community_id=community.id, period=PERIOD, amount_per_beneficiary=1, beneficiary_ids=tuple([grandma.account_id])), new_app_community(services).staff)
     assert community.balance(grandma, Asset.WELFARE) == 0
     check_invariants(community.services)
 
@@ -249,9 +257,9 @@ def test_only_the_holder_gets_codes_and_merchants_do_not_pay(community: AppCommu
     volunteer, other = community.open("volunteer"), community.open("volunteer")
     merchant = community.open("merchant")
     with pytest.raises(Forbidden):
-        community.app.issue_payment_code(other, volunteer.account_id)
+        community.app.execute(IssuePaymentCode(account_id=volunteer.account_id), other)
     with pytest.raises(Forbidden):
-        community.app.issue_payment_code(merchant, merchant.account_id)
+        community.app.execute(IssuePaymentCode(account_id=merchant.account_id), merchant)
 
 
 def test_a_frozen_customer_is_refused_and_nothing_moves(community: AppCommunity) -> None:
@@ -287,13 +295,12 @@ def test_the_same_key_replays_the_sale_and_a_different_body_conflicts(community:
     merchant = community.open("merchant")
     key = key_for(merchant)
     code = code_of(community, volunteer)
-    first = community.app.redeem(merchant, payment_code=code, amount=LUNCH, idempotency=key)
-    again = community.app.redeem(merchant, payment_code=code, amount=LUNCH, idempotency=key)
+    first = community.app.execute(Redeem(payment_code=code, amount=LUNCH, sale_key=key.key), merchant, key.key)
+    again = community.app.execute(Redeem(payment_code=code, amount=LUNCH, sale_key=key.key), merchant, key.key)
     assert again.replayed and again.result == first.result
     assert first.result["id"] == str(Redemption.id_for(merchant.principal_id, key.key))
     with pytest.raises(IdempotencyConflict):
-        community.app.redeem(merchant, payment_code=code, amount=13,
-                             idempotency=IdempotencyKey(merchant.principal_id, key.key, "another body"))
+        community.app.execute(Redeem(payment_code=code, amount=13, sale_key=key.key), merchant, key.key)
     assert community.balance(volunteer) == 38
     check_invariants(community.services)
 
@@ -386,7 +393,7 @@ def test_cards_are_for_beneficiaries_and_issued_by_staff_of_their_community(
     with pytest.raises(ValidationFailed):
         card_of(community, grandma, daily_limit=0)
     with pytest.raises(Forbidden):
-        new_app_community(services).app.issue_card(new_app_community(services).staff, grandma.account_id, daily_limit=5)
+        new_app_community(services).app.execute(IssueCard(account_id=grandma.account_id, daily_limit=5), new_app_community(services).staff)
 
 
 # --- reversals --------------------------------------------------------------------------------
@@ -398,12 +405,12 @@ def test_the_merchant_reverses_a_sale_once_and_everything_returns(community: App
     sale = pay(community, canteen, code_of(community, grandma), LUNCH)
 
     with pytest.raises(Forbidden):
-        community.app.reverse_redemption(community.open("merchant"), UUID(sale["id"]))
-    reversed_ = community.app.reverse_redemption(canteen, UUID(sale["id"])).result
+        community.app.execute(ReverseRedemption(redemption_id=UUID(sale["id"])), community.open("merchant"))
+    reversed_ = community.app.execute(ReverseRedemption(redemption_id=UUID(sale["id"])), canteen).result
     assert reversed_["status"] == "reversed" and reversed_["id"] == sale["id"] and reversed_["funded"] == sale["funded"]
     assert balances(community, grandma, canteen) == [(10, 5), (0, 0)]
     with pytest.raises(AlreadyReversed):
-        community.app.reverse_redemption(canteen, UUID(sale["id"]))
+        community.app.execute(ReverseRedemption(redemption_id=UUID(sale["id"])), canteen)
     assert balances(community, grandma, canteen) == [(10, 5), (0, 0)]
     check_invariants(community.services)
 
@@ -413,11 +420,11 @@ def test_a_settled_sale_cannot_be_reversed(community: AppCommunity) -> None:
     community.earn(volunteer, 50)
     merchant = community.open("merchant")
     sale = pay(community, merchant, code_of(community, volunteer), LUNCH)
-    redemption = community.app.get_redemption(UUID(sale["id"]))
+    redemption = community.app.reader().get(Redemption, UUID(sale["id"]), "redemption")
     redemption.settle(settlement_id=uuid4())  # what a settlement's proposal records
     community.app.save(redemption)
     with pytest.raises(AlreadySettled):
-        community.app.reverse_redemption(merchant, redemption.id)
+        community.app.execute(ReverseRedemption(redemption_id=redemption.id), merchant)
     assert community.balance(merchant) == LUNCH
     check_invariants(community.services)
 
@@ -429,7 +436,7 @@ def test_reversing_a_card_sale_restores_todays_limit_only(community: AppCommunit
     sale = pay(community, canteen, card, LUNCH)
     with pytest.raises(DailyLimitExceeded):
         pay(community, canteen, card, 1)
-    community.app.reverse_redemption(canteen, UUID(sale["id"]))
+    community.app.execute(ReverseRedemption(redemption_id=UUID(sale["id"])), canteen)
     pay(community, canteen, card, LUNCH)
     assert balances(community, grandma, canteen) == [(88, 0), (12, 0)]
     check_invariants(community.services)
@@ -442,6 +449,6 @@ def test_a_frozen_merchant_cannot_give_units_back(community: AppCommunity) -> No
     sale = pay(community, merchant, code_of(community, volunteer), LUNCH)
     community.app.set_frozen(community.staff, merchant.account_id, frozen=True)
     with pytest.raises(AccountFrozen):
-        community.app.reverse_redemption(merchant, UUID(sale["id"]))
+        community.app.execute(ReverseRedemption(redemption_id=UUID(sale["id"])), merchant)
     assert community.balance(merchant) == LUNCH
     check_invariants(community.services)

@@ -19,9 +19,22 @@ from domain.application import Jindou
 from domain.base import Actor, IdempotencyKey
 from domain.errors import DomainError
 from domain.money import Asset
+from domain.paying import (
+    IssueAllowances,
+    IssueCard,
+    IssuePaymentCode,
+    Redeem,
+    ReverseRedemption,
+)
 from infra.settings import persistence_env
 from infra.wiring import Services
-from tests.support import AppCommunity, check_invariants, new_app_community, new_key, this_period
+from tests.support import (
+    AppCommunity,
+    check_invariants,
+    new_app_community,
+    new_key,
+    this_period,
+)
 
 PROCESSES = 4  # application instances racing over one database
 pytestmark = pytest.mark.backends("sqlite", "postgres")  # memory:// cannot be shared between instances
@@ -61,11 +74,11 @@ def race(attempts: list[Callable[[], Any]]) -> list[Any]:
 
 def sale(app: Jindou, merchant: Actor, code: str, amount: int, key: IdempotencyKey | None = None) -> Callable[[], Any]:
     key = key or IdempotencyKey(merchant.principal_id, new_key(), "body")
-    return lambda: app.redeem(merchant, payment_code=code, amount=amount, idempotency=key).result
+    return lambda: app.execute(Redeem(payment_code=code, amount=amount, sale_key=key.key), merchant, key.key).result
 
 
 def code_of(community: AppCommunity, holder: Actor) -> str:
-    return community.app.issue_payment_code(holder, holder.account_id).result["code"]
+    return community.app.execute(IssuePaymentCode(account_id=holder.account_id), holder).result["code"]
 
 
 def test_the_same_code_at_several_merchants_at_once_pays_exactly_once(
@@ -87,8 +100,7 @@ def test_the_same_code_at_several_merchants_at_once_pays_exactly_once(
 
 def test_sales_on_one_account_at_once_never_overdraw(community: AppCommunity, processes: list[Jindou]) -> None:
     grandma = community.open("beneficiary")
-    community.app.issue_allowances(community.staff, community_id=community.id, period=this_period(),
-                                   amount_per_beneficiary=35, beneficiary_ids=[grandma.account_id])
+    community.app.execute(IssueAllowances(community_id=community.id, period=this_period(), amount_per_beneficiary=35, beneficiary_ids=tuple([grandma.account_id])), community.staff)
     canteen = community.open("merchant", merchant_categories=["meal"])
     attempts = [sale(processes[i % len(processes)], canteen, code_of(community, grandma), 10) for i in range(6)]
 
@@ -103,9 +115,8 @@ def test_a_card_used_at_several_tills_at_once_keeps_its_daily_limit(
     community: AppCommunity, processes: list[Jindou]
 ) -> None:
     grandma = community.open("beneficiary")
-    community.app.issue_allowances(community.staff, community_id=community.id, period=this_period(),
-                                   amount_per_beneficiary=500, beneficiary_ids=[grandma.account_id])
-    card = community.app.issue_card(community.staff, grandma.account_id, daily_limit=30).result["card_code"]
+    community.app.execute(IssueAllowances(community_id=community.id, period=this_period(), amount_per_beneficiary=500, beneficiary_ids=tuple([grandma.account_id])), community.staff)
+    card = community.app.execute(IssueCard(account_id=grandma.account_id, daily_limit=30), community.staff).result["card_code"]
     tills = [community.open("merchant", merchant_categories=["grocery"]) for _ in processes]
 
     outcomes = race([sale(app, till, card, 12) for app, till in zip(processes, tills)])
@@ -137,7 +148,7 @@ def test_reversals_racing_on_one_sale_return_the_units_once(community: AppCommun
     merchant = community.open("merchant")
     paid = sale(community.app, merchant, code_of(community, volunteer), 40)()
 
-    outcomes = race([lambda app=app: app.reverse_redemption(merchant, UUID(paid["id"])).result for app in processes])
+    outcomes = race([lambda app=app: app.execute(ReverseRedemption(redemption_id=UUID(paid["id"])), merchant).result for app in processes])
 
     assert Counter(o if isinstance(o, str) else "reversed" for o in outcomes) == {
         "reversed": 1, "already_reversed": len(processes) - 1,
@@ -154,7 +165,7 @@ def test_one_reversal_key_sent_at_once_replays_instead_of_refusing(community: Ap
     key = IdempotencyKey(merchant.principal_id, new_key(), "reverse")
 
     outcomes = race([
-        lambda app=app: app.reverse_redemption(merchant, UUID(paid["id"]), idempotency=key).result for app in processes
+        lambda app=app: app.execute(ReverseRedemption(redemption_id=UUID(paid["id"])), merchant, key.key).result for app in processes
     ])
 
     assert all(o == outcomes[0] for o in outcomes) and outcomes[0]["status"] == "reversed", outcomes

@@ -14,9 +14,9 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.base import IdempotencyKey
 from domain.errors import DomainError, InsufficientFunds, WelfareNotAccepted
 from domain.money import Asset
+from domain.paying import IssueAllowances, IssuePaymentCode, Redeem, ReverseRedemption
 from domain.payments import split_funding
 from infra.settings import Settings
 from infra.wiring import build_services
@@ -74,8 +74,7 @@ def test_welfare_never_reaches_a_merchant_outside_food_and_balances_follow_the_m
         volunteer, grandma = community.open("volunteer"), community.open("beneficiary")
         community.earn(volunteer, 60)
         app.donate(volunteer, to_account_id=grandma.account_id, amount=20)
-        app.issue_allowances(community.staff, community_id=community.id, period=this_period(), amount_per_beneficiary=50,
-                             beneficiary_ids=[grandma.account_id])
+        app.execute(IssueAllowances(community_id=community.id, period=this_period(), amount_per_beneficiary=50, beneficiary_ids=tuple([grandma.account_id])), community.staff)
         customers = [volunteer, grandma]
         merchants = [community.open("merchant", merchant_categories=c) for c in MERCHANT_CATEGORIES]
         model: dict[tuple[UUID, str], int] = defaultdict(int)
@@ -89,7 +88,7 @@ def test_welfare_never_reaches_a_merchant_outside_food_and_balances_follow_the_m
                     continue
                 merchant_index, sale = made[step[1] % len(made)]
                 try:
-                    app.reverse_redemption(merchants[merchant_index], UUID(sale["id"]))
+                    app.execute(ReverseRedemption(redemption_id=UUID(sale["id"])), merchants[merchant_index])
                 except DomainError as error:
                     assert error.code == "already_reversed"
                     continue
@@ -101,10 +100,10 @@ def test_welfare_never_reaches_a_merchant_outside_food_and_balances_follow_the_m
             merchant = merchants[merchant_index]
             food = merchant_index < 2
             welfare, bean = model[(customer.account_id, "welfare")], model[(customer.account_id, "bean")]
-            code = app.issue_payment_code(customer, customer.account_id).result["code"]
+            code = app.execute(IssuePaymentCode(account_id=customer.account_id), customer).result["code"]
             try:
-                sale = app.redeem(merchant, payment_code=code, amount=amount,
-                                  idempotency=IdempotencyKey(merchant.principal_id, new_key(), "body")).result
+                key = new_key()
+                sale = app.execute(Redeem(payment_code=code, amount=amount, sale_key=key), merchant, key).result
             except DomainError as error:
                 expected = "welfare_not_accepted" if not food and bean < amount <= welfare + bean else "insufficient_funds"
                 assert error.code == expected and amount > (welfare + bean if food else bean)

@@ -66,7 +66,7 @@ class WishModel:
 def stale_first_read(app: Jindou, aggregate_id: UUID, stale: Any) -> Iterator[list[int]]:
     """Serve the next read of `aggregate_id` from `stale`, as if another process wrote after we
     read; yields a list that counts the saves attempted meanwhile."""
-    real_get, real_save = app.repository.get, app.save
+    real_get, real_save = app.cache.get, app.save
     served: list[bool] = []
     saves: list[int] = []
 
@@ -80,11 +80,11 @@ def stale_first_read(app: Jindou, aggregate_id: UUID, stale: Any) -> Iterator[li
         saves.append(1)
         return real_save(*args, **kwargs)
 
-    app.repository.get, app.save = get, save  # type: ignore[method-assign]
+    app.cache.get, app.save = get, save  # type: ignore[method-assign]
     try:
         yield saves
     finally:
-        del app.repository.get, app.save
+        del app.cache.get, app.save
 
 
 class LedgerMachine(RuleBasedStateMachine):

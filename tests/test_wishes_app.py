@@ -25,6 +25,7 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.money import Asset, escrow_account
+from domain.paying import ReverseRedemption
 from domain.redemptions import Redemption
 from domain.settlements import rebate_fen
 from infra.settings import persistence_env
@@ -161,10 +162,10 @@ def test_fulfilment_is_a_sale_the_settlement_repays_with_its_rebate(community: A
     assert community.balance(merchant) == 7
     assert community.balance(escrow_account(community.id, wish_id)) == 0
     assert outstanding_now(community)["beans_outstanding"] == before["beans_outstanding"]  # now the merchant's
-    sale = community.app.get_redemption(UUID(reply["redemption_id"]))
+    sale = community.app.reader().get(Redemption, UUID(reply["redemption_id"]), "redemption")
     assert (sale.method, sale.customer_id, sale.funded) == ("wish", wish_id, {"welfare": 0, "bean": 7})
     with pytest.raises(InvalidState):
-        community.app.reverse_redemption(merchant, sale.id)
+        community.app.execute(ReverseRedemption(redemption_id=sale.id), merchant)
     with pytest.raises(InvalidState):
         community.app.cancel_wish(community.staff, wish_id)
     with pytest.raises(InvalidState):

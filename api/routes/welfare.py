@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -15,11 +14,12 @@ from api.deps import (
     IdempotencyKeyHeader,
     ServicesDep,
     body_id,
-    idempotency,
+    check_idempotency_key,
     require,
 )
 from api.responses import written
-from domain.base import Actor
+from domain.bus import Actor
+from domain.paying import IssueAllowances
 from domain.welfare import BENEFICIARIES_PER_RUN_MAX
 from infra.wiring import Services
 from projections import ledger
@@ -40,8 +40,8 @@ class AllowancesIn(BaseModel):
 StaffDep = Annotated[Actor, Depends(require(ADMIN, STAFF))]
 
 
-def _beneficiaries(services: Services, body: AllowancesIn) -> list[UUID | None]:
-    """The beneficiaries a run names, or (none named) every beneficiary of the community."""
+def _allowances(services: Services, body: AllowancesIn) -> IssueAllowances:
+    """The run the body asks for; naming no one means every beneficiary of the community."""
     community_id = body_id(body.community_id)
     if body.beneficiary_ids is not None:
         named = body.beneficiary_ids
@@ -51,26 +51,23 @@ def _beneficiaries(services: Services, body: AllowancesIn) -> list[UUID | None]:
         services.projector.catch_up()
         with services.store.read() as cursor:
             named = ledger.beneficiary_ids(cursor, str(community_id))
-    return [body_id(b) for b in named]
+    return IssueAllowances(
+        community_id=community_id, period=body.period, amount_per_beneficiary=body.amount_per_beneficiary,
+        beneficiary_ids=tuple(body_id(b) for b in named), everyone=body.beneficiary_ids is None,
+    )
 
 
 @router.post("/allowances", status_code=201)
 def issue_allowances(
     body: AllowancesIn, request: Request, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    outcome = services.app.issue_allowances(
-        actor, community_id=body_id(body.community_id), period=body.period,
-        amount_per_beneficiary=body.amount_per_beneficiary, beneficiary_ids=_beneficiaries(services, body),
-        idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 201)
+    if key is not None:
+        check_idempotency_key(key)
+    return written(services, services.app.execute(_allowances(services, body), actor, key), 201)
 
 
 @router.post("/allowances/preview")
 def preview_allowances(body: AllowancesIn, services: ServicesDep, actor: StaffDep) -> dict[str, Any]:
     """A dry run: what POST /v1/welfare/allowances with this body would issue and skip now; nothing is
     recorded (the staff console shows it before the run)."""
-    return services.app.preview_allowances(
-        actor, community_id=body_id(body.community_id), period=body.period,
-        amount_per_beneficiary=body.amount_per_beneficiary, beneficiary_ids=_beneficiaries(services, body),
-    )
+    return services.app.preview(_allowances(services, body), actor)

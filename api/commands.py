@@ -1,0 +1,111 @@
+"""Write routes, declared once per command.
+
+Every write route does the same things: authenticate, admit only some roles, read the
+Idempotency-Key, turn the path and the body into a command, put it on the bus, wait for the
+read model and answer with the status. `command_route` declares a route by what differs:
+
+    command_route(router, "POST", "/donations", body=DonationIn, roles=(VOLUNTEER,), status=201)
+
+The body model builds the command (`DonationIn.command(self) -> Donate`); ids in the path
+arrive parsed, by name (`/reports/{report_id}/verify` gives `report_id: UUID`). Routes
+without a body name the command type instead (`command=RotateToken`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from enum import Enum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.deps import ServicesDep, check_idempotency_key, path_id, require
+from api.errors import ApiError
+from api.responses import written
+from domain.bus import Actor, Command
+from infra.wiring import Services
+
+PATH_PARAMETER = re.compile(r"{(\w+)}")
+Guard = Callable[[Services, Actor], AbstractContextManager[None]]
+
+
+class Key(Enum):
+    """Whether the route takes an Idempotency-Key."""
+
+    OPTIONAL = "optional"
+    REQUIRED = "required"  # money leaves someone: a retry must never pay twice
+    NONE = "none"  # the answer carries a secret (a token, a code) that is never stored
+
+
+def _no_guard(_services: Services, _actor: Actor) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+def command_route(
+    router: APIRouter, method: str, path: str, *, roles: tuple[str, ...], status: int = 201,
+    body: type[BaseModel] | None = None, command: Callable[..., Command] | None = None,
+    key: Key = Key.OPTIONAL, guard: Guard = _no_guard, name: str, summary: str | None = None,
+) -> None:
+    """Declare the write route `method path` for the command the body (or `command`) builds."""
+    if (body is None) == (command is None):
+        raise TypeError("a command route has a body that builds its command, or names the command")
+    ids = PATH_PARAMETER.findall(path)
+    builder = body.command if body is not None else command  # type: ignore[attr-defined]
+    wants_key = "idempotency_key" in inspect.signature(builder).parameters  # e.g. a sale named by its key
+
+    def endpoint(request: Request, services: Services, actor: Actor, **arguments: Any) -> JSONResponse:
+        sent = arguments.get("idempotency_key")
+        if key is Key.REQUIRED and sent is None:
+            raise ApiError("validation_error", "this request needs an Idempotency-Key header", field="Idempotency-Key")
+        if sent is not None:
+            check_idempotency_key(sent)
+        given: dict[str, Any] = {id_: path_id(arguments[id_], id_.removesuffix("_id")) for id_ in ids}
+        if wants_key:
+            given["idempotency_key"] = sent
+        built = arguments["body"].command(**given) if body is not None else builder(**given)
+        with guard(services, actor):
+            outcome = services.app.execute(built, actor, sent)
+        return written(services, outcome, status)
+
+    parameters = [inspect.Parameter(id_, inspect.Parameter.KEYWORD_ONLY, annotation=str) for id_ in ids]
+    if body is not None:
+        parameters.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body))
+    parameters += [
+        inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+        inspect.Parameter("services", inspect.Parameter.KEYWORD_ONLY, annotation=ServicesDep),
+        inspect.Parameter("actor", inspect.Parameter.KEYWORD_ONLY,
+                          annotation=Annotated[Actor, Depends(require(*roles))]),
+    ]
+    if key is not Key.NONE:
+        parameters.append(inspect.Parameter(
+            "idempotency_key", inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[str | None, Header(alias="Idempotency-Key")],
+        ))
+
+    def route(**arguments: Any) -> JSONResponse:
+        return endpoint(arguments.pop("request"), arguments.pop("services"), arguments.pop("actor"), **arguments)
+
+    route.__signature__ = inspect.Signature(parameters, return_annotation=JSONResponse)  # type: ignore[attr-defined]
+    route.__name__ = route.__qualname__ = name
+    route.__doc__ = summary
+    router.add_api_route(path, route, methods=[method], status_code=status, name=name)
+
+
+def guesses(limiter: Callable[[Services], Any], counted: type[Exception]) -> Guard:
+    """A guard that refuses a principal who guessed wrong too often, and counts `counted`."""
+
+    def guard(services: Services, actor: Actor) -> Iterator[None]:
+        window = limiter(services)
+        window.check(actor.principal_id)
+        try:
+            yield
+        except counted:
+            window.record_failure(actor.principal_id)
+            raise
+
+    return contextmanager(guard)

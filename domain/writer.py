@@ -1,0 +1,423 @@
+"""The writer: commands decided one after another, committed in groups.
+
+Request threads hand their command to `Writer.submit` and wait. One writer thread takes
+whatever is queued (up to `GROUP_MAX` commands), decides each in turn against the group's
+in-memory state (each command works on private copies, so a refused command changes nothing
+and refuses only itself) and records every event of the group, with the idempotency records,
+in one transaction. A busy server therefore pays one commit, and one read-model catch-up, per
+group rather than per command; an idle one answers a lone command at once (nothing waits for
+company).
+
+Aggregates come from an `AggregateCache` kept coherent with the notification log: before each
+group the writer asks for the log's head (one cheap query) and evicts whatever another process
+changed since, so a decision never reads a stale aggregate, and a busy aggregate is not read
+from the database again and again.
+
+When the group's transaction collides (another process wrote one of its aggregates, or recorded
+the same Idempotency-Key first) nothing of it was recorded: the writer then runs each command of
+the group alone, with the bounded retries below, exactly as a lone command runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from copy import deepcopy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    Recording,
+)
+
+from domain.bus import Result, Settings, UnitOfWork
+from domain.errors import (
+    ConcurrencyConflict,
+    Declined,
+    DomainError,
+    OutcomeUnknown,
+    Unavailable,
+)
+from domain.idempotency import IdempotencyRecord
+
+log = logging.getLogger("jindou.writer")
+
+GROUP_MAX = 64  # commands decided and committed together, at most
+WRITE_QUEUE_WAIT_S = 2.5  # with the 1 s pool wait, a write the database cannot take is answered within 5 s
+SAVE_ATTEMPTS_MAX = 10  # optimistic-concurrency retries of a lone command before answering 409
+RETRY_BACKOFF_BASE_S = 0.002
+RETRY_BACKOFF_MAX_S = 0.2  # attempts spread over about a second before we give up
+SECRET_RESULT_FIELDS = ("token", "card_code", "code")  # never stored in an idempotency record
+CACHE_SIZE = 20_000  # aggregates kept in memory (a community's accounts, codes and cards)
+SYNC_GAP_MAX = 2_000  # further behind than this, the cache is dropped rather than read through
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's Idempotency-Key, bound to the principal who sent it and to the request's
+    fingerprint (the command's, see `Command.fingerprint`)."""
+
+    principal_id: UUID
+    key: str
+    request_hash: str
+
+    @property
+    def record_id(self) -> UUID:
+        return IdempotencyRecord.id_for(self.principal_id, self.key)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    replayed: bool = False
+    position: int | None = None  # the last notification this command recorded (None: it recorded nothing)
+
+
+Decide = Callable[[UnitOfWork], Result]
+
+
+class AggregateCache:
+    """Aggregates as last recorded, kept coherent with the notification log.
+
+    `sync()` reads the log's head; whatever was recorded since the last sync by anyone else
+    evicts the aggregates it changed. A load that raced with a sync is not kept (it may predate
+    a change the sync has already passed), so an entry is never older than what `sync` has seen.
+    Everything handed out is a private copy.
+    """
+
+    def __init__(self, app: Application[UUID], maxsize: int = CACHE_SIZE) -> None:
+        self._app = app
+        self._maxsize = maxsize
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._position: int | None = None  # the log position the entries are coherent with
+
+    def sync(self) -> int:
+        """Evict what was recorded since the last sync; return the log's head."""
+        head = self._app.recorder.max_notification_id() or 0
+        with self._lock:
+            start = self._position
+        if start is not None and head > start:
+            stale = self._changed_between(start, head)
+        with self._lock:
+            if start is None or head - (start or 0) > SYNC_GAP_MAX:
+                self._entries.clear()
+            elif head > start:
+                for aggregate_id, version in stale:
+                    cached = self._entries.get(aggregate_id)
+                    if cached is not None and cached.version < version:
+                        del self._entries[aggregate_id]
+            self._position = max(head, self._position or 0)
+        return head
+
+    def _changed_between(self, start: int, head: int) -> list[tuple[UUID, int]]:
+        if head - start > SYNC_GAP_MAX:
+            return []
+        notifications = self._app.recorder.select_notifications(
+            start=start, stop=head, limit=head - start, inclusive_of_start=False
+        )
+        return [(n.originator_id, n.originator_version) for n in notifications]
+
+    def get(self, aggregate_id: UUID) -> Aggregate | None:
+        with self._lock:
+            hit = self._entries.get(aggregate_id)
+            epoch = self._position
+            if hit is not None:
+                self._entries.move_to_end(aggregate_id)
+                return deepcopy(hit)
+        try:
+            aggregate: Aggregate = self._app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        with self._lock:
+            if epoch is not None and self._position == epoch:
+                self._keep(aggregate_id, deepcopy(aggregate))
+        return aggregate
+
+    def remember(self, aggregates: Iterable[Aggregate], recordings: list[Recording[UUID]]) -> None:
+        """What this process just recorded: current by construction. When its notifications
+        directly follow the synced position, the cache is coherent up to the last of them."""
+        ids = sorted(r.notification.id for r in recordings if r.notification.id is not None)
+        with self._lock:
+            for aggregate in aggregates:
+                self._keep(aggregate.id, aggregate)
+            if ids and self._position is not None and ids[0] == self._position + 1 and ids[-1] - ids[0] + 1 == len(ids):
+                self._position = ids[-1]
+
+    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        with self._lock:
+            for aggregate_id in aggregate_ids:
+                self._entries.pop(aggregate_id, None)
+
+    def _keep(self, aggregate_id: UUID, aggregate: Aggregate) -> None:
+        self._entries[aggregate_id] = aggregate
+        self._entries.move_to_end(aggregate_id)
+        while len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+
+
+@dataclass(eq=False)
+class _Job:
+    decide: Decide
+    key: IdempotencyKey | None
+    done: threading.Event = field(default_factory=threading.Event)
+    taken: bool = False
+    cancelled: bool = False
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+
+    def finish(self, outcome: Outcome | None = None, error: BaseException | None = None) -> None:
+        self.outcome, self.error = outcome, error
+        self.done.set()
+
+
+@dataclass
+class _Decided:
+    """One command's decision within a group: its result or refusal, and what it changed
+    (nothing when it was refused outright or replayed from an earlier recording)."""
+
+    job: _Job
+    result: Result | None = None
+    refusal: DomainError | None = None
+    replayed: bool = False
+    changed: list[Aggregate] = field(default_factory=list)
+
+
+class Writer:
+    def __init__(
+        self, app: Application[UUID], cache: AggregateCache, now: Callable[[], datetime], settings: Settings,
+        *, group_max: int = GROUP_MAX,
+    ) -> None:
+        self._app = app
+        self.cache = cache
+        self._now = now
+        self._settings = settings
+        self._group_max = group_max
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # guards each job's taken/cancelled
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # --- what request threads call ------------------------------------------------------------
+
+    def submit(self, decide: Decide, key: IdempotencyKey | None = None) -> Outcome:
+        """Decide and record `decide` in the writer's next group; its own outcome or refusal."""
+        job = _Job(decide, key)
+        self._start()
+        self._queue.put(job)
+        if not job.done.wait(WRITE_QUEUE_WAIT_S):
+            with self._lock:
+                if not job.taken:
+                    job.cancelled = True
+            if job.cancelled:
+                raise Unavailable("too many changes are waiting for the database; retry shortly")
+            job.done.wait()  # it is being recorded: its outcome comes within the database's own timeouts
+        if job.error is not None:
+            raise job.error
+        assert job.outcome is not None
+        return job.outcome
+
+    def preview(self, decide: Decide) -> Result:
+        """What `decide` would answer now, recording nothing."""
+        self.cache.sync()
+        return decide(self._unit_of_work(self.cache.get))
+
+    def close(self) -> None:
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+
+    # --- the writer thread ----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="jindou-writer", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < self._group_max:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._queue.put(None)  # close after this group
+                    break
+                group.append(job)
+            group = self._take(group)
+            try:
+                self._record_group(group)
+            except BaseException as failure:  # noqa: BLE001 - every waiting request gets an answer
+                for job in group:
+                    if not job.done.is_set():
+                        job.finish(error=failure)
+
+    def _take(self, group: list[_Job]) -> list[_Job]:
+        with self._lock:
+            taken = [job for job in group if not job.cancelled]
+            for job in taken:
+                job.taken = True
+        return taken
+
+    def _unit_of_work(self, load: Callable[[UUID], Aggregate | None]) -> UnitOfWork:
+        return UnitOfWork(load, self._now(), self._settings)
+
+    def _record_group(self, group: list[_Job]) -> None:
+        if not group:
+            return
+        self.cache.sync()
+        if len(group) == 1:
+            self._record_alone(group[0])
+            return
+        state: dict[UUID, Aggregate] = {}  # the group's aggregates as its earlier commands left them
+
+        def load(aggregate_id: UUID) -> Aggregate | None:
+            if aggregate_id in state:
+                return deepcopy(state[aggregate_id])
+            return self.cache.get(aggregate_id)
+
+        decided: list[_Decided] = []
+        events: list[Any] = []
+        for job in group:
+            decision = self._decide(job, self._unit_of_work(load))
+            if not decision.changed:
+                self._answer(decision, None)  # records nothing: no need to wait for the others
+                continue
+            for aggregate in decision.changed:
+                events.extend(aggregate.collect_events())
+                state[aggregate.id] = aggregate
+            decided.append(decision)
+        if not events:
+            for decision in decided:
+                self._answer(decision, None)
+            return
+        try:
+            recordings = self._save(events, state.values())
+        except IntegrityError:
+            # Someone else wrote one of these aggregates or keys first; nothing of ours was
+            # recorded. Each command runs again alone, on fresh state.
+            self.cache.evict(state)
+            for decision in decided:
+                self._record_alone(decision.job)
+            return
+        except DomainError as failure:
+            for decision in decided:
+                decision.job.finish(error=failure)
+            return
+        position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
+        for decision in decided:
+            self._answer(decision, position)
+
+    def _record_alone(self, job: _Job) -> None:
+        """One command, retried on optimistic-concurrency collisions with other processes."""
+        for attempt in range(SAVE_ATTEMPTS_MAX):
+            decision = self._decide(job, self._unit_of_work(self.cache.get))
+            events = [event for aggregate in decision.changed for event in aggregate.collect_events()]
+            if not events:
+                self._answer(decision, None)
+                return
+            try:
+                recordings = self._save(events, decision.changed)
+            except IntegrityError:
+                self.cache.evict(aggregate.id for aggregate in decision.changed)
+                # Another process wrote first: back off exponentially, with jitter to de-synchronise the racers.
+                time.sleep(random.uniform(0, min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_BASE_S * 2**attempt)))
+                self.cache.sync()
+                continue
+            except DomainError as failure:
+                job.finish(error=failure)
+                return
+            position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
+            self._answer(decision, position)
+            return
+        job.finish(error=ConcurrencyConflict("too many concurrent changes to the same accounts; please retry"))
+
+    def _decide(self, job: _Job, uow: UnitOfWork) -> _Decided:
+        key = job.key
+        try:
+            if key is not None:
+                record = uow.find(IdempotencyRecord, key.record_id)
+                if record is not None:
+                    return self._replay(job, record, key)
+            result = job.decide(uow)
+        except DomainError as refusal:
+            if key is not None:
+                # Another process may have recorded this very request meanwhile (a used code, an
+                # already reversed sale): then its outcome is the answer.
+                earlier = self.cache.get(key.record_id)
+                if isinstance(earlier, IdempotencyRecord):
+                    return self._replay(job, earlier, key)
+            if key is None or not isinstance(refusal, Declined):
+                return _Decided(job, refusal=refusal)
+            declined = IdempotencyRecord(  # a declined request keeps its refusal, and only that
+                id=key.record_id, request_hash=key.request_hash, outcome={},
+                declined={"code": refusal.code, "message": refusal.message, "details": refusal.details},
+            )
+            return _Decided(job, refusal=refusal, changed=[declined])
+        changed = list(uow.touched())
+        if key is not None:
+            stored = {k: (None if k in SECRET_RESULT_FIELDS else v) for k, v in result.items()}
+            changed.append(IdempotencyRecord(id=key.record_id, request_hash=key.request_hash, outcome=stored))
+        return _Decided(job, result=result, changed=changed)
+
+    @staticmethod
+    def _replay(job: _Job, record: IdempotencyRecord, key: IdempotencyKey) -> _Decided:
+        try:
+            return _Decided(job, result=record.replay(key.request_hash), replayed=True)
+        except DomainError as refusal:  # a different request under this key, or a recorded refusal
+            return _Decided(job, refusal=refusal, replayed=True)
+
+    def _save(self, events: list[Any], aggregates: Iterable[Aggregate]) -> list[Recording[UUID]]:
+        """Record the events in one transaction, in the order they were decided. A database that
+        fails during the save may have committed it or not: say exactly that."""
+        try:
+            recordings = self._app.save(*events)
+        except (OperationalError, InterfaceError) as failure:
+            raise OutcomeUnknown(
+                "the database failed while this was being recorded; it may or may not have been recorded: "
+                "retry with the same Idempotency-Key to find out"
+            ) from failure
+        recorded = {event.originator_id for event in events}
+        saved = [aggregate for aggregate in aggregates if aggregate.id in recorded]
+        self.cache.remember(saved, recordings)
+        self._take_snapshots(saved, events)
+        return recordings
+
+    def _take_snapshots(self, aggregates: list[Aggregate], events: list[Any]) -> None:
+        """As the library's own save would: every `snapshotting_intervals` events of a kind."""
+        intervals = self._app.snapshotting_intervals or {}
+        if not self._app.snapshots or not intervals:
+            return
+        kinds = {aggregate.id: type(aggregate) for aggregate in aggregates}
+        for event in events:
+            interval = intervals.get(kinds[event.originator_id])
+            if interval and event.originator_version % interval == 0:
+                self._app.take_snapshot(event.originator_id, version=event.originator_version)
+
+    @staticmethod
+    def _answer(decision: _Decided, position: int | None) -> None:
+        if decision.refusal is not None:
+            decision.job.finish(error=decision.refusal)
+        else:
+            assert decision.result is not None
+            decision.job.finish(Outcome(decision.result, replayed=decision.replayed, position=position))
