@@ -8,9 +8,10 @@ line, a file or the store named is not usable (nothing was changed).
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,9 +23,15 @@ from api.logs import (
 )
 from infra.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 EXIT_OK, EXIT_PROBLEM, EXIT_UNUSABLE = 0, 1, 2
+WORKER_DATABASE_URL, WORKER_LOG_LEVEL, WORKER_LOG_FORMAT = (
+    "JINDOU_DATABASE_URL", "JINDOU_WORKER_LOG_LEVEL", "JINDOU_WORKER_LOG_FORMAT",
+)
 EXIT_CODES_HELP = "Exit codes: 0 success; 1 a problem was found or the command failed; 2 unusable input, nothing changed."
 
 app = typer.Typer(
@@ -84,6 +91,9 @@ def serve(
     port: Port = DEFAULT_PORT,
     log_level: LogLevel = DEFAULT_LOG_LEVEL,
     log_format: LogFormat = DEFAULT_LOG_FORMAT,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Server processes on the same database (each with its own writer); memory:// takes 1.",
+    )] = 1,
 ) -> None:
     """Serve the API and the pages.
 
@@ -97,10 +107,27 @@ def serve(
 
     _logging(log_level, log_format)
     settings = _settings(database_url)
+    if workers > 1 and settings.backend == "memory":
+        _fail("memory:// lives in one process: serve it with --workers 1")
     hint = first_admin_hint(settings)
     if hint:
         typer.echo(hint, err=True)
-    uvicorn.run(create_app(settings=settings), host=host, port=port, log_config=None, access_log=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings=settings), host=host, port=port, log_config=None, access_log=False)
+        return
+    # Each worker process builds its own app (and writer) from what this process was told.
+    os.environ.update({WORKER_DATABASE_URL: settings.database_url, WORKER_LOG_LEVEL: log_level,
+                       WORKER_LOG_FORMAT: log_format})
+    uvicorn.run("api.cli:worker_app", factory=True, workers=workers, host=host, port=port, log_config=None,
+                access_log=False)
+
+
+def worker_app() -> FastAPI:
+    """One process of `jindou serve --workers N`: settings and logging as its parent was given them."""
+    from api.app import create_app
+
+    _logging(os.environ[WORKER_LOG_LEVEL], os.environ[WORKER_LOG_FORMAT])
+    return create_app(settings=_settings(os.environ[WORKER_DATABASE_URL]))
 
 
 @app.command()

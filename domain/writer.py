@@ -26,18 +26,19 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
+    Notification,
     OperationalError,
     Recording,
 )
@@ -61,6 +62,7 @@ RETRY_BACKOFF_BASE_S = 0.002
 RETRY_BACKOFF_MAX_S = 0.2  # attempts spread over about a second before we give up
 SECRET_RESULT_FIELDS = ("token", "card_code", "code")  # never stored in an idempotency record
 CACHE_SIZE = 20_000  # aggregates kept in memory (a community's accounts, codes and cards)
+SHORT_HISTORY = 100  # events read in one go; a longer history loads from its snapshot
 SYNC_GAP_MAX = 2_000  # further behind than this, the cache is dropped rather than read through
 
 
@@ -86,6 +88,17 @@ class Outcome:
 
 
 Decide = Callable[[UnitOfWork], Result]
+PROJECT_INSERTED = "project_inserted"  # the save keyword our recorders pass on (infra/in_transaction.py)
+
+
+class ReadModel(Protocol):
+    """What the writer needs of the projector."""
+
+    def project_inserted(self, cursor: Any, notifications: Sequence[Notification]) -> bool: ...
+
+    def advance(self, position: int) -> None: ...
+
+    def catch_up(self, *, until: int | None = None) -> int: ...
 
 
 class AggregateCache:
@@ -137,13 +150,27 @@ class AggregateCache:
             if hit is not None:
                 self._entries.move_to_end(aggregate_id)
                 return deepcopy(hit)
-        try:
-            aggregate: Aggregate = self._app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
+        aggregate = self._load(aggregate_id)
+        if aggregate is None:
             return None
         with self._lock:
             if epoch is not None and self._position == epoch:
                 self._keep(aggregate_id, deepcopy(aggregate))
+        return aggregate
+
+    def _load(self, aggregate_id: UUID) -> Aggregate | None:
+        """From the database: one statement for an aggregate with a short history, or for one that
+        does not exist (an Idempotency-Key's first use); the library's snapshot path otherwise."""
+        stored = self._app.recorder.select_events(aggregate_id, limit=SHORT_HISTORY)
+        if not stored:
+            return None
+        if len(stored) == SHORT_HISTORY:
+            try:
+                long_lived: Aggregate = self._app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            return long_lived
+        aggregate: Aggregate | None = project_aggregate(None, map(self._app.mapper.to_domain_event, stored))
         return aggregate
 
     def remember(self, aggregates: Iterable[Aggregate], recordings: list[Recording[UUID]]) -> None:
@@ -208,7 +235,7 @@ class Writer:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # guards each job's taken/cancelled
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self.read_model: ReadModel | None = None  # the projector (infra/wiring.py)
 
     # --- what request threads call ------------------------------------------------------------
 
@@ -235,7 +262,6 @@ class Writer:
         return decide(self._unit_of_work(self.cache.get))
 
     def close(self) -> None:
-        self._closed = True
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=5)
@@ -312,7 +338,7 @@ class Writer:
                 self._answer(decision, None)
             return
         try:
-            recordings = self._save(events, state.values())
+            saved = self._save(events, state.values())
         except IntegrityError:
             # Someone else wrote one of these aggregates or keys first; nothing of ours was
             # recorded. Each command runs again alone, on fresh state.
@@ -324,7 +350,7 @@ class Writer:
             for decision in decided:
                 decision.job.finish(error=failure)
             return
-        position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
+        position = self._recorded(*saved)
         for decision in decided:
             self._answer(decision, position)
 
@@ -337,7 +363,7 @@ class Writer:
                 self._answer(decision, None)
                 return
             try:
-                recordings = self._save(events, decision.changed)
+                saved = self._save(events, decision.changed)
             except IntegrityError:
                 self.cache.evict(aggregate.id for aggregate in decision.changed)
                 # Another process wrote first: back off exponentially, with jitter to de-synchronise the racers.
@@ -347,8 +373,7 @@ class Writer:
             except DomainError as failure:
                 job.finish(error=failure)
                 return
-            position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
-            self._answer(decision, position)
+            self._answer(decision, self._recorded(*saved))
             return
         job.finish(error=ConcurrencyConflict("too many concurrent changes to the same accounts; please retry"))
 
@@ -387,11 +412,19 @@ class Writer:
         except DomainError as refusal:  # a different request under this key, or a recorded refusal
             return _Decided(job, refusal=refusal, replayed=True)
 
-    def _save(self, events: list[Any], aggregates: Iterable[Aggregate]) -> list[Recording[UUID]]:
-        """Record the events in one transaction, in the order they were decided. A database that
+    def _save(self, events: list[Any], aggregates: Iterable[Aggregate]) -> tuple[list[Recording[UUID]], bool]:
+        """Record the events in one transaction, in the order they were decided, and project them
+        in it when the recorder can (the second value says whether it did). A database that
         fails during the save may have committed it or not: say exactly that."""
+        projected: list[bool] = []
+        read_model = self.read_model
+        options = {} if read_model is None else {
+            PROJECT_INSERTED: lambda cursor, notifications: projected.append(
+                read_model.project_inserted(cursor, notifications)
+            )
+        }
         try:
-            recordings = self._app.save(*events)
+            recordings = self._app.save(*events, **options)
         except (OperationalError, InterfaceError) as failure:
             raise OutcomeUnknown(
                 "the database failed while this was being recorded; it may or may not have been recorded: "
@@ -401,7 +434,7 @@ class Writer:
         saved = [aggregate for aggregate in aggregates if aggregate.id in recorded]
         self.cache.remember(saved, recordings)
         self._take_snapshots(saved, events)
-        return recordings
+        return recordings, all(projected) and bool(projected)
 
     def _take_snapshots(self, aggregates: list[Aggregate], events: list[Any]) -> None:
         """As the library's own save would: every `snapshotting_intervals` events of a kind."""
@@ -413,6 +446,22 @@ class Writer:
             interval = intervals.get(kinds[event.originator_id])
             if interval and event.originator_version % interval == 0:
                 self._app.take_snapshot(event.originator_id, version=event.originator_version)
+
+    def _recorded(self, recordings: list[Recording[UUID]], projected: bool) -> int | None:
+        """The group is durable. Unless its own transaction projected it, bring the read model up
+        to it here, once per group, before anyone is answered: read-your-writes needs no
+        catch-up per request. A read model that cannot follow now catches up on the next read."""
+        position = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
+        if position is None or self.read_model is None:
+            return position
+        if projected:
+            self.read_model.advance(position)
+            return position
+        try:
+            self.read_model.catch_up(until=position)
+        except Exception as failure:  # noqa: BLE001 - the events are recorded whatever the read model does
+            log.warning("recorded, but the read model could not catch up yet: %s", failure)
+        return position
 
     @staticmethod
     def _answer(decision: _Decided, position: int | None) -> None:

@@ -9,6 +9,8 @@ In-process (one Python process, the application called directly):
 - spread:     N threads donating, each from its own volunteer (no shared aggregate)
 - sale:       a phone code issued and redeemed at a food merchant, then projected (balances,
               chain…): the till's hot path; SQL/op counts the statements it sent
+- sale-busy:  N threads selling at once, each with its own printed card (what a busy till line
+              looks like to the writer: its groups); SQL/op counts statements per sale
 - naive-save: the library's textbook transfer (load two aggregates, one save()) — the yardstick
 - insert:     (PostgreSQL) pgbench-style single-row INSERTs, one durable commit each — the floor
 - replay:     every projection rebuilt from event 1 into a scratch store (events/s)
@@ -48,9 +50,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from domain.application import Jindou
-from domain.base import Actor, IdempotencyKey
-from domain.community import AWARD_MAX
-from domain.paying import IssuePaymentCode, Redeem
+from domain.base import Actor
+from domain.community import AWARD_MAX, DEFAULT_TIMEZONE
+from domain.paying import IssueAllowances, IssueCard, IssuePaymentCode, Redeem
+from domain.periods import period_of
 from domain.payments import CARD_DAILY_LIMIT_MAX
 from infra.audit import verify_chain
 from infra.settings import Settings, persistence_env
@@ -109,7 +112,7 @@ class Community:
     def __init__(self, app: Jindou, volunteers: int) -> None:
         admin = app.authenticate(BENCH_ADMIN_TOKEN)
         assert admin is not None
-        self.app = app
+        self.app, self.admin = app, admin
         community = app.register_community(admin, name="金沙社区").result
         self.community_id = UUID(community["id"])
         self.staff = self._actor(app.register_staff(admin, community_id=self.community_id, display_name="社区工作人员",
@@ -137,10 +140,23 @@ class Community:
     def donate(self, volunteer: Actor, amount: int = 1) -> None:
         self.app.donate(volunteer, to_account_id=self.beneficiary.account_id, amount=amount)
 
+    def funded_cards(self, count: int, units: int) -> list[str]:
+        """`count` beneficiaries of this month's welfare, `units` each, with a printed card each."""
+        elders = [self._open(self.admin, "beneficiary", f"老人{number}") for number in range(count)]
+        period = period_of(self.app.now(), DEFAULT_TIMEZONE)
+        self.app.execute(IssueAllowances(community_id=self.community_id, period=period, amount_per_beneficiary=units,
+                                         beneficiary_ids=tuple(elder.account_id for elder in elders)), self.staff)
+        return [self.app.execute(IssueCard(account_id=elder.account_id, daily_limit=CARD_DAILY_LIMIT_MAX),
+                                 self.staff).result["card_code"] for elder in elders]
+
+    def card_sale(self, card: str, amount: int = 1) -> None:
+        key = uuid4().hex
+        self.app.execute(Redeem(payment_code=card, amount=amount, sale_key=key), self.merchant, key)
+
     def sale(self, customer: Actor, amount: int = 12) -> None:
         code = self.app.execute(IssuePaymentCode(account_id=customer.account_id), customer).result["code"]
-        key = IdempotencyKey(principal_id=self.merchant.principal_id, key=uuid4().hex, request_hash="bench")
-        self.app.execute(Redeem(payment_code=code, amount=amount, sale_key=key.key), self.merchant, key.key)
+        key = uuid4().hex
+        self.app.execute(Redeem(payment_code=code, amount=amount, sale_key=key), self.merchant, key)
 
 
 def _timed(operations: int, action: Callable[[int], None]) -> tuple[float, list[float]]:
@@ -303,6 +319,11 @@ def bench_backend(label: str, url: str, services: Services, operations: int, thr
         seconds, lat = _timed(operations, projected_sale)
     results.append(Measurement(label, "sale", operations, seconds, lat,
                                statements_per_operation=counts["statements"] / operations))
+    cards = community.funded_cards(threads, per_thread)
+    with counted_statements() as counts:
+        seconds, lat = _threaded(threads, per_thread, lambda t, i: community.card_sale(cards[t]))
+    results.append(Measurement(label, "sale-busy", per_thread * threads, seconds, lat,
+                               statements_per_operation=counts["statements"] / (per_thread * threads)))
     results.append(_naive_loop(label, url, operations))
     if inserts := _raw_inserts(label, url, operations):
         results.append(inserts)
@@ -461,6 +482,7 @@ def ratios(results: Sequence[Measurement]) -> list[tuple[str, str, float]]:
     """(backend, what, ratio) for each pair the issue of performance is judged by."""
     rates = {(m.backend, m.name): m.rate for m in results}
     pairs = [("sale", "naive-save", "in-process sale / naive one-save loop"),
+             ("sale-busy", "naive-save", "in-process card sales, N threads / naive one-save loop"),
              ("verify", "scan+sha", "verify / plain scan + SHA-256")]
     levels = dict.fromkeys(m.name.removeprefix("http-") for m in results if m.name.startswith("http-"))
     pairs += [(f"http-{n}", f"ref-{n}", f"HTTP card sales / reference endpoint, {n} clients") for n in levels]

@@ -13,8 +13,15 @@ docs/decisions/0016-ordered-notification-ids.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
+
+from domain.writer import PROJECT_INSERTED
+from infra.in_transaction import ProjectInserted, notifications_of
 
 INSERT_FUNCTION_PREFIX = "jindou_insert_events_"
 
@@ -49,3 +56,21 @@ class OrderedPostgresApplicationRecorder(PostgresApplicationRecorder):
             table=Identifier(self.events_table_name),
             channel=Identifier(self.channel_name),
         )
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """With `project_inserted` (infra/in_transaction.py): the insert function and the read
+        model's writes in one explicit transaction, the table lock held to its commit."""
+        project: ProjectInserted | None = kwargs.get(PROJECT_INSERTED)
+        if project is None or not stored_events:
+            return super().insert_events(stored_events, **kwargs)
+        pg_stored_events = [
+            self.construct_pg_stored_event(
+                originator_id=e.originator_id, originator_version=e.originator_version, topic=e.topic, state=e.state
+            )
+            for e in stored_events
+        ]
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self.sql_invoke_pg_function_insert_events, (pg_stored_events,), prepare=True)
+            ids = [row[self.pg_function_name_insert_events] for row in curs.fetchall()]
+            project(curs, notifications_of(stored_events, ids))
+        return ids

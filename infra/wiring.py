@@ -107,6 +107,7 @@ def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
         projector.create_tables()
         projector.store.create_tables(ratelimit.TABLES + card_secret.TABLES)
     app.card_secret = card_secret.card_secret(configured_card_secret, projector.store)
+    app.writer.read_model = projector
     if settings.admin_token:
         app.bootstrap_admin(settings.admin_token)
     if catch_up:

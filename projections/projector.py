@@ -21,7 +21,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, OperationalError
 
 from domain.money import Posting, decode_postings
-from projections.store import BatchCursor, Cursor, ReadStore
+from projections.store import READ_MODEL_WRITER_LOCK, BatchCursor, Cursor, ReadStore
 
 BATCH_SIZE = 500  # events per read-model transaction (measured: batching is 5-10x faster)
 TRACKING_NAME = "jindou_read_model"
@@ -105,21 +105,40 @@ class Projector:
             self._lock.release()
         return self._position
 
+    def project_inserted(self, raw: Any, notifications: Sequence[Notification]) -> bool:
+        """In the transaction that has just inserted `notifications` (the writer's group): apply
+        them there too, so events, read model and position commit together. Only when the read
+        model stands right before them; otherwise (another process's events are not projected
+        yet) it returns False and a catch-up after the commit does the work."""
+        cursor = BatchCursor(raw, postgres=self.store.postgres)
+        if self.store.postgres:
+            cursor.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_WRITER_LOCK,))
+        if self.store.position_in(cursor, self.tracking_name) != notifications[0].id - 1:
+            return False
+        self._project(cursor, notifications)
+        return True
+
+    def advance(self, position: int) -> None:
+        """The transaction that projected up to `position` committed."""
+        self._position = max(self._position, position)
+
     def _apply_batch(self, notifications: Sequence[Notification]) -> None:
+        with self.store.transaction(commit=True) as transaction:
+            self._project(BatchCursor(transaction.raw, postgres=transaction.postgres), notifications)
+
+    def _project(self, cursor: BatchCursor, notifications: Sequence[Notification]) -> None:
         """Projection by projection over the whole batch (a projection may read the tables of
         those registered before it, never after), every write through one BatchCursor."""
         batch = [Recorded(n.id, n, self.app.mapper.to_domain_event(n)) for n in notifications]
-        with self.store.transaction(commit=True) as transaction:
-            cursor = BatchCursor(transaction.raw, postgres=transaction.postgres)
-            for projection in self.projections:
-                apply_batch = getattr(projection, "apply_batch", None)  # a projection that folds a batch at once
-                if apply_batch is not None:
-                    apply_batch(cursor, batch)
-                else:
-                    for recorded in batch:
-                        projection.apply(cursor, recorded)
-                finish = getattr(projection, "finish_batch", None)  # a projection that writes a batch at once
-                if finish is not None:
-                    finish(cursor)
-            cursor.flush()
-            self.store.record_position(cursor, self.tracking_name, notifications[-1].id)
+        for projection in self.projections:
+            apply_batch = getattr(projection, "apply_batch", None)  # a projection that folds a batch at once
+            if apply_batch is not None:
+                apply_batch(cursor, batch)
+            else:
+                for recorded in batch:
+                    projection.apply(cursor, recorded)
+            finish = getattr(projection, "finish_batch", None)  # a projection that writes a batch at once
+            if finish is not None:
+                finish(cursor)
+        cursor.flush()
+        self.store.record_position(cursor, self.tracking_name, notifications[-1].id)

@@ -163,6 +163,16 @@ class ReadStore:
     def position(self, name: str) -> int:
         return self.tracking.max_tracking_id(name) or 0
 
+    def position_in(self, cursor: Cursor, name: str) -> int:
+        """The recorded position, read inside `cursor`'s transaction."""
+        tracking = self.tracking
+        if isinstance(tracking, PostgresTrackingRecorder):
+            cursor.raw.execute(tracking.max_tracking_id_statement, (name,))
+            row = cursor.raw.fetchone()
+            return int(row["max"] or 0)
+        assert isinstance(tracking, SQLiteTrackingRecorder)
+        return tracking._max_tracking_id(name, cursor.raw) or 0  # noqa: SLF001 (the library's own query, our transaction)
+
     def record_position(self, cursor: Cursor, name: str, position: int) -> None:
         """Inside the batch's transaction: raises IntegrityError if another process got there first."""
         self.tracking._insert_tracking(cursor.raw, Tracking(name, position))  # noqa: SLF001 (the library's documented pattern)

@@ -33,11 +33,14 @@ def check_figures(figures: dict[str, object], backend: str, expected_runs: set[s
     for name in ("replay", "verify", "scan+sha"):
         assert runs[name]["operations"] > 0 and runs[name]["p50_ms"] is None  # no per-event timing, so none shown
     assert runs["sale"]["statements_per_operation"] > 0 and runs["naive-save"]["statements_per_operation"] > 0
+    assert runs["sale-busy"]["operations"] > 0 and runs["sale-busy"]["errors"] == 0
+    assert runs["sale-busy"]["statements_per_operation"] > 0  # counted while the groups were committed
     pairs = {row["what"] for row in figures["ratios"] if row["backend"] == backend}  # type: ignore[index]
+    assert "in-process card sales, N threads / naive one-save loop" in pairs
     assert "in-process sale / naive one-save loop" in pairs and "HTTP card sales / reference endpoint, 4 clients" in pairs
 
 
-COMMON = {"earn", "donate", "contend", "spread", "sale", "naive-save", "replay", "verify", "scan+sha",
+COMMON = {"earn", "donate", "contend", "spread", "sale", "sale-busy", "naive-save", "replay", "verify", "scan+sha",
           "http-1", "ref-1", "http-4", "ref-4"}
 
 

@@ -1,0 +1,39 @@
+"""Projecting a group in the transaction that records it (decision 0017).
+
+The writer saves a group with `app.save(*events, project_inserted=callback)`; the library hands
+the keyword to the recorder's `insert_events`. Our recorders (PostgreSQL and SQLite) then insert
+the events and call `callback(cursor, notifications)` before the same transaction commits, so the
+events, the read model's rows and its tracking position are durable together: one commit per
+group, and a request is answered with its write already readable. The memory backend ignores
+the keyword (its read model lives in another database); the writer then catches up after the
+commit, as it also does when the callback declines (another process's events wait first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from domain.writer import PROJECT_INSERTED
+
+ProjectInserted = Callable[[Any, Sequence[Notification]], object]
+
+
+def notifications_of(stored_events: Sequence[StoredEvent], ids: Sequence[int]) -> list[Notification]:
+    return [
+        Notification(id=notification_id, originator_id=stored.originator_id,
+                     originator_version=stored.originator_version, topic=stored.topic, state=stored.state)
+        for stored, notification_id in zip(stored_events, ids, strict=True)
+    ]
+
+
+class ProjectingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        project: ProjectInserted | None = kwargs.get(PROJECT_INSERTED)
+        if project is not None and ids:
+            project(c, notifications_of(stored_events, ids))
+        return ids
