@@ -90,7 +90,8 @@ def new_staff_token(staff_id: str, services: ServicesDep, actor: RunnerDep) -> J
 
 
 command_route(router, "POST", "/staff/{staff_id}/revoke", command=RevokeStaff, roles=(ADMIN,), status=200, key=Key.NONE,
-              name="revoke_staff", summary="Every token of the staff member answers 401 from now on; `revoked` counts them.")
+              name="revoke_staff",
+              summary="Every token of the staff member answers 401 from now on; `revoked` counts them.")
 
 
 @router.post("/auth/rotate", status_code=201)
