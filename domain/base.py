@@ -26,7 +26,7 @@ from domain import clock
 from domain.accounts import Account, post_transaction
 from domain.bus import Actor, UnitOfWork, check_scope
 from domain.community import Credential, Staff, StaffRole
-from domain.credentials import LIVE_CREDENTIALS_MAX, Keyring
+from domain.credentials import Keyring
 from domain.errors import NotFound
 from domain.ids import derived_id
 from domain.welfare import WELFARE_MONTHS_AHEAD_DEFAULT, WELFARE_MONTHS_AHEAD_SETTING
@@ -115,50 +115,6 @@ class JindouBase(Application[UUID]):
         return aggregate
 
     _check_scope = staticmethod(check_scope)
-
-    def _issue_credential(
-        self, role: str, principal_id: UUID, community_id: UUID | None, *, replacing: str | None = None,
-        retiring: UUID | None = None,
-    ) -> tuple[str, list[Aggregate]]:
-        """A new token for the principal, added to its keyring. `replacing` (a reason) revokes
-        every earlier token of the principal; `retiring` revokes that one credential. Beyond
-        `LIVE_CREDENTIALS_MAX` live tokens the oldest die. Returns the token and what to save."""
-        token = new_token()
-        credential = Credential(
-            id=Credential.id_for(hash_token(token)), role=role, principal_id=principal_id, community_id=community_id
-        )
-        keyring = self._find(Keyring, Keyring.id_for(principal_id))
-        if keyring is None:
-            keyring = Keyring(id=Keyring.id_for(principal_id), principal_id=principal_id)
-        if replacing is not None:
-            revoked = self._reset_keyring(keyring, replacing)
-        else:
-            doomed = keyring.credential_ids[: max(0, len(keyring.credential_ids) + 1 - LIVE_CREDENTIALS_MAX)]
-            doomed += [retiring] if retiring is not None and retiring not in doomed else []
-            revoked = self._revoke_credentials(doomed, "replaced by a newer token")
-            if doomed:
-                keyring.remove(doomed)
-        keyring.add(credential.id)
-        return token, [credential, keyring, *revoked]
-
-    def _reset_keyring(self, keyring: Keyring, reason: str) -> list[Credential]:
-        """Revoke every credential the keyring lists and kill its unused sign-in codes."""
-        revoked = self._revoke_credentials(keyring.credential_ids, reason)
-        keyring.reset()
-        return revoked
-
-    def _keyring_resets(self, principal_id: UUID) -> int:
-        keyring = self._find(Keyring, Keyring.id_for(principal_id))
-        return keyring.resets if keyring is not None else 0
-
-    def _revoke_credentials(self, credential_ids: Iterable[UUID], reason: str) -> list[Credential]:
-        revoked = []
-        for credential_id in credential_ids:
-            credential = self._find(Credential, credential_id)
-            if credential is not None and not credential.revoked:
-                credential.revoke(reason)
-                revoked.append(credential)
-        return revoked
 
     _post = staticmethod(post_transaction)
 

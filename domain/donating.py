@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-from domain.accounts import AccountKind
+from domain.accounts import Account, AccountKind
 from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
 from domain.donations import Donation
 from domain.errors import Forbidden, ValidationFailed
@@ -17,10 +17,10 @@ class DonationCommands(JindouBase):
     ) -> Outcome:
         def decide() -> Decision:
             check_positive_amount(amount)
-            donor = self.get_account(actor.account_id)
+            donor = self._get(Account, actor.account_id, "account")
             if donor.kind != AccountKind.VOLUNTEER.value:
                 raise Forbidden("only volunteers donate beans")
-            recipient = self.get_account(to_account_id)
+            recipient = self._get(Account, to_account_id, "account")
             if recipient.kind != AccountKind.BENEFICIARY.value or recipient.community_id != donor.community_id:
                 raise ValidationFailed("beans can be donated only to a beneficiary of your community", field="to_account_id")
             donor.check_can_spend({Asset.BEAN: amount})

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 from domain.accounts import Account, AccountKind
 from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
-from domain.community import AWARD_MAX, ReportCategory, check_text
+from domain.community import AWARD_MAX, Community, ReportCategory, check_text
 from domain.errors import Forbidden, SamePerson, ValidationFailed
 from domain.money import (
     Asset,
@@ -33,7 +33,7 @@ class EarningCommands(JindouBase):
         self, actor: Actor, *, category: str, description: str, idempotency: IdempotencyKey | None = None
     ) -> Outcome:
         def decide() -> Decision:
-            reporter = self.get_account(actor.account_id)
+            reporter = self._get(Account, actor.account_id, "account")
             if reporter.kind != AccountKind.VOLUNTEER.value:
                 raise Forbidden("only volunteers submit reports")
             if category not in {c.value for c in ReportCategory}:
@@ -72,10 +72,10 @@ class EarningCommands(JindouBase):
             report.check_verifiable()
             if actor.account_id == report.reporter_id:
                 raise SamePerson("the verifier of a report cannot be its reporter")
-            community = self.get_community(report.community_id)
+            community = self._get(Community, report.community_id, "community")
             beans = community.award_for(report.category) if award is None else award
             check_positive_amount(beans, maximum=AWARD_MAX, field="award")
-            reporter = self.get_account(report.reporter_id)
+            reporter = self._get(Account, report.reporter_id, "account")
             transaction_id = str(uuid4())
             postings = transfer(Asset.BEAN, system_account(community.id, SystemAccount.ISSUANCE), str(reporter.id), beans)
             report.verify(award=beans, verified_by=actor.label, transaction_id=transaction_id, postings=encode_postings(postings))
@@ -111,7 +111,7 @@ class EarningCommands(JindouBase):
         return self._execute(decide, idempotency)
 
     def _check_volunteer_of(self, community_id: UUID, account_id: UUID, *, field: str) -> Account:
-        account = self.get_account(account_id)
+        account = self._get(Account, account_id, "account")
         if account.community_id != community_id or account.kind != AccountKind.VOLUNTEER.value:
             raise ValidationFailed(f"{account_id} is not a volunteer of this community", field=field)
         return account
@@ -132,7 +132,7 @@ class EarningCommands(JindouBase):
             for award in handler_awards.values():
                 check_positive_amount(award, maximum=AWARD_MAX, field="handler_awards")
             transaction_id = str(uuid4())
-            handlers = [self.get_account(UUID(h)) for h in sorted(handler_awards)]
+            handlers = [self._get(Account, UUID(h), "account") for h in sorted(handler_awards)]
             total = sum(handler_awards.values())
             postings: list[Posting] = []
             if total:

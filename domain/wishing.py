@@ -45,7 +45,7 @@ class WishCommands(JindouBase):
 
         def decide() -> Decision:
             check_positive_amount(amount)
-            volunteer = self.get_account(actor.account_id)
+            volunteer = self._get(Account, actor.account_id, "account")
             if volunteer.kind != AccountKind.VOLUNTEER.value:
                 raise Forbidden("only volunteers pledge beans to wishes")
             wish = self._wish_in_scope(actor, wish_id)
@@ -95,7 +95,7 @@ class WishCommands(JindouBase):
         def decide() -> Decision:
             wish = self._wish_in_scope(actor, wish_id)
             wish.check_cancellable()
-            pledgers = [self.get_account(UUID(volunteer_id)) for volunteer_id in sorted(wish.pledges)]
+            pledgers = [self._get(Account, UUID(volunteer_id), "account") for volunteer_id in sorted(wish.pledges)]
             transaction_id = str(uuid4())
             postings = wish.cancel(cancelled_by=actor.label, transaction_id=transaction_id)
             if postings:

@@ -55,6 +55,7 @@ from domain.community import AWARD_MAX, DEFAULT_TIMEZONE
 from domain.paying import IssueAllowances, IssueCard, IssuePaymentCode, Redeem
 from domain.periods import period_of
 from domain.payments import CARD_DAILY_LIMIT_MAX
+from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from infra.audit import verify_chain
 from infra.settings import Settings, persistence_env
 from infra.wiring import Services, build_services, memory_read_store
@@ -113,24 +114,23 @@ class Community:
         admin = app.authenticate(BENCH_ADMIN_TOKEN)
         assert admin is not None
         self.app, self.admin = app, admin
-        community = app.register_community(admin, name="金沙社区").result
+        community = app.execute(RegisterCommunity(name="金沙社区"), admin).result
         self.community_id = UUID(community["id"])
-        self.staff = self._actor(app.register_staff(admin, community_id=self.community_id, display_name="社区工作人员",
-                                                    role="staff").result["token"])
+        staff = RegisterStaff(community_id=self.community_id, display_name="社区工作人员", role="staff")
+        self.staff = self._actor(app.execute(staff, admin).result["token"])
         self.volunteers = [self._open(admin, "volunteer", f"金豆哥{i}") for i in range(volunteers)]
         self.beneficiary = self._open(admin, "beneficiary", "李奶奶")
-        self.merchant = self._open(admin, "merchant", "金豆小吃店", merchant_categories=["meal"])
+        self.merchant = self._open(admin, "merchant", "金豆小吃店", merchant_categories=("meal",))
 
     def _actor(self, token: str) -> Actor:
         actor = self.app.authenticate(token)
         assert actor is not None
         return actor
 
-    def _open(self, admin: Actor, kind: str, name: str, **fields: list[str]) -> Actor:
-        token = self.app.open_account(
-            admin, community_id=self.community_id, kind=kind, display_name=name, **fields
-        ).result["token"]
-        return self._actor(token)
+    def _open(self, admin: Actor, kind: str, name: str, merchant_categories: tuple[str, ...] | None = None) -> Actor:
+        opening = OpenAccount(community_id=self.community_id, kind=kind, display_name=name,
+                              merchant_categories=merchant_categories)
+        return self._actor(self.app.execute(opening, admin).result["token"])
 
     def earn(self, volunteer: Actor, beans: int) -> None:
         for award in _awards(beans):

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from domain.credentialing import IssueStaffSignInCode
 from domain.errors import DomainError
 from domain.ids import parse_id
+from domain.people import CONSOLE, RegisterOperatorStaff, has_staff
 from infra.settings import Settings, persistence_env
 from infra.wiring import build_services
 
@@ -36,7 +38,7 @@ def first_admin_hint(settings: Settings) -> str | None:
         return None if settings.admin_token else FIRST_ADMIN_HINT
     services = build_services(dataclasses.replace(settings, admin_token=None), catch_up=False)
     try:
-        return None if services.app.has_staff() else FIRST_ADMIN_HINT
+        return None if has_staff(services.app.recorder) else FIRST_ADMIN_HINT
     finally:
         services.close()
 
@@ -56,10 +58,11 @@ def create_admin(settings: Settings, *, name: str, community: str | None, role: 
             return EXIT_UNUSABLE, None
     services = build_services(dataclasses.replace(settings, admin_token=None))
     try:
-        made = services.app.register_operator_staff(display_name=name, role=role, community_id=community_id).result
+        registering = RegisterOperatorStaff(display_name=name, role=role, community_id=community_id)
+        made = services.app.execute(registering, CONSOLE).result
         itself = services.app.authenticate(made["token"])
         assert itself is not None
-        sign_in_code = services.app.issue_staff_sign_in_code(itself, itself.principal_id).result["code"]
+        sign_in_code = services.app.execute(IssueStaffSignInCode(itself.principal_id), itself).result["code"]
     except DomainError as exc:
         out.write(f"jindou admin create: {exc}\n")
         return EXIT_UNUSABLE, None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +18,7 @@ from domain.accounts import Account
 from domain.base import Actor
 from domain.community import DEFAULT_TIMEZONE
 from domain.money import Asset
+from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.periods import period_of
 from infra.wiring import Services, memory_read_store
 from projections import ledger
@@ -138,17 +139,17 @@ class AppCommunity:
         assert actor is not None
         return actor
 
-    def open(self, kind: str, name: str | None = None, **fields: Any) -> Actor:
+    def open(self, kind: str, name: str | None = None, merchant_categories: Sequence[str] = ()) -> Actor:
         """Open an account and return its holder, authenticated by the token it was given."""
-        outcome = self.app.open_account(
-            self.staff, community_id=self.id, kind=kind, display_name=name or f"{kind}-{uuid4().hex[:6]}", **fields
-        )
+        opening = OpenAccount(community_id=self.id, kind=kind, display_name=name or f"{kind}-{uuid4().hex[:6]}",
+                              merchant_categories=tuple(merchant_categories))
+        outcome = self.app.execute(opening, self.staff)
         return self.actor(outcome.result["token"])
 
     def register_staff(self, role: str = "staff", account_id: UUID | None = None) -> Actor:
-        outcome = self.app.register_staff(
-            self.admin, community_id=self.id, display_name=f"{role}-{uuid4().hex[:6]}", role=role, account_id=account_id
-        )
+        registering = RegisterStaff(community_id=self.id, display_name=f"{role}-{uuid4().hex[:6]}", role=role,
+                                    account_id=account_id)
+        outcome = self.app.execute(registering, self.admin)
         return self.actor(outcome.result["token"])
 
     def report(self, volunteer: Actor, category: str = "fire") -> UUID:
@@ -169,10 +170,9 @@ def new_app_community(services: Services, admin_token: str = ADMIN_TOKEN, **fiel
     """A community, and a staff member to run it, registered by the deployment's admin."""
     admin = services.app.authenticate(admin_token)
     assert admin is not None
-    community_id = UUID(services.app.register_community(admin, name="金沙社区", **fields).result["id"])
-    staff_token = services.app.register_staff(
-        admin, community_id=community_id, display_name="网格员 小张", role="staff"
-    ).result["token"]
+    community_id = UUID(services.app.execute(RegisterCommunity(name="金沙社区", **fields), admin).result["id"])
+    registering = RegisterStaff(community_id=community_id, display_name="网格员 小张", role="staff")
+    staff_token = services.app.execute(registering, admin).result["token"]
     staff = services.app.authenticate(staff_token)
     assert staff is not None
     return AppCommunity(services, admin, community_id, staff)

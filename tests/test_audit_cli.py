@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.cli import main
+from domain.accounts import Account
+from domain.people import RegisterCommunity
 from infra.audit import ProgressBar, replay_and_compare, verify_chain
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -124,7 +126,7 @@ def test_verify_checks_before_projecting_and_notes_events_not_yet_chained(histor
     # An event recorded but not yet projected (the service stopped in between).
     admin = history.app.authenticate(ADMIN_TOKEN)
     assert admin is not None
-    history.app.register_community(admin, name="新社区")
+    history.app.execute(RegisterCommunity(name="新社区"), admin)
     chained, recorded = history.projector.position, history.app.recorder.max_notification_id()
     assert recorded > chained
     code, out = audit("verify", capsys)
@@ -248,7 +250,7 @@ def test_replay_names_a_read_model_row_edited_directly(history: Services, capsys
 
 @STORED
 def test_replay_compares_every_public_fund_report(history: Services, capsys) -> None:
-    community_id = history.app.get_account(UUID(make_history_volunteer(history))).community_id
+    community_id = history.app.reader().get(Account, UUID(make_history_volunteer(history)), "account").community_id
     today = datetime.now(UTC).date().isoformat()
     with api_for(history, ADMIN_TOKEN) as api:
         donation = {"community_id": str(community_id), "donor": "爱心企业", "amount_fen": 500_000,

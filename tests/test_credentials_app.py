@@ -11,7 +11,20 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from domain.application import Jindou
 from domain.base import Actor
+from domain.card_sheets import PrepareCardSheet
+from domain.credentialing import (
+    STRANGER,
+    IssueAccountSignInCode,
+    IssueAccountToken,
+    IssueStaffSignInCode,
+    IssueStaffToken,
+    RevokeStaff,
+    RotateToken,
+    SignIn,
+    displayable_sign_in_code,
+)
 from domain.credentials import (
     LIVE_CREDENTIALS_MAX,
     SIGN_IN_CODE_DIGITS,
@@ -19,6 +32,8 @@ from domain.credentials import (
 )
 from domain.errors import Forbidden, InvalidSignInCode, NotFound, RateLimited
 from domain.paying import IssueCard
+from domain.people import CONSOLE, OpenAccount, RegisterOperatorStaff
+from domain.writer import Outcome
 from infra.ratelimit import SIGN_IN_CODE_FAILURES_MAX
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -31,6 +46,10 @@ def community(services: Services) -> AppCommunity:
     return new_app_community(services)
 
 
+def sign_in(app: Jindou, code: object) -> Outcome:
+    return app.execute(SignIn(code), STRANGER)
+
+
 def token_of(outcome_result: dict) -> str:
     token = outcome_result["token"]
     assert isinstance(token, str) and token.startswith("jd_")
@@ -39,16 +58,18 @@ def token_of(outcome_result: dict) -> str:
 
 def test_a_new_account_token_kills_every_earlier_one(community: AppCommunity) -> None:
     app = community.app
-    opened = app.open_account(community.staff, community_id=community.id, kind="beneficiary", display_name="张阿姨")
+    opened = app.execute(OpenAccount(community_id=community.id, kind="beneficiary", display_name="张阿姨"),
+                         community.staff)
     first = opened.result["token"]
     account_id = UUID(opened.result["id"])
-    signed_in = app.sign_in(app.issue_account_sign_in_code(community.staff, account_id).result["code"]).result["token"]
+    code = app.execute(IssueAccountSignInCode(account_id=account_id), community.staff).result["code"]
+    signed_in = sign_in(app, code).result["token"]
     assert app.authenticate(first) is not None and app.authenticate(signed_in) is not None
-    newest = token_of(app.issue_account_token(community.staff, account_id).result)
+    newest = token_of(app.execute(IssueAccountToken(account_id=account_id), community.staff).result)
     assert app.authenticate(first) is None and app.authenticate(signed_in) is None
     holder = app.authenticate(newest)
     assert holder is not None and holder.account_id == account_id and holder.role == "beneficiary"
-    again = token_of(app.issue_account_token(community.admin, account_id).result)
+    again = token_of(app.execute(IssueAccountToken(account_id=account_id), community.admin).result)
     assert app.authenticate(newest) is None and app.authenticate(again) is not None
 
 
@@ -57,71 +78,75 @@ def test_only_the_communitys_staff_issue_a_holders_token(community: AppCommunity
     volunteer = community.open("volunteer")
     elsewhere = new_app_community(community.services)
     with pytest.raises(Forbidden):
-        app.issue_account_token(elsewhere.staff, volunteer.account_id)
+        app.execute(IssueAccountToken(account_id=volunteer.account_id), elsewhere.staff)
     with pytest.raises(Forbidden):
-        app.issue_account_token(volunteer, volunteer.account_id)
+        app.execute(IssueAccountToken(account_id=volunteer.account_id), volunteer)
     with pytest.raises(Forbidden):
-        app.issue_account_token(community.register_staff("auditor"), volunteer.account_id)
+        app.execute(IssueAccountToken(account_id=volunteer.account_id), community.register_staff("auditor"))
     with pytest.raises(NotFound):
-        app.issue_account_token(community.staff, uuid4())
-    assert app.authenticate(community.services.app.issue_account_token(
-        community.staff, volunteer.account_id).result["token"]) is not None
+        app.execute(IssueAccountToken(account_id=uuid4()), community.staff)
+    assert app.authenticate(community.services.app.execute(
+        IssueAccountToken(account_id=volunteer.account_id), community.staff).result["token"]) is not None
 
 
 def test_staff_tokens_revocation_and_who_may_do_it(community: AppCommunity) -> None:
     app = community.app
     clerk = community.register_staff("staff")
     colleague = community.register_staff("staff")
-    own = token_of(app.issue_staff_token(clerk, clerk.principal_id).result)  # a staff member for itself
+    own = token_of(app.execute(IssueStaffToken(staff_id=clerk.principal_id), clerk).result)  # a staff member for itself
     assert app.authenticate(own) is not None
     with pytest.raises(Forbidden):
-        app.issue_staff_token(colleague, clerk.principal_id)
+        app.execute(IssueStaffToken(staff_id=clerk.principal_id), colleague)
     with pytest.raises(Forbidden):
-        app.revoke_staff(clerk, clerk.principal_id)  # revoking is an admin's decision
+        app.execute(RevokeStaff(staff_id=clerk.principal_id), clerk)  # revoking is an admin's decision
     local_admin = community.register_staff("admin")
     elsewhere = new_app_community(community.services).register_staff("admin")
     with pytest.raises(Forbidden):
-        app.revoke_staff(elsewhere, clerk.principal_id)
+        app.execute(RevokeStaff(staff_id=clerk.principal_id), elsewhere)
     with pytest.raises(Forbidden):
-        app.issue_staff_token(local_admin, community.admin.principal_id)  # the deployment's admin is not theirs
-    by_admin = token_of(app.issue_staff_token(local_admin, clerk.principal_id).result)
+        # the deployment's admin is not theirs
+        app.execute(IssueStaffToken(staff_id=community.admin.principal_id), local_admin)
+    by_admin = token_of(app.execute(IssueStaffToken(staff_id=clerk.principal_id), local_admin).result)
     assert app.authenticate(own) is None
-    phone = app.sign_in(app.issue_staff_sign_in_code(clerk, clerk.principal_id).result["code"]).result["token"]
-    revoked = app.revoke_staff(local_admin, clerk.principal_id).result
+    own_code = app.execute(IssueStaffSignInCode(staff_id=clerk.principal_id), clerk).result["code"]
+    phone = sign_in(app, own_code).result["token"]
+    revoked = app.execute(RevokeStaff(staff_id=clerk.principal_id), local_admin).result
     assert revoked == {"id": str(clerk.principal_id), "revoked": 2}
     assert app.authenticate(by_admin) is None and app.authenticate(phone) is None
-    assert app.revoke_staff(local_admin, clerk.principal_id).result["revoked"] == 0
+    assert app.execute(RevokeStaff(staff_id=clerk.principal_id), local_admin).result["revoked"] == 0
     with pytest.raises(NotFound):
-        app.revoke_staff(local_admin, uuid4())
-    assert app.authenticate(token_of(app.issue_staff_token(local_admin, clerk.principal_id).result)) is not None
+        app.execute(RevokeStaff(staff_id=uuid4()), local_admin)
+    assert app.authenticate(token_of(
+        app.execute(IssueStaffToken(staff_id=clerk.principal_id), local_admin).result)) is not None
 
 
 def test_a_reset_kills_the_sign_in_codes_handed_out_before_it(community: AppCommunity) -> None:
     app = community.app
     beneficiary = community.open("beneficiary")
-    pending = app.issue_account_sign_in_code(community.staff, beneficiary.account_id).result["code"]
-    app.issue_account_token(community.staff, beneficiary.account_id)  # the phone was lost
+    pending = app.execute(IssueAccountSignInCode(account_id=beneficiary.account_id), community.staff).result["code"]
+    app.execute(IssueAccountToken(account_id=beneficiary.account_id), community.staff)  # the phone was lost
     with pytest.raises(InvalidSignInCode):
-        app.sign_in(pending)
+        sign_in(app, pending)
     with pytest.raises(NotFound):
-        app.displayable_sign_in_code(community.staff, beneficiary.account_id, pending)
-    fresh = app.issue_account_sign_in_code(community.staff, beneficiary.account_id).result["code"]
-    assert app.authenticate(app.sign_in(fresh).result["token"]) is not None
+        displayable_sign_in_code(app.reader(), community.staff, beneficiary.account_id, pending)
+    fresh = app.execute(IssueAccountSignInCode(account_id=beneficiary.account_id), community.staff).result["code"]
+    assert app.authenticate(sign_in(app, fresh).result["token"]) is not None
 
     clerk = community.register_staff("staff")
-    own_code = app.issue_staff_sign_in_code(clerk, clerk.principal_id).result["code"]
-    app.revoke_staff(community.admin, clerk.principal_id)  # the clerk left
+    own_code = app.execute(IssueStaffSignInCode(staff_id=clerk.principal_id), clerk).result["code"]
+    app.execute(RevokeStaff(staff_id=clerk.principal_id), community.admin)  # the clerk left
     with pytest.raises(InvalidSignInCode):
-        app.sign_in(own_code)
+        sign_in(app, own_code)
 
 
 def test_rotation_replaces_only_the_callers_token(community: AppCommunity) -> None:
     app = community.app
-    code = app.issue_account_sign_in_code(community.staff, community.open("merchant").account_id).result["code"]
-    laptop = app.sign_in(code).result["token"]
-    phone = app.sign_in(app.issue_account_sign_in_code(
-        community.staff, community.actor(laptop).account_id).result["code"]).result["token"]
-    rotated = token_of(app.rotate_token(community.actor(laptop)).result)
+    code = app.execute(IssueAccountSignInCode(account_id=community.open("merchant").account_id),
+                       community.staff).result["code"]
+    laptop = sign_in(app, code).result["token"]
+    phone = sign_in(app, app.execute(IssueAccountSignInCode(account_id=community.actor(laptop).account_id),
+                                     community.staff).result["code"]).result["token"]
+    rotated = token_of(app.execute(RotateToken(), community.actor(laptop)).result)
     assert app.authenticate(laptop) is None
     assert app.authenticate(phone) is not None and app.authenticate(rotated) is not None
     assert community.actor(rotated).role == "merchant"
@@ -133,7 +158,7 @@ def test_a_rotated_bootstrap_token_stays_dead_after_a_restart(database_url: str)
     try:
         admin = first.app.authenticate(ADMIN_TOKEN)
         assert admin is not None and admin.role == "admin" and admin.community_id is None
-        replacement = token_of(first.app.rotate_token(admin).result)
+        replacement = token_of(first.app.execute(RotateToken(), admin).result)
         assert first.app.authenticate(ADMIN_TOKEN) is None
     finally:
         first.close()
@@ -148,9 +173,11 @@ def test_a_rotated_bootstrap_token_stays_dead_after_a_restart(database_url: str)
 
 def test_a_principal_holds_a_bounded_number_of_tokens(community: AppCommunity) -> None:
     app = community.app
-    opened = app.open_account(community.staff, community_id=community.id, kind="volunteer", display_name="小李").result
+    opened = app.execute(OpenAccount(community_id=community.id, kind="volunteer", display_name="小李"),
+                         community.staff).result
     tokens = [opened["token"]] + [
-        app.sign_in(app.issue_account_sign_in_code(community.staff, UUID(opened["id"])).result["code"]).result["token"]
+        sign_in(app, app.execute(IssueAccountSignInCode(account_id=UUID(opened["id"])),
+                                 community.staff).result["code"]).result["token"]
         for _ in range(LIVE_CREDENTIALS_MAX)
     ]
     live = [token for token in tokens if app.authenticate(token) is not None]
@@ -160,29 +187,29 @@ def test_a_principal_holds_a_bounded_number_of_tokens(community: AppCommunity) -
 def test_sign_in_codes_are_digits_single_use_and_expire(community: AppCommunity) -> None:
     app = community.app
     volunteer = community.open("volunteer")
-    issued = app.issue_account_sign_in_code(community.staff, volunteer.account_id).result
+    issued = app.execute(IssueAccountSignInCode(account_id=volunteer.account_id), community.staff).result
     code = issued["code"]
     assert code.isdigit() and 8 <= len(code) == SIGN_IN_CODE_DIGITS <= 12
     assert issued["kind"] == "volunteer" and issued["account_id"] == str(volunteer.account_id)
     assert issued["expires_at"].endswith("+08:00")
-    signed_in = app.sign_in(code).result
+    signed_in = sign_in(app, code).result
     assert set(signed_in) == {"token", "account_id", "kind"}
     assert signed_in["account_id"] == str(volunteer.account_id) and signed_in["kind"] == "volunteer"
     assert community.actor(signed_in["token"]).account_id == volunteer.account_id
-    assert app.authenticate(volunteer_token := app.sign_in(
-        app.issue_account_sign_in_code(community.staff, volunteer.account_id).result["code"]).result["token"])
+    assert app.authenticate(volunteer_token := sign_in(app, app.execute(
+        IssueAccountSignInCode(account_id=volunteer.account_id), community.staff).result["code"]).result["token"])
     assert volunteer_token != signed_in["token"]
     with pytest.raises(InvalidSignInCode):
-        app.sign_in(code)  # spent
+        sign_in(app, code)  # spent
     for wrong in ("0" * SIGN_IN_CODE_DIGITS, "12ab", "", "1" * 40, None, 12345678, "１２３４５６７８９０１２"):
         with pytest.raises(InvalidSignInCode):
-            app.sign_in(wrong)
-    late = app.issue_account_sign_in_code(community.staff, volunteer.account_id).result["code"]
+            sign_in(app, wrong)
+    late = app.execute(IssueAccountSignInCode(account_id=volunteer.account_id), community.staff).result["code"]
     real_now = app.now
     app.now = lambda: real_now() + SIGN_IN_CODE_LIFETIME + timedelta(seconds=1)  # type: ignore[method-assign]
     try:
         with pytest.raises(InvalidSignInCode):
-            app.sign_in(late)
+            sign_in(app, late)
     finally:
         app.now = real_now  # type: ignore[method-assign]
 
@@ -190,37 +217,39 @@ def test_sign_in_codes_are_digits_single_use_and_expire(community: AppCommunity)
 def test_staff_sign_in_answers_with_the_staff_members_role(community: AppCommunity) -> None:
     app = community.app
     auditor = community.register_staff("auditor")
-    issued = app.issue_staff_sign_in_code(community.admin, auditor.principal_id).result
+    issued = app.execute(IssueStaffSignInCode(staff_id=auditor.principal_id), community.admin).result
     assert issued["kind"] == "staff" and issued["staff_id"] == str(auditor.principal_id)
-    signed_in = app.sign_in(issued["code"]).result
+    signed_in = sign_in(app, issued["code"]).result
     assert signed_in == {
         "token": signed_in["token"], "staff_id": str(auditor.principal_id), "role": "auditor",
         "community_id": str(community.id), "kind": "staff",
     }
     assert community.actor(signed_in["token"]).role == "auditor"
     with pytest.raises(Forbidden):
-        app.issue_staff_sign_in_code(community.staff, auditor.principal_id)
+        app.execute(IssueStaffSignInCode(staff_id=auditor.principal_id), community.staff)
     with pytest.raises(Forbidden):
-        app.issue_account_sign_in_code(auditor, community.open("volunteer").account_id)
+        app.execute(IssueAccountSignInCode(account_id=community.open("volunteer").account_id), auditor)
 
 
 def test_sign_in_codes_are_shown_only_to_those_who_may_hand_them_over(community: AppCommunity) -> None:
     app = community.app
     beneficiary = community.open("beneficiary")
-    code = app.issue_account_sign_in_code(community.staff, beneficiary.account_id).result["code"]
-    assert app.displayable_sign_in_code(community.staff, beneficiary.account_id, code).principal_id == beneficiary.account_id
+    code = app.execute(IssueAccountSignInCode(account_id=beneficiary.account_id), community.staff).result["code"]
+    shown = displayable_sign_in_code(app.reader(), community.staff, beneficiary.account_id, code)
+    assert shown.principal_id == beneficiary.account_id
     with pytest.raises(Forbidden):
-        app.displayable_sign_in_code(beneficiary, beneficiary.account_id, code)
+        displayable_sign_in_code(app.reader(), beneficiary, beneficiary.account_id, code)
     with pytest.raises(Forbidden):
-        app.displayable_sign_in_code(new_app_community(community.services).staff, beneficiary.account_id, code)
+        stranger = new_app_community(community.services).staff
+        displayable_sign_in_code(app.reader(), stranger, beneficiary.account_id, code)
     with pytest.raises(NotFound):
-        app.displayable_sign_in_code(community.staff, community.open("beneficiary").account_id, code)
+        displayable_sign_in_code(app.reader(), community.staff, community.open("beneficiary").account_id, code)
     for wrong in ("1234", "x" * 12, "0" * SIGN_IN_CODE_DIGITS):
         with pytest.raises(NotFound):
-            app.displayable_sign_in_code(community.staff, beneficiary.account_id, wrong)
-    app.sign_in(code)
+            displayable_sign_in_code(app.reader(), community.staff, beneficiary.account_id, wrong)
+    sign_in(app, code)
     with pytest.raises(NotFound):
-        app.displayable_sign_in_code(community.staff, beneficiary.account_id, code)
+        displayable_sign_in_code(app.reader(), community.staff, beneficiary.account_id, code)
 
 
 def _two_processes(database_url: str) -> tuple[Services, Services]:
@@ -259,9 +288,10 @@ def test_two_processes_signing_in_with_one_code_cannot_both_win(database_url: st
         community = new_app_community(first)
         volunteer = community.open("volunteer")
         for _ in range(3):
-            code = first.app.issue_account_sign_in_code(community.staff, volunteer.account_id).result["code"]
+            issuing = IssueAccountSignInCode(account_id=volunteer.account_id)
+            code = first.app.execute(issuing, community.staff).result["code"]
             second.app.repository.get(volunteer.account_id)  # both have the keyring's history at hand
-            outcomes = _race(lambda: first.app.sign_in(code), lambda: second.app.sign_in(code))
+            outcomes = _race(lambda: sign_in(first.app, code), lambda: sign_in(second.app, code))
             winners = [o for o in outcomes if not isinstance(o, Exception)]
             losers = [o for o in outcomes if isinstance(o, Exception)]
             assert len(winners) == 1 and len(losers) == 1, outcomes
@@ -281,9 +311,9 @@ def test_a_sign_in_racing_a_new_token_from_another_process_never_survives_it(dat
         staff_there = second.app.authenticate(ADMIN_TOKEN)
         assert staff_there is not None
         for _ in range(3):
-            code = first.app.issue_account_sign_in_code(community.staff, account_id).result["code"]
-            outcomes = _race(lambda: first.app.sign_in(code),
-                             lambda: second.app.issue_account_token(staff_there, account_id))
+            code = first.app.execute(IssueAccountSignInCode(account_id=account_id), community.staff).result["code"]
+            outcomes = _race(lambda: sign_in(first.app, code),
+                             lambda: second.app.execute(IssueAccountToken(account_id=account_id), staff_there))
             signing_in, replacing = outcomes
             assert first.app.authenticate(replacing.result["token"]) is not None  # type: ignore[attr-defined]
             # Either the sign-in came first and the replacement revoked its token, or the
@@ -333,7 +363,7 @@ def test_guess_failures_count_per_client_within_the_window(services: Services) -
 def test_an_actor_without_a_credential_cannot_rotate(community: AppCommunity) -> None:
     stranger = Actor("admin", uuid4(), None, None, None)
     with pytest.raises(NotFound):
-        community.app.rotate_token(stranger)
+        community.app.execute(RotateToken(), stranger)
 
 
 @pytest.mark.backends("sqlite", "postgres")
@@ -342,11 +372,12 @@ def test_every_process_can_reprint_a_card_another_issued(database_url: str) -> N
     try:
         community = new_app_community(first)
         grandma = community.open("beneficiary", "张阿姨")
-        issued = first.app.prepare_card_sheet(community.staff, community.id, [str(grandma.account_id)]).result
+        sheet = PrepareCardSheet(community_id=community.id, account_ids=(str(grandma.account_id),))
+        issued = first.app.execute(sheet, community.staff).result
         assert issued["cards_issued"] == 1 and issued["cards"][0]["daily_limit"] == 100
         staff_there = second.app.authenticate(ADMIN_TOKEN)
         assert staff_there is not None
-        again = second.app.prepare_card_sheet(staff_there, community.id, [str(grandma.account_id)]).result
+        again = second.app.execute(sheet, staff_there).result
         assert again["cards_issued"] == 0  # the generated secret is shared through the database
         assert again["cards"][0]["card_code"] == issued["cards"][0]["card_code"]
         assert again["cards"][0]["sign_in"]["code"] != issued["cards"][0]["sign_in"]["code"]
@@ -378,12 +409,12 @@ def test_a_configured_card_secret_derives_the_codes(database_url: str) -> None:
 
 def test_a_console_made_admin_is_retired_like_any_other(services: Services) -> None:
     app = services.app
-    made = app.register_operator_staff(display_name="值班管理员", role="admin", community_id=None).result
+    made = app.execute(RegisterOperatorStaff(display_name="值班管理员", role="admin", community_id=None), CONSOLE).result
     console = app.authenticate(made["token"])
     assert console is not None and console.role == "admin"
-    rotated = app.rotate_token(console).result["token"]
+    rotated = app.execute(RotateToken(), console).result["token"]
     assert app.authenticate(made["token"]) is None and app.authenticate(rotated) is not None
     admin = app.authenticate(ADMIN_TOKEN)
     assert admin is not None
-    assert app.revoke_staff(admin, UUID(made["id"])).result["revoked"] == 1
+    assert app.execute(RevokeStaff(staff_id=UUID(made["id"])), admin).result["revoked"] == 1
     assert app.authenticate(rotated) is None

@@ -13,8 +13,19 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from domain.base import hash_token
 from domain.community import Credential
+from domain.credentialing import (
+    STRANGER,
+    IssueAccountSignInCode,
+    IssueAccountToken,
+    IssueStaffSignInCode,
+    IssueStaffToken,
+    RevokeStaff,
+    RotateToken,
+    SignIn,
+)
 from domain.credentials import LIVE_CREDENTIALS_MAX, Keyring
 from domain.errors import InvalidSignInCode
+from domain.people import OpenAccount, RegisterStaff
 from infra.settings import Settings
 from infra.wiring import build_services
 from tests.conftest import ADMIN_TOKEN
@@ -30,10 +41,10 @@ class CredentialMachine(RuleBasedStateMachine):
         self.services = build_services(Settings(database_url="memory://", admin_token=ADMIN_TOKEN))
         self.community = new_app_community(self.services)
         app = self.services.app
-        opened = app.open_account(self.community.staff, community_id=self.community.id, kind="beneficiary",
-                                  display_name="张阿姨").result
-        registered = app.register_staff(self.community.admin, community_id=self.community.id,
-                                        display_name="网格员", role="staff").result
+        opening = OpenAccount(community_id=self.community.id, kind="beneficiary", display_name="张阿姨")
+        opened = app.execute(opening, self.community.staff).result
+        registering = RegisterStaff(community_id=self.community.id, display_name="网格员", role="staff")
+        registered = app.execute(registering, self.community.admin).result
         self.ids = {"holder": UUID(opened["id"]), "clerk": UUID(registered["id"])}
         self.live: dict[str, list[str]] = {"holder": [opened["token"]], "clerk": [registered["token"]]}
         self.dead: list[str] = []
@@ -57,9 +68,9 @@ class CredentialMachine(RuleBasedStateMachine):
     def hand_out_a_sign_in_code(self, who: str) -> None:
         app, staff = self.services.app, self.community.staff
         if who == "holder":
-            code = app.issue_account_sign_in_code(staff, self.ids[who]).result["code"]
+            code = app.execute(IssueAccountSignInCode(account_id=self.ids[who]), staff).result["code"]
         else:
-            code = app.issue_staff_sign_in_code(self.community.admin, self.ids[who]).result["code"]
+            code = app.execute(IssueStaffSignInCode(staff_id=self.ids[who]), self.community.admin).result["code"]
         self.codes[who].append(code)
 
     @precondition(lambda self: any(self.codes.values()))
@@ -67,7 +78,7 @@ class CredentialMachine(RuleBasedStateMachine):
     def sign_in(self, data: st.DataObject) -> None:
         who = data.draw(st.sampled_from([w for w in PRINCIPALS if self.codes[w]]))
         code = self.codes[who].pop(data.draw(st.integers(0, len(self.codes[who]) - 1)))
-        self._add(who, self.services.app.sign_in(code).result["token"])
+        self._add(who, self.services.app.execute(SignIn(code), STRANGER).result["token"])
         self.dead_codes.append(code)
 
     @precondition(lambda self: self.dead_codes)
@@ -75,7 +86,7 @@ class CredentialMachine(RuleBasedStateMachine):
     def a_dead_code_is_refused(self, data: st.DataObject) -> None:
         code = data.draw(st.sampled_from(self.dead_codes))
         try:
-            self.services.app.sign_in(code)
+            self.services.app.execute(SignIn(code), STRANGER)
         except InvalidSignInCode:
             return
         raise AssertionError("a used or reset sign-in code signed in")
@@ -87,7 +98,7 @@ class CredentialMachine(RuleBasedStateMachine):
         old = data.draw(st.sampled_from(self.live[who]))
         actor = self.services.app.authenticate(old)
         assert actor is not None
-        new = self.services.app.rotate_token(actor).result["token"]
+        new = self.services.app.execute(RotateToken(), actor).result["token"]
         self.live[who].remove(old)
         self.dead.append(old)
         self._add(who, new)
@@ -96,15 +107,16 @@ class CredentialMachine(RuleBasedStateMachine):
     def new_token_from_staff(self, who: str) -> None:
         app = self.services.app
         if who == "holder":
-            token = app.issue_account_token(self.community.staff, self.ids[who]).result["token"]
+            token = app.execute(IssueAccountToken(account_id=self.ids[who]), self.community.staff).result["token"]
         else:
-            token = app.issue_staff_token(self.community.admin, self.ids[who]).result["token"]
+            token = app.execute(IssueStaffToken(staff_id=self.ids[who]), self.community.admin).result["token"]
         self._reset(who)
         self.live[who].append(token)
 
     @rule()
     def revoke_the_clerk(self) -> None:
-        revoked = self.services.app.revoke_staff(self.community.admin, self.ids["clerk"]).result["revoked"]
+        revoking = RevokeStaff(staff_id=self.ids["clerk"])
+        revoked = self.services.app.execute(revoking, self.community.admin).result["revoked"]
         assert revoked == len(self.live["clerk"])
         self._reset("clerk")
 

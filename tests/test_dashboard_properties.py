@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.community import Community
 from domain.money import Asset
 from infra.settings import Settings
 from infra.wiring import build_services, memory_read_store
@@ -77,7 +78,7 @@ def test_the_dashboard_counts_what_happened(plan: list[tuple[Any, ...]]) -> None
                 status = "closed"
             counted[category][status] += 1
 
-        period = month_now(app.get_community(community.id).timezone)
+        period = month_now(app.reader().get(Community, community.id, "community").timezone)
         services.projector.catch_up()
         with services.store.read() as cursor:
             board = dashboard.month(cursor, str(community.id), period)

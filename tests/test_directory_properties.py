@@ -14,6 +14,7 @@ from domain.accounts import Account, AccountKind, AccountStatus
 from domain.base import Actor
 from domain.community import ReportCategory
 from domain.errors import DomainError
+from domain.people import SetFrozen
 from domain.reports import Report, ReportStatus
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -78,7 +79,7 @@ def test_every_filter_combination_lists_exactly_the_matching_items(
             for change in changes:
                 change_report(community, reports[-1], change, handler=volunteers[1 - reporter])
         for account, frozen in freezes:
-            community.app.set_frozen(community.staff, accounts[account], frozen=frozen)
+            community.app.execute(SetFrozen(account_id=accounts[account], frozen=frozen), community.staff)
         services.projector.catch_up()
 
         report_aggregates = [services.app.get_report(r) for r in reversed(reports)]  # newest first
@@ -89,7 +90,7 @@ def test_every_filter_combination_lists_exactly_the_matching_items(
             key = directory.REPORTS.key(community_id=str(community.id), status=status, category=category, reporter_id=reporter)
             assert listed(services, key, page_size) == expected, (status, category, reporter)
 
-        account_aggregates = [services.app.get_account(a) for a in reversed(accounts)]
+        account_aggregates = [services.app.reader().get(Account, a, "account") for a in reversed(accounts)]
         for kind, status in itertools.product([None, *(k.value for k in AccountKind)],
                                               [None, *(s.value for s in AccountStatus)]):
             expected = [str(a.id) for a in account_aggregates if _account_matches(a, kind, status)]

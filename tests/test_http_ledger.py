@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from infra.wiring import Services
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api, api_for, check_invariants, new_key
@@ -70,15 +71,17 @@ def world(services: Services) -> Iterator[World]:
     assert admin is not None
 
     def community(name: str) -> dict[str, Any]:
-        return app.register_community(admin, name=name).result
+        return app.execute(RegisterCommunity(name=name), admin).result
 
     def staff(community: dict[str, Any], role: str = "staff") -> dict[str, Any]:
-        return app.register_staff(admin, community_id=UUID(community["id"]), display_name=f"{role}-{new_key()}",
-                                  role=role).result
+        registering = RegisterStaff(community_id=UUID(community["id"]), display_name=f"{role}-{new_key()}", role=role)
+        return app.execute(registering, admin).result
 
-    def account(community: dict[str, Any], kind: str, name: str | None = None, **fields: Any) -> dict[str, Any]:
-        return app.open_account(admin, community_id=UUID(community["id"]), kind=kind,
-                                display_name=name or f"{kind}-{new_key()}", **fields).result
+    def account(community: dict[str, Any], kind: str, name: str | None = None,
+                merchant_categories: tuple[str, ...] = ()) -> dict[str, Any]:
+        opening = OpenAccount(community_id=UUID(community["id"]), kind=kind, display_name=name or f"{kind}-{new_key()}",
+                              merchant_categories=merchant_categories)
+        return app.execute(opening, admin).result
 
     def earn(volunteer: dict[str, Any], staff_member: dict[str, Any], beans: int) -> None:
         reporter, verifier = app.authenticate(volunteer["token"]), app.authenticate(staff_member["token"])
@@ -91,7 +94,7 @@ def world(services: Services) -> Iterator[World]:
         "staff": staff(here), "auditor": staff(here, "auditor"), "foreign_staff": staff(elsewhere),
         "volunteer": account(here, "volunteer", "金豆哥 王师傅"), "other_volunteer": account(here, "volunteer"),
         "beneficiary": account(here, "beneficiary", "李奶奶"),
-        "merchant": account(here, "merchant", "菜市场老张", merchant_categories=["vegetable"]),
+        "merchant": account(here, "merchant", "菜市场老张", merchant_categories=("vegetable",)),
         "foreign_beneficiary": account(elsewhere, "beneficiary"),
     }
     earn(people["volunteer"], people["staff"], 50)

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from domain.accounts import Account
 from domain.base import IdempotencyKey
 from domain.errors import (
     AccountFrozen,
@@ -22,6 +23,7 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.money import SystemAccount, decode_postings, system_account
+from domain.people import OpenAccount, RegisterCommunity, SetFrozen
 from infra.wiring import Services
 from tests.support import AppCommunity, check_invariants, new_app_community, new_key
 
@@ -269,20 +271,21 @@ def test_staff_of_another_community_can_touch_nothing_here(services: Services) -
     with pytest.raises(Forbidden):
         here.app.reject_report(there.staff, report_id, reason="不是我们社区的")
     with pytest.raises(Forbidden):
-        here.app.set_frozen(there.staff, volunteer.account_id, frozen=True)
+        here.app.execute(SetFrozen(account_id=volunteer.account_id, frozen=True), there.staff)
     with pytest.raises(Forbidden):
-        here.app.open_account(there.staff, community_id=here.id, kind="volunteer", display_name="越权")
+        here.app.execute(OpenAccount(community_id=here.id, kind="volunteer", display_name="越权"), there.staff)
     assert here.app.get_report(report_id).status == "submitted"
-    assert not here.app.get_account(volunteer.account_id).is_frozen
+    assert not here.app.reader().get(Account, volunteer.account_id, "account").is_frozen
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 201, "名字\x00", "tab\there", "bell\x07", None, 5])
 def test_names_with_control_characters_or_out_of_bounds_are_refused(community: AppCommunity, name: object) -> None:
     events_before = community.services.projector.head()
     with pytest.raises(ValidationFailed):
-        community.app.open_account(community.staff, community_id=community.id, kind="volunteer", display_name=name)  # type: ignore[arg-type]
+        opening = OpenAccount(community_id=community.id, kind="volunteer", display_name=name)  # type: ignore[arg-type]
+        community.app.execute(opening, community.staff)
     with pytest.raises(ValidationFailed):
-        community.app.register_community(community.admin, name=name)  # type: ignore[arg-type]
+        community.app.execute(RegisterCommunity(name=name), community.admin)  # type: ignore[arg-type]
     assert community.services.projector.head() == events_before
 
 
@@ -292,15 +295,17 @@ def test_names_with_control_characters_or_out_of_bounds_are_refused(community: A
 def test_a_frozen_account_can_receive_but_not_spend(community: AppCommunity) -> None:
     volunteer, grandma = community.open("volunteer"), community.open("beneficiary", "李奶奶")
     community.earn(volunteer, 10)
-    assert community.app.set_frozen(community.staff, volunteer.account_id, frozen=True).result["status"] == "frozen"
+    freezing = SetFrozen(account_id=volunteer.account_id, frozen=True)
+    assert community.app.execute(freezing, community.staff).result["status"] == "frozen"
 
     community.earn(volunteer, 5)  # receiving still works
     with pytest.raises(AccountFrozen):
         community.app.donate(volunteer, to_account_id=grandma.account_id, amount=1)
     assert community.balance(volunteer) == 15
 
-    community.app.set_frozen(community.staff, grandma.account_id, frozen=True)
-    assert community.app.set_frozen(community.staff, volunteer.account_id, frozen=False).result["status"] == "active"
+    community.app.execute(SetFrozen(account_id=grandma.account_id, frozen=True), community.staff)
+    unfreezing = SetFrozen(account_id=volunteer.account_id, frozen=False)
+    assert community.app.execute(unfreezing, community.staff).result["status"] == "active"
     community.app.donate(volunteer, to_account_id=grandma.account_id, amount=15)  # a frozen beneficiary receives
     assert (community.balance(volunteer), community.balance(grandma)) == (0, 15)
     check_invariants(community.services)
@@ -309,12 +314,13 @@ def test_a_frozen_account_can_receive_but_not_spend(community: AppCommunity) -> 
 @pytest.mark.backends("memory", "sqlite")
 def test_freezing_twice_records_nothing_new(community: AppCommunity) -> None:
     volunteer = community.open("volunteer")
-    community.app.set_frozen(community.staff, volunteer.account_id, frozen=True)
+    community.app.execute(SetFrozen(account_id=volunteer.account_id, frozen=True), community.staff)
     head = community.services.projector.head()
-    assert community.app.set_frozen(community.staff, volunteer.account_id, frozen=True).result["status"] == "frozen"
+    freezing = SetFrozen(account_id=volunteer.account_id, frozen=True)
+    assert community.app.execute(freezing, community.staff).result["status"] == "frozen"
     assert community.services.projector.head() == head
     with pytest.raises(NotFound):
-        community.app.set_frozen(community.staff, uuid4(), frozen=True)
+        community.app.execute(SetFrozen(account_id=uuid4(), frozen=True), community.staff)
 
 
 # --- donations ------------------------------------------------------------------------------
@@ -405,17 +411,16 @@ def test_a_declined_command_keeps_its_key_so_a_retry_after_a_top_up_moves_nothin
 
 
 def test_secrets_are_never_kept_for_a_replay(community: AppCommunity) -> None:
-    key = IdempotencyKey(community.staff.principal_id, new_key(), request_hash="open")
-    first = community.app.open_account(community.staff, community_id=community.id, kind="volunteer",
-                                       display_name="新志愿者", idempotency=key)
-    again = community.app.open_account(community.staff, community_id=community.id, kind="volunteer",
-                                       display_name="新志愿者", idempotency=key)
+    key = new_key()
+    opening = OpenAccount(community_id=community.id, kind="volunteer", display_name="新志愿者")
+    first = community.app.execute(opening, community.staff, key)
+    again = community.app.execute(opening, community.staff, key)
     assert first.result["token"] and again.replayed
     assert again.result["token"] is None and again.result["id"] == first.result["id"]
 
 
 def test_an_empty_category_list_is_no_category_for_any_kind(community: AppCommunity) -> None:
     volunteer = community.open("volunteer", merchant_categories=[])
-    assert community.app.get_account(volunteer.account_id).merchant_categories == []
+    assert community.app.reader().get(Account, volunteer.account_id, "account").merchant_categories == []
     with pytest.raises(ValidationFailed):
         community.open("volunteer", merchant_categories=["meal"])

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.base import Actor
+from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.periods import period_of
 from domain.reports import Report
 from infra.audit import replay_and_compare
@@ -87,14 +88,18 @@ def world(services: Services) -> Iterator[World]:
     app = services.app
     admin = app.authenticate(ADMIN_TOKEN)
     assert admin is not None
-    here = app.register_community(admin, name="金沙社区").result
-    elsewhere = app.register_community(admin, name="瓯北社区", timezone="Asia/Shanghai").result
+    here = app.execute(RegisterCommunity(name="金沙社区"), admin).result
+    elsewhere = app.execute(RegisterCommunity(name="瓯北社区", timezone="Asia/Shanghai"), admin).result
 
     def staff(community: dict[str, Any], role: str, name: str) -> dict[str, Any]:
-        return app.register_staff(admin, community_id=UUID(community["id"]), display_name=name, role=role).result
+        return app.execute(RegisterStaff(community_id=UUID(community["id"]), display_name=name, role=role),
+                           admin).result
 
-    def account(community: dict[str, Any], kind: str, name: str, **fields: Any) -> dict[str, Any]:
-        return app.open_account(admin, community_id=UUID(community["id"]), kind=kind, display_name=name, **fields).result
+    def account(community: dict[str, Any], kind: str, name: str,
+                merchant_categories: tuple[str, ...] = ()) -> dict[str, Any]:
+        opening = OpenAccount(community_id=UUID(community["id"]), kind=kind, display_name=name,
+                              merchant_categories=merchant_categories)
+        return app.execute(opening, admin).result
 
     people = {
         "staff": staff(here, "staff", "网格员 小张"), "auditor": staff(here, "auditor", "审计 老陈"),
@@ -105,8 +110,8 @@ def world(services: Services) -> Iterator[World]:
         "other_beneficiary": account(here, "beneficiary", "ÉLODIE 张"),
         "wildcard_beneficiary": account(here, "beneficiary", "百分百%_满意"),
         "plain_beneficiary": account(here, "beneficiary", "百分百ab满意"),
-        "grocer": account(here, "merchant", "菜市场老张", merchant_categories=["vegetable", "fruit"]),
-        "hardware": account(here, "merchant", "五金店", merchant_categories=["hardware"]),
+        "grocer": account(here, "merchant", "菜市场老张", merchant_categories=("vegetable", "fruit")),
+        "hardware": account(here, "merchant", "五金店", merchant_categories=("hardware",)),
         "foreign_volunteer": account(elsewhere, "volunteer", "瓯北志愿者"),
     }
     with api_for(services, ADMIN_TOKEN) as api:

@@ -33,6 +33,7 @@ from domain.paying import (
     ReverseRedemption,
 )
 from domain.payments import CARD_CODE_DIGITS, PHONE_CODE_DIGITS, PaymentCode
+from domain.people import SetFrozen
 from domain.periods import months_after
 from domain.redemptions import Redemption
 from infra.wiring import Services
@@ -267,10 +268,10 @@ def test_a_frozen_customer_is_refused_and_nothing_moves(community: AppCommunity)
     community.earn(volunteer, 50)
     merchant = community.open("merchant")
     code = code_of(community, volunteer)
-    community.app.set_frozen(community.staff, volunteer.account_id, frozen=True)
+    community.app.execute(SetFrozen(account_id=volunteer.account_id, frozen=True), community.staff)
     with pytest.raises(AccountFrozen):
         pay(community, merchant, code, LUNCH)
-    community.app.set_frozen(community.staff, volunteer.account_id, frozen=False)
+    community.app.execute(SetFrozen(account_id=volunteer.account_id, frozen=False), community.staff)
     pay(community, merchant, code, LUNCH)
     assert balances(community, volunteer, merchant) == [(0, 38), (0, 12)]
     check_invariants(community.services)
@@ -280,7 +281,7 @@ def test_a_frozen_merchant_still_receives(community: AppCommunity) -> None:
     volunteer = community.open("volunteer")
     community.earn(volunteer, 50)
     merchant = community.open("merchant")
-    community.app.set_frozen(community.staff, merchant.account_id, frozen=True)
+    community.app.execute(SetFrozen(account_id=merchant.account_id, frozen=True), community.staff)
     pay(community, merchant, code_of(community, volunteer), LUNCH)
     assert community.balance(merchant) == LUNCH
     check_invariants(community.services)
@@ -352,7 +353,7 @@ def test_a_frozen_accounts_card_is_refused(community: AppCommunity) -> None:
     grandma = funded_grandma(community, welfare=100, beans=0)
     canteen = community.open("merchant", merchant_categories=["meal"])
     card = card_of(community, grandma, daily_limit=50)
-    community.app.set_frozen(community.staff, grandma.account_id, frozen=True)
+    community.app.execute(SetFrozen(account_id=grandma.account_id, frozen=True), community.staff)
     with pytest.raises(AccountFrozen):
         pay(community, canteen, card, LUNCH)
     assert balances(community, grandma) == [(100, 0)]
@@ -363,9 +364,9 @@ def test_a_card_dies_with_the_freeze_and_only_a_new_card_pays_after_the_unfreeze
     grandma = funded_grandma(community, welfare=100, beans=0)
     canteen = community.open("merchant", merchant_categories=["meal"])
     lost = card_of(community, grandma, daily_limit=50)
-    community.app.set_frozen(community.staff, grandma.account_id, frozen=True)
+    community.app.execute(SetFrozen(account_id=grandma.account_id, frozen=True), community.staff)
     replacement = card_of(community, grandma, daily_limit=50)  # staff may print the new card while frozen
-    community.app.set_frozen(community.staff, grandma.account_id, frozen=False)
+    community.app.execute(SetFrozen(account_id=grandma.account_id, frozen=False), community.staff)
     with pytest.raises(InvalidPaymentCode):
         pay(community, canteen, lost, LUNCH)
     pay(community, canteen, replacement, LUNCH)
@@ -377,8 +378,8 @@ def test_a_card_issued_before_a_freeze_stays_dead_even_if_never_replaced(communi
     grandma = funded_grandma(community, welfare=100, beans=0)
     canteen = community.open("merchant", merchant_categories=["meal"])
     card = card_of(community, grandma, daily_limit=50)
-    community.app.set_frozen(community.staff, grandma.account_id, frozen=True)
-    community.app.set_frozen(community.staff, grandma.account_id, frozen=False)
+    community.app.execute(SetFrozen(account_id=grandma.account_id, frozen=True), community.staff)
+    community.app.execute(SetFrozen(account_id=grandma.account_id, frozen=False), community.staff)
     with pytest.raises(InvalidPaymentCode):
         pay(community, canteen, card, LUNCH)
     assert balances(community, grandma) == [(100, 0)]
@@ -447,7 +448,7 @@ def test_a_frozen_merchant_cannot_give_units_back(community: AppCommunity) -> No
     community.earn(volunteer, 50)
     merchant = community.open("merchant")
     sale = pay(community, merchant, code_of(community, volunteer), LUNCH)
-    community.app.set_frozen(community.staff, merchant.account_id, frozen=True)
+    community.app.execute(SetFrozen(account_id=merchant.account_id, frozen=True), community.staff)
     with pytest.raises(AccountFrozen):
         community.app.execute(ReverseRedemption(redemption_id=UUID(sale["id"])), merchant)
     assert community.balance(merchant) == LUNCH

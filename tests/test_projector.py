@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from domain.people import RegisterCommunity
 from infra.settings import Settings
 from infra.wiring import build_services
 from tests.conftest import ADMIN_TOKEN
@@ -19,7 +20,7 @@ def test_a_read_model_batch_on_sqlite_holds_the_write_lock_from_its_first_statem
     ours = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
     theirs = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
     admin = theirs.app.authenticate(ADMIN_TOKEN)
-    other_writer = threading.Thread(target=lambda: theirs.app.register_community(admin, name="金星社区"))
+    other_writer = threading.Thread(target=lambda: theirs.app.execute(RegisterCommunity(name="金星社区"), admin))
     try:
         with ours.store.transaction(commit=True) as cursor:
             cursor.one("SELECT COUNT(*) AS n FROM ledger_communities")

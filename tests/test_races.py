@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from domain.errors import DomainError
+from domain.people import OpenAccount, RegisterStaff
 from infra.settings import Settings
 from infra.wiring import Services, build_services
 from tests.support import AppCommunity, check_invariants, new_app_community, new_key
@@ -67,10 +68,10 @@ def post_from_own_client(app: FastAPI, path: str, token: str, body: dict[str, An
 
 def volunteer_and_beneficiary(services: Services, beans: int) -> tuple[AppCommunity, dict[str, Any], dict[str, Any]]:
     community = new_app_community(services)
-    volunteer = community.app.open_account(community.staff, community_id=community.id, kind="volunteer",
-                                           display_name="金豆哥").result
-    beneficiary = community.app.open_account(community.staff, community_id=community.id, kind="beneficiary",
-                                             display_name="李奶奶").result
+    volunteer = community.app.execute(OpenAccount(community_id=community.id, kind="volunteer", display_name="金豆哥"),
+                                      community.staff).result
+    beneficiary = community.app.execute(
+        OpenAccount(community_id=community.id, kind="beneficiary", display_name="李奶奶"), community.staff).result
     community.earn(community.actor(volunteer["token"]), beans)
     return community, volunteer, beneficiary
 
@@ -113,8 +114,8 @@ def test_earning_and_spending_at_once_lose_nothing(services: Services) -> None:
     community, volunteer, beneficiary = volunteer_and_beneficiary(services, 20)
     reports = [community.report(community.actor(volunteer["token"])) for _ in range(THREADS // 2)]
     app = create_app(services)
-    staff_token = community.app.register_staff(community.admin, community_id=community.id, display_name="网格员",
-                                               role="staff").result["token"]
+    registering = RegisterStaff(community_id=community.id, display_name="网格员", role="staff")
+    staff_token = community.app.execute(registering, community.admin).result["token"]
 
     def work(index: int) -> Any:
         if index % 2:

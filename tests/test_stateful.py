@@ -33,6 +33,7 @@ from domain.errors import (
     OverPledged,
 )
 from domain.money import Asset, escrow_account
+from domain.people import SetFrozen
 from infra.settings import Settings
 from infra.wiring import build_services
 from tests.conftest import ADMIN_TOKEN, PostgresDatabase, require_postgres
@@ -189,7 +190,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def toggle_frozen(self, volunteer: int) -> None:
         account_id = self.volunteers[volunteer].account_id
         freeze = account_id not in self.frozen
-        outcome = self.app.set_frozen(self.community.staff, account_id, frozen=freeze, reason="核查中")
+        outcome = self.app.execute(SetFrozen(account_id=account_id, frozen=freeze, reason="核查中"), self.community.staff)
         assert outcome.result["status"] == ("frozen" if freeze else "active")
         self.frozen ^= {account_id}  # type: ignore[arg-type]
 

@@ -26,6 +26,7 @@ from domain.errors import (
 )
 from domain.money import Asset, escrow_account
 from domain.paying import ReverseRedemption
+from domain.people import SetFrozen
 from domain.redemptions import Redemption
 from domain.settlements import rebate_fen
 from infra.settings import persistence_env
@@ -108,7 +109,7 @@ def test_refusals_move_nothing(community: AppCommunity) -> None:
     beneficiary = community.open("beneficiary")
     with pytest.raises(Forbidden):
         pledge(community, beneficiary, wish_id, 1)
-    community.app.set_frozen(community.staff, volunteer.account_id, frozen=True, reason="核查")
+    community.app.execute(SetFrozen(account_id=volunteer.account_id, frozen=True, reason="核查"), community.staff)
     with pytest.raises(AccountFrozen):
         pledge(community, volunteer, wish_id, 1)
     other = new_app_community(community.services)
@@ -214,7 +215,8 @@ def test_cancellation_returns_every_pledge_to_its_pledger(community: AppCommunit
     for volunteer, amount in zip(volunteers, (5, 10, 15)):
         pledge(community, volunteer, wish_id, amount)
     pledge(community, volunteers[0], wish_id, 2)  # a second pledge of the same volunteer
-    community.app.set_frozen(community.staff, volunteers[1].account_id, frozen=True, reason="核查")  # still receives
+    freezing = SetFrozen(account_id=volunteers[1].account_id, frozen=True, reason="核查")
+    community.app.execute(freezing, community.staff)  # still receives
     before = outstanding_now(community)
 
     reply = community.app.cancel_wish(community.staff, wish_id).result

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.commands import Key, command_route
 from api.deps import (
     ADMIN,
     HOLDERS,
@@ -13,19 +15,21 @@ from api.deps import (
     PAGE_LIMIT_MAX,
     PEOPLE_WHO_RUN,
     STAFF,
-    IdempotencyKeyHeader,
     ServicesDep,
     body_id,
     check_may_read_account,
     decode_cursor,
     encode_cursor,
-    idempotency,
     path_id,
     require,
 )
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
 from api.responses import page, written
-from domain.base import Actor, local_time
+from domain.accounts import Account
+from domain.base import local_time
+from domain.bus import Actor
+from domain.community import Community
+from domain.people import OpenAccount, SetFrozen, account_view
 from projections import ledger
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -39,21 +43,17 @@ class AccountIn(BaseModel):
     display_name: str = Field(min_length=1, max_length=200)
     merchant_categories: list[Annotated[str, Field(max_length=32)]] | None = Field(default=None, max_length=16)
 
+    def command(self) -> OpenAccount:
+        categories = None if self.merchant_categories is None else tuple(self.merchant_categories)
+        return OpenAccount(community_id=body_id(self.community_id), kind=self.kind, display_name=self.display_name,
+                           merchant_categories=categories)
+
 
 class FreezeIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
-@router.post("/accounts", status_code=201)
-def open_account(
-    body: AccountIn, request: Request, services: ServicesDep,
-    actor: Annotated[Actor, Depends(require(ADMIN, STAFF))], key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    outcome = services.app.open_account(
-        actor, community_id=body_id(body.community_id), kind=body.kind, display_name=body.display_name,
-        merchant_categories=body.merchant_categories, idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 201)
+command_route(router, "POST", "/accounts", body=AccountIn, roles=(ADMIN, STAFF), name="open_account")
 
 
 @router.get("/accounts/{account_id}")
@@ -62,16 +62,17 @@ def get_account(
     as_of: Annotated[str | None, Query(max_length=AS_OF_LENGTH_MAX)] = None,
 ) -> dict[str, Any]:
     """`?as_of=` gives the balances as they stood at that moment (point in time)."""
-    account = services.app.get_account(path_id(account_id, "account"))
+    reader = services.app.reader()
+    account = reader.get(Account, path_id(account_id, "account"), "account")
     check_may_read_account(actor, account.id, account.community_id)
     moment = None if as_of is None else as_of_moment(as_of)
     services.projector.catch_up()
     with services.store.read() as cursor:
         if moment is None:
-            return services.app.account_view(account) | {"balances": ledger.balances(cursor, str(account.id))}
+            return account_view(account) | {"balances": ledger.balances(cursor, str(account.id))}
         balances = ledger.balances_as_of(cursor, str(account.id), moment)
-    timezone = services.app.get_community(account.community_id).timezone
-    return services.app.account_view(account) | {"balances": balances, "as_of": local_time(moment, timezone)}
+    timezone = reader.get(Community, account.community_id, "community").timezone
+    return account_view(account) | {"balances": balances, "as_of": local_time(moment, timezone)}
 
 
 @router.get("/accounts/{account_id}/entries")
@@ -79,9 +80,10 @@ def get_entries(
     account_id: str, services: ServicesDep, actor: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT, cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    account = services.app.get_account(path_id(account_id, "account"))
+    reader = services.app.reader()
+    account = reader.get(Account, path_id(account_id, "account"), "account")
     check_may_read_account(actor, account.id, account.community_id)
-    timezone = services.app.get_community(account.community_id).timezone
+    timezone = reader.get(Community, account.community_id, "community").timezone
     before = tuple(decode_cursor(cursor, 2)) if cursor else None
     services.projector.catch_up()
     with services.store.read() as read:
@@ -102,17 +104,14 @@ def get_entries(
     return page(items, next_cursor)
 
 
-@router.post("/accounts/{account_id}/freeze")
+@router.post("/accounts/{account_id}/freeze")  # by hand: its body (the reason) is optional
 def freeze(
     account_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(ADMIN, STAFF))],
     body: FreezeIn | None = None,
 ) -> JSONResponse:
-    outcome = services.app.set_frozen(actor, path_id(account_id, "account"), frozen=True,
-                                      reason=body.reason if body else "")
-    return written(services, outcome, 200)
+    command = SetFrozen(path_id(account_id, "account"), frozen=True, reason=body.reason if body else "")
+    return written(services, services.app.execute(command, actor), 200)
 
 
-@router.post("/accounts/{account_id}/unfreeze")
-def unfreeze(account_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(ADMIN, STAFF))]) -> JSONResponse:
-    outcome = services.app.set_frozen(actor, path_id(account_id, "account"), frozen=False)
-    return written(services, outcome, 200)
+command_route(router, "POST", "/accounts/{account_id}/unfreeze", command=partial(SetFrozen, frozen=False),
+              roles=(ADMIN, STAFF), status=200, key=Key.NONE, name="unfreeze")

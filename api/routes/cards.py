@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.card_sheet import card_sheet_pdf
 from api.deps import ADMIN, STAFF, ServicesDep, path_id, require
 from api.routes.credentials import sign_in_url
-from domain.base import Actor
+from domain.bus import Actor
+from domain.card_sheets import PrepareCardSheet
+from domain.community import Community
 
 router = APIRouter(prefix="/v1", tags=["paying at merchants"])
 
@@ -27,11 +29,12 @@ def cards_pdf(
     (the community's `card_daily_limit`), counted in the header `Jindou-Cards-Issued`; every
     card carries a fresh sign-in code valid for 24 hours."""
     wanted = [part.strip() for part in account_ids.split(",") if part.strip()]
-    outcome = services.app.prepare_card_sheet(actor, path_id(community_id, "community"), wanted)
+    community = path_id(community_id, "community")
+    outcome = services.app.execute(PrepareCardSheet(community, tuple(wanted)), actor)
     services.projector.catch_up(until=outcome.position)
     sheet = outcome.result
     urls = [sign_in_url(services, request, card["sign_in"]["kind"], card["sign_in"]["code"]) for card in sheet["cards"]]
-    community_name = services.app.get_community(path_id(community_id, "community")).name
+    community_name = services.app.reader().get(Community, community, "community").name
     return Response(
         card_sheet_pdf(sheet["cards"], urls, community_name), media_type="application/pdf",
         headers={"Jindou-Cards-Issued": str(sheet["cards_issued"]), "Cache-Control": "no-store",

@@ -2,22 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StrictInt
 
-from api.deps import (
-    ADMIN,
-    PEOPLE_WHO_RUN,
-    AppDep,
-    IdempotencyKeyHeader,
-    ServicesDep,
-    idempotency,
-    path_id,
-    require,
-)
-from api.responses import written
-from domain.base import Actor
+from api.commands import command_route
+from api.deps import ADMIN, PEOPLE_WHO_RUN, AppDep, path_id, require
+from domain.bus import Actor
+from domain.people import RegisterCommunity, community_view
 
 router = APIRouter(prefix="/v1", tags=["communities and people"])
 
@@ -29,19 +20,14 @@ class CommunityIn(BaseModel):
     award_schedule: dict[str, StrictInt] | None = None
     card_daily_limit: StrictInt | None = None
 
+    def command(self) -> RegisterCommunity:
+        return RegisterCommunity(name=self.name, timezone=self.timezone, rebate_rate_bps=self.rebate_rate_bps,
+                                 award_schedule=self.award_schedule, card_daily_limit=self.card_daily_limit)
 
-@router.post("/communities", status_code=201)
-def register_community(
-    body: CommunityIn, request: Request, services: ServicesDep,
-    actor: Annotated[Actor, Depends(require(ADMIN))], key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    outcome = services.app.register_community(
-        actor, name=body.name, timezone=body.timezone, rebate_rate_bps=body.rebate_rate_bps,
-        award_schedule=body.award_schedule, card_daily_limit=body.card_daily_limit, idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 201)
+
+command_route(router, "POST", "/communities", body=CommunityIn, roles=(ADMIN,), name="register_community")
 
 
 @router.get("/communities/{community_id}")
 def get_community(community_id: str, app: AppDep, actor: Annotated[Actor, Depends(require(*PEOPLE_WHO_RUN))]) -> dict:
-    return app.community_view(app.get_community_for(actor, path_id(community_id, "community")))
+    return community_view(app.get_community_for(actor, path_id(community_id, "community")))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.commands import Key, command_route
 from api.deps import (
     ADMIN,
     MERCHANT,
@@ -20,10 +21,22 @@ from api.deps import (
 )
 from api.qr import qr_response
 from api.responses import written
-from domain.base import Actor, Outcome
+from domain.bus import Actor
 from domain.credentials import SIGN_IN_CODE_DIGITS
-from domain.credentialing import STAFF_KIND
+from domain.credentialing import (
+    STAFF_KIND,
+    STRANGER,
+    IssueAccountSignInCode,
+    IssueAccountToken,
+    IssueStaffSignInCode,
+    IssueStaffToken,
+    RevokeStaff,
+    RotateToken,
+    SignIn,
+    displayable_sign_in_code,
+)
 from domain.errors import InvalidSignInCode
+from domain.writer import Outcome
 from infra.wiring import Services
 
 router = APIRouter(prefix="/v1", tags=["credentials"])
@@ -65,39 +78,40 @@ def _issued_code(services: Services, request: Request, outcome: Outcome) -> JSON
 @router.post("/accounts/{account_id}/token", status_code=201)
 def new_account_token(account_id: str, services: ServicesDep, actor: IssuerDep) -> JSONResponse:
     """A new token for the holder; every earlier token of the account answers 401 from now on."""
-    outcome = services.app.issue_account_token(actor, path_id(account_id, "account"))
+    outcome = services.app.execute(IssueAccountToken(path_id(account_id, "account")), actor)
     return _no_store(written(services, outcome, 201))
 
 
 @router.post("/staff/{staff_id}/token", status_code=201)
 def new_staff_token(staff_id: str, services: ServicesDep, actor: RunnerDep) -> JSONResponse:
     """(admin; a staff member for itself) A new token; every earlier one answers 401."""
-    outcome = services.app.issue_staff_token(actor, path_id(staff_id, "staff member"))
+    outcome = services.app.execute(IssueStaffToken(path_id(staff_id, "staff member")), actor)
     return _no_store(written(services, outcome, 201))
 
 
-@router.post("/staff/{staff_id}/revoke")
-def revoke_staff(staff_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(ADMIN))]) -> JSONResponse:
-    """Every token of the staff member answers 401 from now on; `revoked` counts them."""
-    return written(services, services.app.revoke_staff(actor, path_id(staff_id, "staff member")), 200)
+command_route(router, "POST", "/staff/{staff_id}/revoke", command=RevokeStaff, roles=(ADMIN,), status=200, key=Key.NONE,
+              name="revoke_staff",
+              summary="Every token of the staff member answers 401 from now on; `revoked` counts them.")
 
 
 @router.post("/auth/rotate", status_code=201)
 def rotate(services: ServicesDep, actor: Annotated[Actor, Depends(authenticate)]) -> JSONResponse:
     """Replace the caller's own token: the one sent answers 401 from now on."""
-    return _no_store(written(services, services.app.rotate_token(actor), 201))
+    return _no_store(written(services, services.app.execute(RotateToken(), actor), 201))
 
 
 @router.post("/accounts/{account_id}/sign-in-codes", status_code=201)
 def new_account_sign_in_code(account_id: str, request: Request, services: ServicesDep, actor: IssuerDep) -> JSONResponse:
     """A one-time code (valid 24 h) and the URL that signs the holder in on a phone."""
-    return _issued_code(services, request, services.app.issue_account_sign_in_code(actor, path_id(account_id, "account")))
+    return _issued_code(services, request, services.app.execute(
+        IssueAccountSignInCode(path_id(account_id, "account")), actor))
 
 
 @router.post("/staff/{staff_id}/sign-in-codes", status_code=201)
 def new_staff_sign_in_code(staff_id: str, request: Request, services: ServicesDep, actor: RunnerDep) -> JSONResponse:
     """(admin; a staff member for itself) A one-time code that opens the staff console."""
-    return _issued_code(services, request, services.app.issue_staff_sign_in_code(actor, path_id(staff_id, "staff member")))
+    return _issued_code(services, request, services.app.execute(
+        IssueStaffSignInCode(path_id(staff_id, "staff member")), actor))
 
 
 @router.get("/accounts/{account_id}/sign-in-codes/{code}.svg", response_class=Response)
@@ -105,7 +119,7 @@ def new_staff_sign_in_code(staff_id: str, request: Request, services: ServicesDe
 def account_sign_in_code_image(account_id: str, code: str, request: Request, services: ServicesDep,
                                actor: IssuerDep) -> Response:
     """A live sign-in code's URL as a QR image, for the staff of the account's community."""
-    live = services.app.displayable_sign_in_code(actor, path_id(account_id, "account"), code)
+    live = displayable_sign_in_code(services.app.reader(), actor, path_id(account_id, "account"), code)
     return qr_response(sign_in_url(services, request, live.role, code), request)
 
 
@@ -114,7 +128,7 @@ def account_sign_in_code_image(account_id: str, code: str, request: Request, ser
 def staff_sign_in_code_image(staff_id: str, code: str, request: Request, services: ServicesDep,
                              actor: RunnerDep) -> Response:
     """A live staff sign-in code's URL as a QR image, for an admin or the person itself."""
-    live = services.app.displayable_sign_in_code(actor, path_id(staff_id, "staff member"), code)
+    live = displayable_sign_in_code(services.app.reader(), actor, path_id(staff_id, "staff member"), code)
     return qr_response(sign_in_url(services, request, live.role, code), request)
 
 
@@ -126,7 +140,7 @@ def sign_in(body: SignInIn, request: Request, services: ServicesDep) -> JSONResp
     client = request.client.host if request.client else "unknown"
     services.sign_in_guesses.check(client)
     try:
-        outcome = services.app.sign_in(body.code)
+        outcome = services.app.execute(SignIn(body.code), STRANGER)
     except InvalidSignInCode:
         services.sign_in_guesses.record_failure(client)
         raise

@@ -30,11 +30,12 @@ from api.deps import (
     require,
 )
 from api.responses import page
-from domain.accounts import AccountKind, AccountStatus
+from domain.accounts import Account, AccountKind, AccountStatus
 from domain.application import Jindou
 from domain.base import Actor, local_time
-from domain.community import CONTROL_CHARACTERS, NAME_LENGTH_MAX, ReportCategory
+from domain.community import CONTROL_CHARACTERS, NAME_LENGTH_MAX, Community, ReportCategory
 from domain.errors import ValidationFailed
+from domain.people import account_view, community_view
 from domain.periods import check_period
 from domain.reports import ReportStatus
 from domain.settlements import SettlementStatus
@@ -93,7 +94,9 @@ def list_communities(services: ServicesDep, actor: RunnerDep, limit: Limit = PAG
     app = services.app
     key = directory.COMMUNITIES.key(community_id=community_scope(app, actor, None))
     rows, next_cursor = read_page(services, directory.item_ids, key, limit, cursor)
-    return page([app.community_view(app.get_community(UUID(row["item_id"]))) for row in rows], next_cursor)
+    reader = app.reader()
+    return page([community_view(reader.get(Community, UUID(row["item_id"]), "community")) for row in rows],
+                next_cursor)
 
 
 @router.get("/communities/{community_id}/merchants")
@@ -105,7 +108,8 @@ def list_merchants(
     app = services.app
     key = directory.ACCOUNTS.key(community_id=community_scope(app, actor, community_id), kind=AccountKind.MERCHANT.value)
     rows, next_cursor = read_page(services, directory.item_ids, key, limit, cursor)
-    merchants = [app.get_account(UUID(row["item_id"])) for row in rows]
+    reader = app.reader()
+    merchants = [reader.get(Account, UUID(row["item_id"]), "account") for row in rows]
     items = [
         {"id": str(m.id), "display_name": m.display_name, "merchant_categories": list(m.merchant_categories),
          "accepts_welfare": m.accepts_welfare}
@@ -145,7 +149,7 @@ def list_reports(
     else:
         scope, reporter = community_scope(services.app, actor, community_id), None
         if reporter_id:
-            account = services.app.get_account(path_id(reporter_id, "account"))
+            account = services.app.reader().get(Account, path_id(reporter_id, "account"), "account")
             check_may_read_account(actor, account.id, account.community_id)
             reporter = str(account.id)
     key = directory.REPORTS.key(community_id=scope, status=status, category=category, reporter_id=reporter)
@@ -182,10 +186,11 @@ def list_accounts(
         status=one_of(status, AccountStatus, "status"),
     )
     rows, next_cursor = read_page(services, directory.item_ids, key, limit, cursor, name_contains=q)
-    accounts = [app.get_account(UUID(row["item_id"])) for row in rows]
+    reader = app.reader()
+    accounts = [reader.get(Account, UUID(row["item_id"]), "account") for row in rows]
     with services.store.read() as read:
         balances = ledger.balances_of(read, [str(a.id) for a in accounts])
-    return page([app.account_view(a) | {"balances": balances[str(a.id)]} for a in accounts], next_cursor)
+    return page([account_view(a) | {"balances": balances[str(a.id)]} for a in accounts], next_cursor)
 
 
 @router.get("/settlements")

@@ -23,6 +23,7 @@ from api.deps import (
 from api.responses import page
 from domain.accounts import Account, AccountKind
 from domain.base import Actor, local_time
+from domain.community import Community
 from domain.errors import NotFound
 from domain.money import FEN_PER_UNIT
 from domain.periods import check_period, period_of
@@ -36,7 +37,7 @@ ReaderDep = Annotated[Actor, Depends(require(MERCHANT, *PEOPLE_WHO_RUN))]
 
 
 def _readable_merchant(services: ServicesDep, actor: Actor, merchant_id: str) -> Account:
-    merchant = services.app.get_account(path_id(merchant_id, "merchant"))
+    merchant = services.app.reader().get(Account, path_id(merchant_id, "merchant"), "account")
     if merchant.kind != AccountKind.MERCHANT.value:
         raise NotFound("merchant not found", id=merchant_id[:100])
     check_may_read_account(actor, merchant.id, merchant.community_id)
@@ -51,7 +52,7 @@ def merchant_redemptions(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     merchant = _readable_merchant(services, actor, merchant_id)
-    timezone = services.app.get_community(merchant.community_id).timezone
+    timezone = services.app.reader().get(Community, merchant.community_id, "community").timezone
     month = check_period(period) if period is not None else period_of(datetime.now(utc_timezone.utc), timezone)
     after_position = decode_cursor(cursor, 1)[0] if cursor else None
     services.projector.catch_up()
@@ -81,7 +82,7 @@ def merchant_month(merchant_id: str, period: str, services: ServicesDep, actor: 
     the rebate at the community's rate as a settlement computes it (an extension for the till)."""
     merchant = _readable_merchant(services, actor, merchant_id)
     month = check_period(period)
-    community = services.app.get_community(merchant.community_id)
+    community = services.app.reader().get(Community, merchant.community_id, "community")
     services.projector.catch_up()
     with services.store.read() as read:
         totals = redemptions.month_totals(read, str(merchant.id), month)

@@ -1,22 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import (
-    ADMIN,
-    IdempotencyKeyHeader,
-    ServicesDep,
-    body_id,
-    idempotency,
-    require,
-)
-from api.responses import written
-from domain.base import Actor
+from api.commands import command_route
+from api.deps import ADMIN, body_id
 from domain.errors import NotFound
+from domain.people import RegisterStaff
 
 router = APIRouter(prefix="/v1", tags=["communities and people"])
 
@@ -27,17 +19,12 @@ class StaffIn(BaseModel):
     role: Literal["admin", "staff", "auditor"]
     account_id: str | None = Field(default=None, max_length=100, description="the person's own volunteer account")
 
+    def command(self) -> RegisterStaff:
+        account_id = body_id(self.account_id)
+        if self.account_id is not None and account_id is None:
+            raise NotFound("account not found", id=self.account_id)
+        return RegisterStaff(community_id=body_id(self.community_id), display_name=self.display_name, role=self.role,
+                             account_id=account_id)
 
-@router.post("/staff", status_code=201)
-def register_staff(
-    body: StaffIn, request: Request, services: ServicesDep,
-    actor: Annotated[Actor, Depends(require(ADMIN))], key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    account_id = body_id(body.account_id)
-    if body.account_id is not None and account_id is None:
-        raise NotFound("account not found", id=body.account_id)
-    outcome = services.app.register_staff(
-        actor, community_id=body_id(body.community_id), display_name=body.display_name, role=body.role,
-        account_id=account_id, idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 201)
+
+command_route(router, "POST", "/staff", body=StaffIn, roles=(ADMIN,), name="register_staff")

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query
 from api.deps import CURSOR_PART_MAX, ServicesDep, check_may_read_account, path_id
 from api.errors import ApiError
 from api.routes.accounts import ReaderDep
+from domain.accounts import Account
 from domain.errors import NotFound
 from infra.transparency import signed_head
 from projections import ledger, transparency
@@ -72,7 +73,7 @@ def get_entry_proof(
     account_id: str, entry_id: str, services: ServicesDep, actor: ReaderDep, tree_size: SizeQuery | None = None,
 ) -> dict[str, Any]:
     """RFC 9162 §2.1.3: the event that made this entry is leaf `leaf_index` of the tree of `tree_size`."""
-    account = services.app.get_account(path_id(account_id, "account"))
+    account = services.app.reader().get(Account, path_id(account_id, "account"), "account")
     check_may_read_account(actor, account.id, account.community_id)
     match = ENTRY_ID_PATTERN.match(entry_id)
     services.projector.catch_up()

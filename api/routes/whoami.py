@@ -8,19 +8,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from api.deps import HOLDERS, AppDep, authenticate
-from domain.base import Actor
+from domain.accounts import Account
+from domain.bus import Actor
+from domain.community import Staff
 
 router = APIRouter(prefix="/v1", tags=["communities and people"])
 
 
 @router.get("/me")
 def who_am_i(app: AppDep, actor: Annotated[Actor, Depends(authenticate)]) -> dict[str, Any]:
+    reader = app.reader()
     community_id = None if actor.community_id is None else str(actor.community_id)
     if actor.role in HOLDERS:
-        account = app.get_account(actor.account_id)
+        account = reader.get(Account, actor.account_id, "account")
         return {"kind": actor.role, "role": actor.role, "account_id": str(account.id), "community_id": community_id,
                 "display_name": account.display_name}
-    staff = app.get_staff(actor.principal_id)
+    staff = reader.get(Staff, actor.principal_id, "staff member")
     return {"kind": "staff", "role": actor.role, "staff_id": str(staff.id), "community_id": community_id,
             "display_name": staff.display_name,
             "account_id": None if actor.account_id is None else str(actor.account_id)}
