@@ -52,6 +52,8 @@ from rich.table import Table
 from domain.application import Jindou
 from domain.base import Actor
 from domain.community import AWARD_MAX, DEFAULT_TIMEZONE
+from domain.donating import Donate
+from domain.earning import SubmitReport, VerifyReport
 from domain.paying import IssueAllowances, IssueCard, IssuePaymentCode, Redeem
 from domain.periods import period_of
 from domain.payments import CARD_DAILY_LIMIT_MAX
@@ -134,11 +136,11 @@ class Community:
 
     def earn(self, volunteer: Actor, beans: int) -> None:
         for award in _awards(beans):
-            report = self.app.submit_report(volunteer, category="fire", description="金夏苑14幢阳台着火").result
-            self.app.verify_report(self.staff, UUID(report["id"]), award=award)
+            report = self.app.execute(SubmitReport(category="fire", description="金夏苑14幢阳台着火"), volunteer).result
+            self.app.execute(VerifyReport(report_id=UUID(report["id"]), award=award), self.staff)
 
     def donate(self, volunteer: Actor, amount: int = 1) -> None:
-        self.app.donate(volunteer, to_account_id=self.beneficiary.account_id, amount=amount)
+        self.app.execute(Donate(to_account_id=self.beneficiary.account_id, amount=amount), volunteer)
 
     def funded_cards(self, count: int, units: int) -> list[str]:
         """`count` beneficiaries of this month's welfare, `units` each, with a printed card each."""

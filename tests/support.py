@@ -17,6 +17,7 @@ from api.app import create_app
 from domain.accounts import Account
 from domain.base import Actor
 from domain.community import DEFAULT_TIMEZONE
+from domain.earning import SubmitReport, VerifyReport
 from domain.money import Asset
 from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.periods import period_of
@@ -153,11 +154,11 @@ class AppCommunity:
         return self.actor(outcome.result["token"])
 
     def report(self, volunteer: Actor, category: str = "fire") -> UUID:
-        outcome = self.app.submit_report(volunteer, category=category, description="三号楼楼道有烟")
+        outcome = self.app.execute(SubmitReport(category=category, description="三号楼楼道有烟"), volunteer)
         return UUID(outcome.result["id"])
 
     def earn(self, volunteer: Actor, beans: int) -> None:
-        self.app.verify_report(self.staff, self.report(volunteer), award=beans)
+        self.app.execute(VerifyReport(report_id=self.report(volunteer), award=beans), self.staff)
 
     def balance(self, holder: Actor | UUID | str, asset: Asset = Asset.BEAN) -> int:
         account_id = holder.account_id if isinstance(holder, Actor) else holder

@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.community import Community
+from domain.donating import Donate
+from domain.earning import CloseReport, DispatchReport, RejectReport, VerifyReport
 from domain.money import Asset
 from infra.settings import Settings
 from infra.wiring import build_services, memory_read_store
@@ -54,7 +56,7 @@ def test_the_dashboard_counts_what_happened(plan: list[tuple[Any, ...]]) -> None
                 donor = volunteers[who]
                 if community.balance(donor, Asset.BEAN) < amount:
                     continue  # the ledger would refuse it: nothing to count
-                app.donate(donor, to_account_id=beneficiary.account_id, amount=amount)
+                app.execute(Donate(to_account_id=beneficiary.account_id, amount=amount), donor)
                 donated += amount
                 continue
             category, outcome, who, award = step
@@ -63,16 +65,16 @@ def test_the_dashboard_counts_what_happened(plan: list[tuple[Any, ...]]) -> None
             active.add(reporter.account_id)
             status = outcome
             if outcome in ("verified", "verified_then_closed"):
-                app.verify_report(staff, report_id, award=award)
+                app.execute(VerifyReport(report_id=report_id, award=award), staff)
                 minted += award
                 status = "verified"
             if outcome == "rejected":
-                app.reject_report(staff, report_id, reason="重复上报")
+                app.execute(RejectReport(report_id=report_id, reason="重复上报"), staff)
             if outcome in ("dispatched", "closed", "verified_then_closed"):
-                app.dispatch_report(staff, report_id, handler_ids=[other.account_id])
+                app.execute(DispatchReport(report_id=report_id, handler_ids=(other.account_id,)), staff)
                 status = "dispatched"
             if outcome in ("closed", "verified_then_closed"):
-                app.close_report(staff, report_id, handler_awards={str(other.account_id): award})
+                app.execute(CloseReport(report_id=report_id, handler_awards=((str(other.account_id), award),)), staff)
                 minted += award
                 active.add(other.account_id)
                 status = "closed"

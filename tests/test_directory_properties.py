@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from domain.accounts import Account, AccountKind, AccountStatus
 from domain.base import Actor
 from domain.community import ReportCategory
+from domain.earning import CloseReport, DispatchReport, RejectReport, VerifyReport
 from domain.errors import DomainError
 from domain.people import SetFrozen
 from domain.reports import Report, ReportStatus
@@ -40,13 +41,13 @@ def change_report(community: AppCommunity, report_id: UUID, change: str, handler
     app, staff = community.app, community.staff
     try:
         if change == "verify":
-            app.verify_report(staff, report_id)
+            app.execute(VerifyReport(report_id=report_id), staff)
         elif change == "reject":
-            app.reject_report(staff, report_id, reason="不属实")
+            app.execute(RejectReport(report_id=report_id, reason="不属实"), staff)
         elif change == "dispatch":
-            app.dispatch_report(staff, report_id, handler_ids=[handler.account_id])
+            app.execute(DispatchReport(report_id=report_id, handler_ids=(handler.account_id,)), staff)
         else:
-            app.close_report(staff, report_id, handler_awards={str(handler.account_id): 1})
+            app.execute(CloseReport(report_id=report_id, handler_awards=((str(handler.account_id), 1),)), staff)
     except DomainError:
         pass  # a refused change records nothing, and the lists must not move either
 
@@ -82,7 +83,7 @@ def test_every_filter_combination_lists_exactly_the_matching_items(
             community.app.execute(SetFrozen(account_id=accounts[account], frozen=frozen), community.staff)
         services.projector.catch_up()
 
-        report_aggregates = [services.app.get_report(r) for r in reversed(reports)]  # newest first
+        report_aggregates = [services.app.reader().get(Report, r, "report") for r in reversed(reports)]  # newest first
         for status, category, reporter in itertools.product(
             [None, *(s.value for s in ReportStatus)], [None, *CATEGORIES], [None, *(str(v.account_id) for v in volunteers)]
         ):

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from domain.base import IdempotencyKey
 from domain.community import ReportCategory
+from domain.donating import Donate
+from domain.earning import VerifyReport
 from domain.errors import DomainError
 from domain.paying import IssueAllowances, IssuePaymentCode, Redeem, ReverseRedemption
 from infra.settings import Settings
@@ -54,10 +56,10 @@ def test_every_statement_line_carries_its_reason_and_names_only_whom_it_may(step
                 if step[0] == "award":
                     volunteer = volunteers[step[1]]
                     report = community.report(volunteer, step[2])
-                    app.verify_report(community.staff, report, award=step[3])
+                    app.execute(VerifyReport(report_id=report, award=step[3]), community.staff)
                     earned[(volunteer.account_id, step[2])] += 1
                 elif step[0] == "donate":
-                    app.donate(volunteers[step[1]], to_account_id=elders[step[2]].account_id, amount=step[3])
+                    app.execute(Donate(to_account_id=elders[step[2]].account_id, amount=step[3]), volunteers[step[1]])
                 elif step[0] == "buy":
                     customer, shop = [*volunteers, *elders][step[1]], shops[step[2]]
                     code = app.execute(IssuePaymentCode(account_id=customer.account_id), customer).result["code"]

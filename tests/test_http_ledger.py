@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
+from domain.earning import SubmitReport, VerifyReport
 from infra.wiring import Services
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api, api_for, check_invariants, new_key
@@ -86,8 +87,8 @@ def world(services: Services) -> Iterator[World]:
     def earn(volunteer: dict[str, Any], staff_member: dict[str, Any], beans: int) -> None:
         reporter, verifier = app.authenticate(volunteer["token"]), app.authenticate(staff_member["token"])
         assert reporter is not None and verifier is not None
-        report = app.submit_report(reporter, category="fire", description="楼道有烟").result
-        app.verify_report(verifier, UUID(report["id"]), award=beans)
+        report = app.execute(SubmitReport(category="fire", description="楼道有烟"), reporter).result
+        app.execute(VerifyReport(report_id=UUID(report["id"]), award=beans), verifier)
 
     here, elsewhere = community("金沙社区"), community("另一个社区")
     people = {

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.base import Actor, IdempotencyKey
+from domain.donating import Donate
 from domain.errors import (
     AccountFrozen,
     AlreadyReversed,
@@ -87,7 +88,7 @@ def funded_grandma(community: AppCommunity, welfare: int, beans: int) -> Actor:
     if beans:
         volunteer = community.open("volunteer")
         community.earn(volunteer, beans)
-        community.app.donate(volunteer, to_account_id=grandma.account_id, amount=beans)
+        community.app.execute(Donate(to_account_id=grandma.account_id, amount=beans), volunteer)
     return grandma
 
 

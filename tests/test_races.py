@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from domain.donating import Donate
 from domain.errors import DomainError
 from domain.people import OpenAccount, RegisterStaff
 from infra.settings import Settings
@@ -149,7 +150,7 @@ def donate_from_another_process(database_url: str, token: str, to_account_id: st
             start.wait(timeout=START_TIMEOUT_S)
             for amount in amounts:
                 try:
-                    services.app.donate(actor, to_account_id=UUID(to_account_id), amount=amount)
+                    services.app.execute(Donate(to_account_id=UUID(to_account_id), amount=amount), actor)
                     results.put((amount, "ok"))
                 except DomainError as refused:
                     results.put((amount, refused.code))

@@ -14,6 +14,7 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.donating import Donate
 from domain.errors import DomainError, InsufficientFunds, WelfareNotAccepted
 from domain.money import Asset
 from domain.paying import IssueAllowances, IssuePaymentCode, Redeem, ReverseRedemption
@@ -73,7 +74,7 @@ def test_welfare_never_reaches_a_merchant_outside_food_and_balances_follow_the_m
         app = community.app
         volunteer, grandma = community.open("volunteer"), community.open("beneficiary")
         community.earn(volunteer, 60)
-        app.donate(volunteer, to_account_id=grandma.account_id, amount=20)
+        app.execute(Donate(to_account_id=grandma.account_id, amount=20), volunteer)
         app.execute(IssueAllowances(community_id=community.id, period=this_period(), amount_per_beneficiary=50, beneficiary_ids=tuple([grandma.account_id])), community.staff)
         customers = [volunteer, grandma]
         merchants = [community.open("merchant", merchant_categories=c) for c in MERCHANT_CATEGORIES]

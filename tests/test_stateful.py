@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.application import Jindou
-from domain.base import Actor, IdempotencyKey
+from domain.base import Actor
+from domain.donating import Donate
+from domain.earning import CloseReport, DispatchReport
 from domain.errors import (
     AccountFrozen,
     DomainError,
@@ -34,6 +36,7 @@ from domain.errors import (
 )
 from domain.money import Asset, escrow_account
 from domain.people import SetFrozen
+from domain.wishing import CancelWish, CreateWish, FulfilWish, PledgeToWish
 from infra.settings import Settings
 from infra.wiring import build_services
 from tests.conftest import ADMIN_TOKEN, PostgresDatabase, require_postgres
@@ -102,7 +105,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.beneficiaries: list[Actor] = [self.community.open("beneficiary") for _ in range(BENEFICIARIES)]
         self.expected: dict[UUID, int] = {a.account_id: 0 for a in self.volunteers + self.beneficiaries}  # type: ignore[misc]
         self.frozen: set[UUID] = set()
-        self.keyed: list[tuple[Actor, IdempotencyKey, UUID, int, dict[str, Any]]] = []
+        self.keyed: list[tuple[Actor, str, UUID, int, dict[str, Any]]] = []  # donations made under a key
         self.merchant: Actor = self.community.open("merchant")
         self.expected[self.merchant.account_id] = 0  # type: ignore[index]
         self.wishes: list[WishModel] = []
@@ -142,9 +145,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.expected[recipient.account_id] += amount  # type: ignore[index]
         return None
 
-    def _donate(self, donor: Actor, recipient: Actor, amount: int, key: IdempotencyKey | None = None) -> str | None:
+    def _donate(self, donor: Actor, recipient: Actor, amount: int, key: str | None = None) -> str | None:
         try:
-            outcome = self.app.donate(donor, to_account_id=recipient.account_id, amount=amount, idempotency=key)
+            outcome = self.app.execute(Donate(to_account_id=recipient.account_id, amount=amount), donor, key)
         except DomainError as refused:
             return refused.code
         assert not outcome.replayed
@@ -164,14 +167,15 @@ class LedgerMachine(RuleBasedStateMachine):
     def close_with_award(self, reporter: int, handler: int, award: int) -> None:
         report_id = self.community.report(self.volunteers[reporter], "dispute")
         holder = self.volunteers[handler]
-        self.app.dispatch_report(self.community.staff, report_id, handler_ids=[holder.account_id])
-        self.app.close_report(self.community.staff, report_id, handler_awards={str(holder.account_id): award})
+        staff = self.community.staff
+        self.app.execute(DispatchReport(report_id=report_id, handler_ids=(holder.account_id,)), staff)
+        self.app.execute(CloseReport(report_id=report_id, handler_awards=((str(holder.account_id), award),)), staff)
         self.expected[holder.account_id] += award  # type: ignore[index]
 
     @rule(volunteer=volunteers, beneficiary=beneficiaries, amount=donations, keyed=st.booleans())
     def donate(self, volunteer: int, beneficiary: int, amount: int, keyed: bool) -> None:
         donor, recipient = self.volunteers[volunteer], self.beneficiaries[beneficiary]
-        key = IdempotencyKey(donor.principal_id, new_key(), f"donate {recipient.account_id} {amount}") if keyed else None
+        key = new_key() if keyed else None
         assert self._donate(donor, recipient, amount, key) == self._spend(donor, recipient, amount)
 
     @precondition(lambda self: self.keyed)
@@ -179,11 +183,10 @@ class LedgerMachine(RuleBasedStateMachine):
     def retry_with_the_same_key(self, data: st.DataObject) -> None:
         donor, key, recipient_id, amount, result = data.draw(st.sampled_from(self.keyed))
         head = self.services.projector.head()
-        outcome = self.app.donate(donor, to_account_id=recipient_id, amount=amount, idempotency=key)
+        outcome = self.app.execute(Donate(to_account_id=recipient_id, amount=amount), donor, key)
         assert outcome.replayed and outcome.result == result
-        changed = IdempotencyKey(key.principal_id, key.key, key.request_hash + " changed")
-        with pytest.raises(IdempotencyConflict):
-            self.app.donate(donor, to_account_id=recipient_id, amount=amount + 1, idempotency=changed)
+        with pytest.raises(IdempotencyConflict):  # the same key for another donation
+            self.app.execute(Donate(to_account_id=recipient_id, amount=amount + 1), donor, key)
         assert self.services.projector.head() == head, "a retry records nothing"
 
     @rule(volunteer=volunteers)
@@ -225,8 +228,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(beans=wish_targets)
     def create_wish(self, beans: int) -> None:
-        outcome = self.app.create_wish(self.community.staff, community_id=self.community.id, title="修一把轮椅",
-                                       story="轮椅坏了", target=beans)
+        wish = CreateWish(community_id=self.community.id, title="修一把轮椅", story="轮椅坏了", target=beans)
+        outcome = self.app.execute(wish, self.community.staff)
         self.wishes.append(WishModel(UUID(outcome.result["id"]), beans))
 
     @precondition(lambda self: self.wishes)
@@ -243,7 +246,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def _pledge(self, wish: WishModel, holder: Actor, amount: int) -> None:
         expected = self._pledge_refusal(wish, holder, amount)
         try:
-            result = self.app.pledge_to_wish(holder, wish.id, amount=amount).result
+            result = self.app.execute(PledgeToWish(wish_id=wish.id, amount=amount), holder).result
         except DomainError as refused:
             assert refused.code == expected
             return
@@ -258,7 +261,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def fulfil_wish(self, data: st.DataObject) -> None:
         wish = data.draw(st.sampled_from(self.wishes))
         try:
-            self.app.fulfil_wish(self.community.staff, wish.id, merchant_id=self.merchant.account_id)
+            self.app.execute(FulfilWish(wish_id=wish.id, merchant_id=self.merchant.account_id),
+                             self.community.staff)
         except InvalidState:
             assert wish.status != "funded"
             return
@@ -271,7 +275,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def cancel_wish(self, data: st.DataObject) -> None:
         wish = data.draw(st.sampled_from(self.wishes))
         try:
-            self.app.cancel_wish(self.community.staff, wish.id)
+            self.app.execute(CancelWish(wish_id=wish.id), self.community.staff)
         except InvalidState:
             assert wish.status in ("fulfilled", "cancelled")
             return

@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 
 from domain.application import Jindou
-from domain.base import Actor, IdempotencyKey
+from domain.base import Actor
 from domain.errors import (
     AccountFrozen,
     DomainError,
@@ -29,6 +29,15 @@ from domain.paying import ReverseRedemption
 from domain.people import SetFrozen
 from domain.redemptions import Redemption
 from domain.settlements import rebate_fen
+from domain.wishes import Wish
+from domain.wishing import (
+    CancelWish,
+    CreateWish,
+    FulfilWish,
+    PledgeToWish,
+    wish_in_scope,
+    wish_view,
+)
 from infra.settings import persistence_env
 from infra.wiring import Services
 from projections import fund, redemptions, wishes
@@ -45,15 +54,10 @@ def community(services: Services) -> AppCommunity:
     return new_app_community(services, rebate_rate_bps=RATE_BPS)
 
 
-def key_for(actor: Actor, body: str = "body") -> IdempotencyKey:
-    return IdempotencyKey(principal_id=actor.principal_id, key=new_key(), request_hash=body)
-
-
 def new_wish(community: AppCommunity, target: int, **fields: Any) -> UUID:
-    outcome = community.app.create_wish(
-        community.staff, community_id=community.id, title="给王奶奶换一台助行器", story="王奶奶腿脚不便，想要一台助行器。",
-        target=target, **fields,
-    )
+    wish = CreateWish(community_id=community.id, title="给王奶奶换一台助行器", story="王奶奶腿脚不便，想要一台助行器。",
+                      target=target, **fields)
+    outcome = community.app.execute(wish, community.staff)
     assert outcome.result["status"] == "open" and outcome.result["pledged"] == 0
     return UUID(outcome.result["id"])
 
@@ -65,7 +69,7 @@ def volunteer_with(community: AppCommunity, beans: int) -> Actor:
 
 
 def pledge(community: AppCommunity, volunteer: Actor, wish_id: UUID, amount: int) -> dict[str, Any]:
-    return community.app.pledge_to_wish(volunteer, wish_id, amount=amount).result
+    return community.app.execute(PledgeToWish(wish_id=wish_id, amount=amount), volunteer).result
 
 
 def outstanding_now(community: AppCommunity) -> dict[str, Any]:
@@ -89,7 +93,7 @@ def test_pledges_move_beans_into_escrow_until_the_wish_is_funded(community: AppC
 
     assert (community.balance(first), community.balance(second)) == (10, 30)
     assert community.balance(escrow_account(community.id, wish_id)) == 60
-    view = community.app.wish_view(community.app.get_wish(community.staff, wish_id))
+    view = wish_view(wish_in_scope(community.app.reader(), community.staff, wish_id))
     assert (view["pledged"], view["pledgers"], view["status"]) == (60, 2, "funded")
     # Beans in escrow are still owed by the fund: outstanding and liability do not change.
     after = outstanding_now(community)
@@ -105,7 +109,8 @@ def test_refusals_move_nothing(community: AppCommunity) -> None:
     with pytest.raises(ValidationFailed):
         pledge(community, volunteer, wish_id, 0)
     with pytest.raises(InvalidState):
-        community.app.fulfil_wish(community.staff, wish_id, merchant_id=community.open("merchant").account_id)
+        fulfil = FulfilWish(wish_id=wish_id, merchant_id=community.open("merchant").account_id)
+        community.app.execute(fulfil, community.staff)
     beneficiary = community.open("beneficiary")
     with pytest.raises(Forbidden):
         pledge(community, beneficiary, wish_id, 1)
@@ -117,9 +122,9 @@ def test_refusals_move_nothing(community: AppCommunity) -> None:
     with pytest.raises(Forbidden):
         pledge(community, stranger, wish_id, 1)
     with pytest.raises(Forbidden):
-        community.app.cancel_wish(other.staff, wish_id)
+        community.app.execute(CancelWish(wish_id=wish_id), other.staff)
     assert community.balance(volunteer) == 10
-    assert community.app.get_wish(community.staff, wish_id).pledged == 0
+    assert community.app.reader().get(Wish, wish_id, "wish").pledged == 0
     check_invariants(community.services)
 
 
@@ -135,19 +140,19 @@ def test_creation_checks_its_fields(community: AppCommunity) -> None:
     for fields, field in cases:
         body = {"title": "一台电风扇", "story": "夏天太热", **fields}
         with pytest.raises(ValidationFailed) as refused:
-            community.app.create_wish(community.staff, community_id=community.id, **body)
+            community.app.execute(CreateWish(community_id=community.id, **body), community.staff)
         assert refused.value.details["field"] == field, fields
 
 
 def test_a_pledge_retried_with_its_key_moves_once(community: AppCommunity) -> None:
     volunteer = volunteer_with(community, 30)
     wish_id = new_wish(community, 25)
-    key = key_for(volunteer, "pledge 10")
-    first = community.app.pledge_to_wish(volunteer, wish_id, amount=10, idempotency=key)
-    again = community.app.pledge_to_wish(volunteer, wish_id, amount=10, idempotency=key)
+    key = new_key()
+    first = community.app.execute(PledgeToWish(wish_id=wish_id, amount=10), volunteer, key)
+    again = community.app.execute(PledgeToWish(wish_id=wish_id, amount=10), volunteer, key)
     assert again.replayed and again.result == first.result
     assert community.balance(volunteer) == 20
-    assert community.app.get_wish(community.staff, wish_id).pledged == 10
+    assert community.app.reader().get(Wish, wish_id, "wish").pledged == 10
 
 
 def test_fulfilment_is_a_sale_the_settlement_repays_with_its_rebate(community: AppCommunity) -> None:
@@ -158,7 +163,7 @@ def test_fulfilment_is_a_sale_the_settlement_repays_with_its_rebate(community: A
     pledge(community, volunteers[1], wish_id, 4)
     before = outstanding_now(community)
 
-    reply = community.app.fulfil_wish(community.staff, wish_id).result
+    reply = community.app.execute(FulfilWish(wish_id=wish_id), community.staff).result
     assert (reply["status"], reply["merchant_id"]) == ("fulfilled", str(merchant.account_id))
     assert community.balance(merchant) == 7
     assert community.balance(escrow_account(community.id, wish_id)) == 0
@@ -168,9 +173,9 @@ def test_fulfilment_is_a_sale_the_settlement_repays_with_its_rebate(community: A
     with pytest.raises(InvalidState):
         community.app.execute(ReverseRedemption(redemption_id=sale.id), merchant)
     with pytest.raises(InvalidState):
-        community.app.cancel_wish(community.staff, wish_id)
+        community.app.execute(CancelWish(wish_id=wish_id), community.staff)
     with pytest.raises(InvalidState):
-        community.app.fulfil_wish(community.staff, wish_id)
+        community.app.execute(FulfilWish(wish_id=wish_id), community.staff)
 
     assert waiting_ids(community, this_period()) == [sale.id]
     proposed = community.app.propose_settlement(
@@ -200,12 +205,13 @@ def test_fulfilment_names_a_merchant_of_the_community(community: AppCommunity) -
     wish_id = new_wish(community, 5)
     pledge(community, volunteer, wish_id, 5)
     with pytest.raises(ValidationFailed) as refused:
-        community.app.fulfil_wish(community.staff, wish_id)
+        community.app.execute(FulfilWish(wish_id=wish_id), community.staff)
     assert refused.value.details["field"] == "merchant_id"
     with pytest.raises(ValidationFailed):
-        community.app.fulfil_wish(community.staff, wish_id, merchant_id=volunteer.account_id)
+        community.app.execute(FulfilWish(wish_id=wish_id, merchant_id=volunteer.account_id), community.staff)
     chosen = community.open("merchant")
-    assert community.app.fulfil_wish(community.staff, wish_id, merchant_id=chosen.account_id).result["status"] == "fulfilled"
+    fulfilled = community.app.execute(FulfilWish(wish_id=wish_id, merchant_id=chosen.account_id), community.staff)
+    assert fulfilled.result["status"] == "fulfilled"
     assert community.balance(chosen) == 5
 
 
@@ -219,7 +225,7 @@ def test_cancellation_returns_every_pledge_to_its_pledger(community: AppCommunit
     community.app.execute(freezing, community.staff)  # still receives
     before = outstanding_now(community)
 
-    reply = community.app.cancel_wish(community.staff, wish_id).result
+    reply = community.app.execute(CancelWish(wish_id=wish_id), community.staff).result
     assert reply["status"] == "cancelled"
     assert [community.balance(v) for v in volunteers] == [30, 30, 30]
     assert community.balance(escrow_account(community.id, wish_id)) == 0
@@ -227,9 +233,10 @@ def test_cancellation_returns_every_pledge_to_its_pledger(community: AppCommunit
     with pytest.raises(InvalidState):
         pledge(community, volunteers[2], wish_id, 1)
     with pytest.raises(InvalidState):
-        community.app.cancel_wish(community.staff, wish_id)
+        community.app.execute(CancelWish(wish_id=wish_id), community.staff)
     with pytest.raises(InvalidState):
-        community.app.fulfil_wish(community.staff, wish_id, merchant_id=community.open("merchant").account_id)
+        fulfil = FulfilWish(wish_id=wish_id, merchant_id=community.open("merchant").account_id)
+        community.app.execute(fulfil, community.staff)
     community.services.projector.catch_up()
     with community.services.store.read() as cursor:
         (row,) = wishes.wishes_of(cursor, str(community.id), status="cancelled", limit=10, before_position=None)
@@ -240,7 +247,7 @@ def test_cancellation_returns_every_pledge_to_its_pledger(community: AppCommunit
 def test_a_wish_without_pledges_cancels_without_moving_anything(community: AppCommunity) -> None:
     wish_id = new_wish(community, 8)
     head = community.services.projector.head()
-    assert community.app.cancel_wish(community.staff, wish_id).result["status"] == "cancelled"
+    assert community.app.execute(CancelWish(wish_id=wish_id), community.staff).result["status"] == "cancelled"
     assert community.services.projector.head() == head + 1
     check_invariants(community.services)
 
@@ -279,7 +286,7 @@ def test_the_wishes_list_and_the_fund_report_follow_the_wall(community: AppCommu
     merchant = community.open("merchant")
     ids = [new_wish(community, 10) for _ in range(3)]
     pledge(community, volunteer, ids[0], 10)
-    community.app.fulfil_wish(community.staff, ids[0], merchant_id=merchant.account_id)
+    community.app.execute(FulfilWish(wish_id=ids[0], merchant_id=merchant.account_id), community.staff)
     pledge(community, volunteer, ids[1], 4)
     community.services.projector.catch_up()
     with community.services.store.read() as cursor:
@@ -313,7 +320,7 @@ def test_several_processes_pledging_at_once_never_over_pledge(community: AppComm
         def attempt(index: int) -> str:
             start.wait()
             try:
-                apps[index % PROCESSES].pledge_to_wish(volunteers[index], wish_id, amount=10)
+                apps[index % PROCESSES].execute(PledgeToWish(wish_id=wish_id, amount=10), volunteers[index])
             except DomainError as refused:
                 return refused.code
             return "pledged"

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
+from api.commands import command_route
 from api.deps import (
     ADMIN,
     HOLDERS,
@@ -21,19 +22,27 @@ from api.deps import (
     IdempotencyKeyHeader,
     ServicesDep,
     body_id,
+    check_idempotency_key,
     decode_cursor,
     encode_cursor,
-    idempotency,
     path_id,
     require,
 )
 from api.responses import page, written
 from api.routes.public import public_community, public_page
 from api.wish_wall_page import to_html
-from domain.base import Actor
+from domain.bus import Actor
 from domain.errors import ValidationFailed
 from domain.ids import parse_id
 from domain.wishes import STORY_LENGTH_MAX, TITLE_LENGTH_MAX, WishStatus
+from domain.wishing import (
+    CancelWish,
+    CreateWish,
+    FulfilWish,
+    PledgeToWish,
+    wish_in_scope,
+    wish_view,
+)
 from projections import wishes
 
 router = APIRouter(prefix="/v1/wishes", tags=["the wish wall"])
@@ -47,23 +56,6 @@ StatusQuery = Annotated[str | None, Query(max_length=20, description="open, fund
 PUBLIC_WALL_WISHES_MAX = 200  # the newest this many on the public page; the JSON list pages through all
 
 
-class WishIn(BaseModel):
-    community_id: str = Field(max_length=100)
-    title: str = Field(max_length=TITLE_LENGTH_MAX)
-    story: str = Field(max_length=STORY_LENGTH_MAX)
-    target: StrictInt
-    beneficiary_id: str | None = Field(default=None, max_length=100)
-    merchant_id: str | None = Field(default=None, max_length=100)
-
-
-class PledgeIn(BaseModel):
-    amount: StrictInt
-
-
-class FulfilIn(BaseModel):
-    merchant_id: str | None = Field(default=None, max_length=100)
-
-
 def _account_id(value: str | None, field: str) -> UUID | None:
     """An optional account id from a body: absent is None, anything not one of ours is refused."""
     if value is None:
@@ -74,47 +66,52 @@ def _account_id(value: str | None, field: str) -> UUID | None:
     return parsed
 
 
-@router.post("", status_code=201)
-def create_wish(
-    body: WishIn, request: Request, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None
-) -> JSONResponse:
-    outcome = services.app.create_wish(
-        actor, community_id=body_id(body.community_id), title=body.title, story=body.story, target=body.target,
-        beneficiary_id=_account_id(body.beneficiary_id, "beneficiary_id"),
-        merchant_id=_account_id(body.merchant_id, "merchant_id"), idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 201)
+class WishIn(BaseModel):
+    community_id: str = Field(max_length=100)
+    title: str = Field(max_length=TITLE_LENGTH_MAX)
+    story: str = Field(max_length=STORY_LENGTH_MAX)
+    target: StrictInt
+    beneficiary_id: str | None = Field(default=None, max_length=100)
+    merchant_id: str | None = Field(default=None, max_length=100)
+
+    def command(self) -> CreateWish:
+        return CreateWish(
+            community_id=body_id(self.community_id), title=self.title, story=self.story, target=self.target,
+            beneficiary_id=_account_id(self.beneficiary_id, "beneficiary_id"),
+            merchant_id=_account_id(self.merchant_id, "merchant_id"),
+        )
 
 
-@router.post("/{wish_id}/pledges", status_code=201)
-def pledge(
-    wish_id: str, body: PledgeIn, request: Request, services: ServicesDep,
-    actor: Annotated[Actor, Depends(require(VOLUNTEER))], key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    outcome = services.app.pledge_to_wish(
-        actor, path_id(wish_id, "wish"), amount=body.amount, idempotency=idempotency(request, actor, body, key)
-    )
-    return written(services, outcome, 201)
+class PledgeIn(BaseModel):
+    amount: StrictInt
+
+    def command(self, wish_id: UUID) -> PledgeToWish:
+        return PledgeToWish(wish_id=wish_id, amount=self.amount)
+
+
+class FulfilIn(BaseModel):
+    merchant_id: str | None = Field(default=None, max_length=100)
+
+
+command_route(router, "POST", "", body=WishIn, roles=(ADMIN, STAFF), name="create_wish")
+command_route(router, "POST", "/{wish_id}/pledges", body=PledgeIn, roles=(VOLUNTEER,), name="pledge")
 
 
 @router.post("/{wish_id}/fulfil")
 def fulfil(
-    wish_id: str, request: Request, services: ServicesDep, actor: StaffDep, body: FulfilIn | None = None,
+    wish_id: str, services: ServicesDep, actor: StaffDep, body: FulfilIn | None = None,
     key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    body = body or FulfilIn()
-    outcome = services.app.fulfil_wish(
-        actor, path_id(wish_id, "wish"), merchant_id=_account_id(body.merchant_id, "merchant_id"),
-        idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 200)
+    # Declared by hand: its body is optional (none pays the merchant chosen at creation), which
+    # `command_route` cannot declare.
+    command = FulfilWish(wish_id=path_id(wish_id, "wish"),
+                         merchant_id=_account_id((body or FulfilIn()).merchant_id, "merchant_id"))
+    if key is not None:
+        check_idempotency_key(key)
+    return written(services, services.app.execute(command, actor, key), 200)
 
 
-@router.post("/{wish_id}/cancel")
-def cancel(wish_id: str, request: Request, services: ServicesDep, actor: StaffDep,
-           key: IdempotencyKeyHeader = None) -> JSONResponse:
-    outcome = services.app.cancel_wish(actor, path_id(wish_id, "wish"), idempotency=idempotency(request, actor, None, key))
-    return written(services, outcome, 200)
+command_route(router, "POST", "/{wish_id}/cancel", command=CancelWish, roles=(ADMIN, STAFF), status=200, name="cancel")
 
 
 @router.get("")
@@ -132,8 +129,7 @@ def list_wishes(
 
 @router.get("/{wish_id}")
 def get_wish(wish_id: str, services: ServicesDep, actor: ReaderDep) -> dict[str, Any]:
-    app = services.app
-    return app.wish_view(app.get_wish(actor, path_id(wish_id, "wish")))
+    return wish_view(wish_in_scope(services.app.reader(), actor, path_id(wish_id, "wish")))
 
 
 @public_router.get("/wishes.html", response_class=HTMLResponse)
