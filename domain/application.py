@@ -3,20 +3,19 @@ commands (each feature module's `HANDLERS`), and the writer that decides and rec
 
 from __future__ import annotations
 
-from domain import paying
+from domain import month, paying
 from domain.bus import Actor, Bus, Command, Result, UnitOfWork
 from domain.card_sheets import CardSheetCommands
 from domain.donating import DonationCommands
 from domain.earning import EarningCommands
-from domain.month import MonthCommands
 from domain.people import PeopleCommands
 from domain.wishing import WishCommands
 from domain.writer import IdempotencyKey, Outcome
 
-BUS = Bus(paying.HANDLERS)
+BUS = Bus(paying.HANDLERS, month.HANDLERS)
 
 
-class Jindou(CardSheetCommands, MonthCommands, DonationCommands, EarningCommands, PeopleCommands, WishCommands):
+class Jindou(CardSheetCommands, DonationCommands, EarningCommands, PeopleCommands, WishCommands):
     """The whole application; each feature's commands live in their own module."""
 
     def execute(self, command: Command, actor: Actor, idempotency_key: str | None = None) -> Outcome:

@@ -11,6 +11,7 @@ from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
 from domain.community import check_text
 from domain.errors import Forbidden, ValidationFailed
 from domain.money import Asset, check_positive_amount, encode_postings, transfer
+from domain.month import community_for
 from domain.redemptions import WISH_METHOD, Redemption
 from domain.wishes import STORY_LENGTH_MAX, TARGET_BEANS_MAX, TITLE_LENGTH_MAX, Wish
 
@@ -22,7 +23,7 @@ class WishCommands(JindouBase):
         idempotency: IdempotencyKey | None = None,
     ) -> Outcome:
         def decide() -> Decision:
-            community = self.get_community_for(actor, community_id).id
+            community = community_for(self._uow(), actor, community_id).id
             wish = Wish(
                 community_id=community, title=check_text(title, "title", TITLE_LENGTH_MAX),
                 story=check_text(story, "story", STORY_LENGTH_MAX, multiline=True),

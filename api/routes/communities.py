@@ -18,6 +18,7 @@ from api.deps import (
 )
 from api.responses import written
 from domain.base import Actor
+from domain.month import community_for
 
 router = APIRouter(prefix="/v1", tags=["communities and people"])
 
@@ -44,4 +45,4 @@ def register_community(
 
 @router.get("/communities/{community_id}")
 def get_community(community_id: str, app: AppDep, actor: Annotated[Actor, Depends(require(*PEOPLE_WHO_RUN))]) -> dict:
-    return app.community_view(app.get_community_for(actor, path_id(community_id, "community")))
+    return app.community_view(community_for(app.reader(), actor, path_id(community_id, "community")))

@@ -35,6 +35,7 @@ from domain.application import Jindou
 from domain.base import Actor, local_time
 from domain.community import CONTROL_CHARACTERS, NAME_LENGTH_MAX, ReportCategory
 from domain.errors import ValidationFailed
+from domain.month import community_for, settlement_for, settlement_view
 from domain.periods import check_period
 from domain.reports import ReportStatus
 from domain.settlements import SettlementStatus
@@ -59,7 +60,7 @@ def community_scope(app: Jindou, actor: Actor, community_id: str | None) -> str 
     An empty filter (`?community_id=`, as a form sends it) is no filter, here and below."""
     if not community_id:
         return None if actor.community_id is None else str(actor.community_id)
-    return str(app.get_community_for(actor, path_id(community_id, "community")).id)
+    return str(community_for(app.reader(), actor, path_id(community_id, "community")).id)
 
 
 def one_of(value: str | None, allowed: Iterable[Any], field: str) -> str | None:
@@ -201,7 +202,8 @@ def list_settlements(
         status=one_of(status, SettlementStatus, "status"),
     )
     rows, next_cursor = read_page(services, directory.item_ids, key, limit, cursor)
-    return page([app.settlement_view(app.get_settlement(actor, UUID(row["item_id"]))) for row in rows], next_cursor)
+    reader = app.reader()
+    return page([settlement_view(settlement_for(reader, actor, UUID(row["item_id"]))) for row in rows], next_cursor)
 
 
 @router.get("/staff")
