@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -62,7 +62,7 @@ class RejectIn(BaseModel):
 
 @router.post("", status_code=201)
 def propose(
-    body: SettlementIn, request: Request, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None
+    body: SettlementIn, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None
 ) -> JSONResponse:
     if key is not None:
         check_idempotency_key(key)
