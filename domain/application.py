@@ -3,16 +3,16 @@ commands (each feature module's `HANDLERS`), and the writer that decides and rec
 
 from __future__ import annotations
 
-from domain import card_sheets, credentialing, donating, earning, paying, people, wishing
+from domain import card_sheets, credentialing, donating, earning, month, paying, people, wishing
+from domain.base import JindouBase
 from domain.bus import Actor, Bus, Command, Result, UnitOfWork
-from domain.month import MonthCommands
 from domain.writer import IdempotencyKey, Outcome
 
 BUS = Bus(paying.HANDLERS, people.HANDLERS, credentialing.HANDLERS, card_sheets.HANDLERS, earning.HANDLERS,
-          donating.HANDLERS, wishing.HANDLERS)
+          donating.HANDLERS, wishing.HANDLERS, month.HANDLERS)
 
 
-class Jindou(MonthCommands):
+class Jindou(JindouBase):
     """The whole application; each feature's commands live in their own module."""
 
     def execute(self, command: Command, actor: Actor, idempotency_key: str | None = None) -> Outcome:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.bus import Actor, UnitOfWork, check_scope
 from domain.errors import ValidationFailed
 from domain.ids import derived_id
 from domain.money import BPS_PER_WHOLE
@@ -145,3 +146,10 @@ class Credential(Aggregate):
     @event("Revoked")
     def revoke(self, reason: str) -> None:
         self.revoked = True
+
+
+def community_for(uow: UnitOfWork, actor: Actor, community_id: UUID | None) -> Community:
+    """The community, if `actor` may act in it."""
+    community = uow.get(Community, community_id, "community")
+    check_scope(actor, community.id)
+    return community

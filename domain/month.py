@@ -1,16 +1,24 @@
-"""The month's money: fund donations, and settlements from proposal to payment."""
+"""The month's money: fund donations, and settlements from proposal to payment. Each command is
+a frozen dataclass; its handler `f(command, actor, uow)` decides."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from domain import clock
-from domain.base import Actor, Decision, IdempotencyKey, JindouBase, Outcome
-from domain.community import Community, check_name, check_optional_text, check_text
+from domain.bus import (
+    NOT_FINGERPRINTED,
+    Actor,
+    Command,
+    Handlers,
+    Result,
+    UnitOfWork,
+    check_scope,
+)
+from domain.community import Community, check_name, check_optional_text, check_text, community_for
 from domain.errors import InvalidState
 from domain.fund import (
     REFERENCE_LENGTH_MAX,
@@ -41,166 +49,193 @@ from domain.settlements import (
 )
 
 
-class MonthCommands(JindouBase):
-    # --- fund donations ---------------------------------------------------------------------
+def _fund_of(uow: UnitOfWork, community_id: UUID) -> Fund:
+    """The community's fund guard, opened with its first movement."""
+    fund = uow.find(Fund, Fund.id_for(community_id))
+    if fund is None:
+        fund = Fund(id=Fund.id_for(community_id), community_id=community_id)
+        uow.add(fund)
+    return fund
 
-    def record_fund_donation(
-        self, actor: Actor, *, community_id: UUID | None, donor: str, amount_fen: int, received_on: str,
-        reference: str, idempotency: IdempotencyKey | None = None,
-    ) -> Outcome:
-        def decide() -> Decision:
-            community = self.get_community_for(actor, community_id)
-            check_positive_amount(amount_fen, maximum=AMOUNT_FEN_MAX, field="amount_fen")
-            day = check_received_on(received_on, clock.now().astimezone(ZoneInfo(community.timezone)).date())
-            fund = self._find(Fund, Fund.id_for(community.id)) or Fund(id=Fund.id_for(community.id), community_id=community.id)
-            transaction_id = str(uuid4())
-            postings = transfer(
-                Asset.FEN, system_account(community.id, SystemAccount.DONORS),
-                system_account(community.id, SystemAccount.FUND), amount_fen,
-            )
-            donation = FundDonation(
-                community_id=community.id, donor=check_name(donor, "donor"), amount_fen=amount_fen,
-                received_on=day.isoformat(), reference=self._reference(reference), recorded_by=actor.label,
-                transaction_id=transaction_id, postings=encode_postings(postings),
-            )
-            fund.post(transaction_id, amount_fen)
-            return self.fund_donation_view(donation), [donation, fund]
 
-        return self._execute(decide, idempotency)
+# --- fund donations -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _reference(reference: str) -> str:
-        """A bank or receipt reference; may be empty when the cash came without one."""
-        return check_optional_text(reference, "reference", REFERENCE_LENGTH_MAX)
 
-    @staticmethod
-    def fund_donation_view(donation: FundDonation) -> dict[str, Any]:
-        received_on = datetime.fromisoformat(donation.received_on).date()
-        return {
-            "id": str(donation.id), "community_id": str(donation.community_id), "donor": donation.donor,
-            "amount_fen": donation.amount_fen, "received_on": donation.received_on, "reference": donation.reference,
-            "period": period_of_date(received_on), "transaction_id": donation.transaction_id,
-        }
+@dataclass(frozen=True)
+class RecordFundDonation(Command):
+    """Cash a donor paid into the community's fund; `received_on` is the community's date."""
 
-    def get_community_for(self, actor: Actor, community_id: UUID | None) -> Community:
-        community = self._get(Community, community_id, "community")
-        self._check_scope(actor, community.id)
-        return community
+    community_id: UUID | None
+    donor: str
+    amount_fen: int
+    received_on: str
+    reference: str = ""
 
-    # --- settlements ------------------------------------------------------------------------
 
-    def propose_settlement(
-        self, actor: Actor, *, community_id: UUID | None, period: str, candidate_ids: Iterable[UUID],
-        idempotency: IdempotencyKey | None = None,
-    ) -> Outcome:
-        """`candidate_ids` are the period's unsettled completed redemptions as the read model
-        knows them; each is re-checked on its aggregate and claimed in the same save as the
-        settlement, so a concurrent reversal or settlement either wins or loses cleanly."""
-        candidates = list(candidate_ids)
+def record_fund_donation(command: RecordFundDonation, actor: Actor, uow: UnitOfWork) -> Result:
+    community = community_for(uow, actor, command.community_id)
+    amount_fen = check_positive_amount(command.amount_fen, maximum=AMOUNT_FEN_MAX, field="amount_fen")
+    day = check_received_on(command.received_on, uow.now().astimezone(ZoneInfo(community.timezone)).date())
+    fund = _fund_of(uow, community.id)
+    transaction_id = str(uuid4())
+    postings = transfer(
+        Asset.FEN, system_account(community.id, SystemAccount.DONORS),
+        system_account(community.id, SystemAccount.FUND), amount_fen,
+    )
+    donation = FundDonation(
+        community_id=community.id, donor=check_name(command.donor, "donor"), amount_fen=amount_fen,
+        received_on=day.isoformat(), reference=_reference(command.reference), recorded_by=actor.label,
+        transaction_id=transaction_id, postings=encode_postings(postings),
+    )
+    fund.post(transaction_id, amount_fen)
+    uow.add(donation)
+    return fund_donation_view(donation)
 
-        def decide() -> Decision:
-            community = self.get_community_for(actor, community_id)
-            check_period(period)
-            redemptions = self._claimable(community, period, candidates)
-            if not redemptions:
-                raise InvalidState(f"nothing to settle in {period}: no completed redemption is waiting",
-                                   period=period, community_id=str(community.id))
-            lines = settlement_lines(
-                (Sale(str(r.merchant_id), r.funded) for r in redemptions), community.rebate_rate_bps
-            )
-            settlement = Settlement(
-                community_id=community.id, period=period, rebate_rate_bps=community.rebate_rate_bps, lines=lines,
-                redemption_ids=[str(r.id) for r in redemptions], proposed_by=actor.label,
-                proposer_id=str(actor.principal_id),
-            )
-            for redemption in redemptions:
-                redemption.settle(settlement.id)
-            return self.settlement_view(settlement), [settlement, *redemptions]
 
-        return self._execute(decide, idempotency)
+def _reference(reference: str) -> str:
+    """A bank or receipt reference; may be empty when the cash came without one."""
+    return check_optional_text(reference, "reference", REFERENCE_LENGTH_MAX)
 
-    def _claimable(self, community: Community, period: str, candidates: list[UUID]) -> list[Redemption]:
-        claimable = []
-        for redemption_id in candidates:
-            redemption = self._find(Redemption, redemption_id)
-            if (
-                redemption is not None and redemption.community_id == community.id
-                and redemption.status == RedemptionStatus.COMPLETED.value and redemption.settlement_id is None
-                and period_of(redemption.created_on, community.timezone) == period
-            ):
-                claimable.append(redemption)
-            if len(claimable) == REDEMPTIONS_PER_SETTLEMENT_MAX:
-                break
-        return claimable
 
-    def approve_settlement(
-        self, actor: Actor, settlement_id: UUID | None, idempotency: IdempotencyKey | None = None
-    ) -> Outcome:
-        def decide() -> Decision:
-            settlement = self._settlement_for(actor, settlement_id)
-            settlement.check_approvable(str(actor.principal_id))
-            settlement.approve(approved_by=actor.label, approver_id=str(actor.principal_id))
-            return self.settlement_view(settlement), [settlement]
+def fund_donation_view(donation: FundDonation) -> dict[str, Any]:
+    received_on = datetime.fromisoformat(donation.received_on).date()
+    return {
+        "id": str(donation.id), "community_id": str(donation.community_id), "donor": donation.donor,
+        "amount_fen": donation.amount_fen, "received_on": donation.received_on, "reference": donation.reference,
+        "period": period_of_date(received_on), "transaction_id": donation.transaction_id,
+    }
 
-        return self._execute(decide, idempotency)
 
-    def reject_settlement(
-        self, actor: Actor, settlement_id: UUID | None, *, reason: str, idempotency: IdempotencyKey | None = None
-    ) -> Outcome:
-        """Withdraw a settlement before it is paid; every sale it claimed is released in the same
-        save, to be reversed or settled again."""
+# --- settlements --------------------------------------------------------------------------------
 
-        def decide() -> Decision:
-            settlement = self._settlement_for(actor, settlement_id)
-            settlement.check_rejectable()
-            settlement.reject(rejected_by=actor.label, reason=check_text(reason, "reason", REASON_LENGTH_MAX))
-            released = [self._get(Redemption, UUID(r), "redemption") for r in settlement.redemption_ids]
-            for redemption in released:
-                redemption.release(settlement.id)
-            return self.settlement_view(settlement), [settlement, *released]
 
-        return self._execute(decide, idempotency)
+@dataclass(frozen=True)
+class ProposeSettlement(Command):
+    """Settle the period's completed sales no settlement has claimed yet. `candidate_ids` are
+    those sales as the read model knew them when the route asked (resolved by the server, so a
+    retry under the same key is the same request); each is re-checked on its aggregate and
+    claimed in the same save as the settlement, so a concurrent reversal or settlement either
+    wins or loses cleanly."""
 
-    def pay_settlement(
-        self, actor: Actor, settlement_id: UUID | None, *, bank_reference: str,
-        idempotency: IdempotencyKey | None = None,
-    ) -> Outcome:
-        def decide() -> Decision:
-            settlement = self._settlement_for(actor, settlement_id)
-            settlement.check_payable()
-            reference = check_text(bank_reference, "bank_reference", BANK_REFERENCE_LENGTH_MAX)
-            fund = self._find(Fund, Fund.id_for(settlement.community_id)) or Fund(
-                id=Fund.id_for(settlement.community_id), community_id=settlement.community_id
-            )
-            fund.check_can_pay(settlement.total_fen)
-            transaction_id = str(uuid4())
-            postings = payout_postings(settlement.community_id, settlement.lines)
-            settlement.pay(
-                bank_reference=reference, paid_by=actor.label, transaction_id=transaction_id,
-                postings=encode_postings(postings),
-            )
-            fund.post(transaction_id, -settlement.total_fen)
-            return self.settlement_view(settlement), [settlement, fund]
+    community_id: UUID | None
+    period: str
+    candidate_ids: tuple[UUID, ...] = field(metadata=NOT_FINGERPRINTED)
 
-        return self._execute(decide, idempotency)
 
-    def get_settlement(self, actor: Actor, settlement_id: UUID | None) -> Settlement:
-        return self._settlement_for(actor, settlement_id)
+def propose_settlement(command: ProposeSettlement, actor: Actor, uow: UnitOfWork) -> Result:
+    community = community_for(uow, actor, command.community_id)
+    period = check_period(command.period)
+    redemptions = _claimable(uow, community, period, command.candidate_ids)
+    if not redemptions:
+        raise InvalidState(f"nothing to settle in {period}: no completed redemption is waiting",
+                           period=period, community_id=str(community.id))
+    lines = settlement_lines((Sale(str(r.merchant_id), r.funded) for r in redemptions), community.rebate_rate_bps)
+    settlement = Settlement(
+        community_id=community.id, period=period, rebate_rate_bps=community.rebate_rate_bps, lines=lines,
+        redemption_ids=[str(r.id) for r in redemptions], proposed_by=actor.label,
+        proposer_id=str(actor.principal_id),
+    )
+    for redemption in redemptions:
+        redemption.settle(settlement.id)
+    uow.add(settlement)
+    return settlement_view(settlement)
 
-    def _settlement_for(self, actor: Actor, settlement_id: UUID | None) -> Settlement:
-        settlement = self._get(Settlement, settlement_id, "settlement")
-        self._check_scope(actor, settlement.community_id)
-        return settlement
 
-    @staticmethod
-    def settlement_view(settlement: Settlement) -> dict[str, Any]:
-        lines = [dict(line, funded=dict(line["funded"])) for line in settlement.lines]
-        return {
-            "id": str(settlement.id), "community_id": str(settlement.community_id), "period": settlement.period,
-            "status": settlement.status, "rebate_rate_bps": settlement.rebate_rate_bps, "lines": lines,
-            "reimbursement_fen": sum(line["reimbursement_fen"] for line in lines),
-            "rebate_fen": sum(line["rebate_fen"] for line in lines), "total_fen": settlement.total_fen,
-            "redemption_ids": list(settlement.redemption_ids), "proposed_by": settlement.proposed_by,
-            "approved_by": settlement.approved_by, "paid_by": settlement.paid_by,
-            "bank_reference": settlement.bank_reference, "transaction_id": settlement.transaction_id,
-        }
+def _claimable(uow: UnitOfWork, community: Community, period: str, candidates: tuple[UUID, ...]) -> list[Redemption]:
+    claimable = []
+    for redemption_id in candidates:
+        redemption = uow.find(Redemption, redemption_id)
+        if (
+            redemption is not None and redemption.community_id == community.id
+            and redemption.status == RedemptionStatus.COMPLETED.value and redemption.settlement_id is None
+            and period_of(redemption.created_on, community.timezone) == period
+        ):
+            claimable.append(redemption)
+        if len(claimable) == REDEMPTIONS_PER_SETTLEMENT_MAX:
+            break
+    return claimable
+
+
+@dataclass(frozen=True)
+class ApproveSettlement(Command):
+    """A second admin approves a proposal (never its proposer)."""
+
+    settlement_id: UUID
+
+
+def approve_settlement(command: ApproveSettlement, actor: Actor, uow: UnitOfWork) -> Result:
+    settlement = settlement_for(uow, actor, command.settlement_id)
+    settlement.check_approvable(str(actor.principal_id))
+    settlement.approve(approved_by=actor.label, approver_id=str(actor.principal_id))
+    return settlement_view(settlement)
+
+
+@dataclass(frozen=True)
+class RejectSettlement(Command):
+    """Withdraw a settlement before it is paid; every sale it claimed is released in the same
+    save, to be reversed or settled again."""
+
+    settlement_id: UUID
+    reason: str
+
+
+def reject_settlement(command: RejectSettlement, actor: Actor, uow: UnitOfWork) -> Result:
+    settlement = settlement_for(uow, actor, command.settlement_id)
+    settlement.check_rejectable()
+    settlement.reject(rejected_by=actor.label, reason=check_text(command.reason, "reason", REASON_LENGTH_MAX))
+    for redemption_id in settlement.redemption_ids:
+        uow.get(Redemption, UUID(redemption_id), "redemption").release(settlement.id)
+    return settlement_view(settlement)
+
+
+@dataclass(frozen=True)
+class PaySettlement(Command):
+    """Pay an approved settlement from the fund, with the bank's reference of the transfer."""
+
+    settlement_id: UUID
+    bank_reference: str
+
+
+def pay_settlement(command: PaySettlement, actor: Actor, uow: UnitOfWork) -> Result:
+    settlement = settlement_for(uow, actor, command.settlement_id)
+    settlement.check_payable()
+    reference = check_text(command.bank_reference, "bank_reference", BANK_REFERENCE_LENGTH_MAX)
+    fund = _fund_of(uow, settlement.community_id)
+    fund.check_can_pay(settlement.total_fen)
+    transaction_id = str(uuid4())
+    postings = payout_postings(settlement.community_id, settlement.lines)
+    settlement.pay(
+        bank_reference=reference, paid_by=actor.label, transaction_id=transaction_id,
+        postings=encode_postings(postings),
+    )
+    fund.post(transaction_id, -settlement.total_fen)
+    return settlement_view(settlement)
+
+
+def settlement_for(uow: UnitOfWork, actor: Actor, settlement_id: UUID | None) -> Settlement:
+    """The settlement, if `actor` may see it."""
+    settlement = uow.get(Settlement, settlement_id, "settlement")
+    check_scope(actor, settlement.community_id)
+    return settlement
+
+
+def settlement_view(settlement: Settlement) -> dict[str, Any]:
+    lines = [dict(line, funded=dict(line["funded"])) for line in settlement.lines]
+    return {
+        "id": str(settlement.id), "community_id": str(settlement.community_id), "period": settlement.period,
+        "status": settlement.status, "rebate_rate_bps": settlement.rebate_rate_bps, "lines": lines,
+        "reimbursement_fen": sum(line["reimbursement_fen"] for line in lines),
+        "rebate_fen": sum(line["rebate_fen"] for line in lines), "total_fen": settlement.total_fen,
+        "redemption_ids": list(settlement.redemption_ids), "proposed_by": settlement.proposed_by,
+        "approved_by": settlement.approved_by, "paid_by": settlement.paid_by,
+        "bank_reference": settlement.bank_reference, "transaction_id": settlement.transaction_id,
+    }
+
+
+HANDLERS: Handlers = {
+    RecordFundDonation: record_fund_donation,
+    ProposeSettlement: propose_settlement,
+    ApproveSettlement: approve_settlement,
+    RejectSettlement: reject_settlement,
+    PaySettlement: pay_settlement,
+}

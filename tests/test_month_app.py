@@ -25,6 +25,13 @@ from domain.errors import (
 )
 from domain.fund import Fund
 from domain.money import SystemAccount, system_account
+from domain.month import (
+    ApproveSettlement,
+    PaySettlement,
+    ProposeSettlement,
+    RecordFundDonation,
+    RejectSettlement,
+)
 from domain.paying import IssueAllowances, IssuePaymentCode, Redeem, ReverseRedemption
 from domain.periods import period_of
 from domain.settlements import Settlement
@@ -63,14 +70,15 @@ def waiting_ids(community: AppCommunity, period: str) -> list[UUID]:
 def propose(community: AppCommunity, actor: Actor, candidates: list[UUID] | None = None) -> dict[str, Any]:
     period = this_period()
     ids = waiting_ids(community, period) if candidates is None else candidates
-    return community.app.propose_settlement(actor, community_id=community.id, period=period, candidate_ids=ids).result
+    command = ProposeSettlement(community_id=community.id, period=period, candidate_ids=tuple(ids))
+    return community.app.execute(command, actor).result
 
 
 def donate(community: AppCommunity, amount_fen: int) -> None:
-    community.app.record_fund_donation(
-        community.staff, community_id=community.id, donor="金沙商会", amount_fen=amount_fen,
+    community.app.execute(RecordFundDonation(
+        community_id=community.id, donor="金沙商会", amount_fen=amount_fen,
         received_on=datetime.now(SHANGHAI).date().isoformat(), reference="",
-    )
+    ), community.staff)
 
 
 def test_a_reversal_that_wins_the_race_is_left_out(community: AppCommunity) -> None:
@@ -98,7 +106,9 @@ def test_a_sale_is_claimed_by_one_settlement_only(community: AppCommunity) -> No
         propose(community, community.staff, candidates)  # the same, stale list: nothing left to claim
     other = new_app_community(community.services)
     with pytest.raises(InvalidState):  # another community's sale is never claimed here
-        other.app.propose_settlement(other.staff, community_id=other.id, period=this_period(), candidate_ids=candidates)
+        other.app.execute(
+            ProposeSettlement(community_id=other.id, period=this_period(), candidate_ids=tuple(candidates)), other.staff
+        )
     assert first["total_fen"] == 400 + 35  # 4 × 100 × 8.75 % = 35
 
 
@@ -134,14 +144,16 @@ def test_maker_checker_and_the_fund_guard(community: AppCommunity) -> None:
     settlement = propose(community, admin_1)
     settlement_id = UUID(settlement["id"])
     with pytest.raises(InvalidState):
-        community.app.pay_settlement(community.staff, settlement_id, bank_reference="B-1")
+        community.app.execute(PaySettlement(settlement_id=settlement_id, bank_reference="B-1"), community.staff)
     with pytest.raises(SamePerson):
-        community.app.approve_settlement(admin_1, settlement_id)
-    community.app.approve_settlement(admin_2, settlement_id)
+        community.app.execute(ApproveSettlement(settlement_id=settlement_id), admin_1)
+    community.app.execute(ApproveSettlement(settlement_id=settlement_id), admin_2)
     with pytest.raises(InsufficientFunds):
-        community.app.pay_settlement(community.staff, settlement_id, bank_reference="B-1")
+        community.app.execute(PaySettlement(settlement_id=settlement_id, bank_reference="B-1"), community.staff)
     donate(community, settlement["total_fen"] + 1)
-    paid = community.app.pay_settlement(community.staff, settlement_id, bank_reference="B-1").result
+    paid = community.app.execute(
+        PaySettlement(settlement_id=settlement_id, bank_reference="B-1"), community.staff
+    ).result
     assert paid["status"] == "paid" and paid["total_fen"] == 10_875
     fund_aggregate = community.app.repository.get(Fund.id_for(community.id))
     assert fund_aggregate.balance_fen == 1
@@ -161,24 +173,26 @@ def test_a_rejected_settlement_releases_its_sales_to_be_reversed_or_settled_agai
     mistaken = redeem(community, volunteer, merchant, 12)
     kept = redeem(community, volunteer, merchant, 8)
     wrong = propose(community, admin_1)
-    community.app.approve_settlement(admin_2, UUID(wrong["id"]))
+    community.app.execute(ApproveSettlement(settlement_id=UUID(wrong["id"])), admin_2)
     with pytest.raises(AlreadySettled):
         community.app.execute(ReverseRedemption(redemption_id=UUID(mistaken["id"])), merchant)
 
-    rejected = community.app.reject_settlement(admin_2, UUID(wrong["id"]), reason="商户反映有一笔误收").result
+    rejected = community.app.execute(
+        RejectSettlement(settlement_id=UUID(wrong["id"]), reason="商户反映有一笔误收"), admin_2
+    ).result
     assert rejected["status"] == "rejected"
     with pytest.raises(InvalidState):
-        community.app.approve_settlement(admin_2, UUID(wrong["id"]))
+        community.app.execute(ApproveSettlement(settlement_id=UUID(wrong["id"])), admin_2)
     with pytest.raises(InvalidState):
-        community.app.reject_settlement(admin_2, UUID(wrong["id"]), reason="again")
+        community.app.execute(RejectSettlement(settlement_id=UUID(wrong["id"]), reason="again"), admin_2)
     community.app.execute(ReverseRedemption(redemption_id=UUID(mistaken["id"])), merchant)
     right = propose(community, admin_1)
     assert right["redemption_ids"] == [kept["id"]] and right["total_fen"] == 800 + 70  # 8.75 % of 800
-    community.app.approve_settlement(admin_2, UUID(right["id"]))
+    community.app.execute(ApproveSettlement(settlement_id=UUID(right["id"])), admin_2)
     donate(community, right["total_fen"])
-    community.app.pay_settlement(community.staff, UUID(right["id"]), bank_reference="B-2")
+    community.app.execute(PaySettlement(settlement_id=UUID(right["id"]), bank_reference="B-2"), community.staff)
     with pytest.raises(InvalidState):  # paid is final: corrections are new transactions, not rejections
-        community.app.reject_settlement(admin_2, UUID(right["id"]), reason="too late")
+        community.app.execute(RejectSettlement(settlement_id=UUID(right["id"]), reason="too late"), admin_2)
     assert community.balance(volunteer) == 30 - 8 and community.balance(merchant) == 0
     check_invariants(community.services)
 
@@ -190,9 +204,13 @@ def test_only_an_admin_of_the_community_rejects_a_settlement(community: AppCommu
     settlement = propose(community, community.staff)
     other = new_app_community(community.services)
     with pytest.raises(Forbidden):
-        community.app.reject_settlement(other.register_staff("admin"), UUID(settlement["id"]), reason="not ours")
+        community.app.execute(
+            RejectSettlement(settlement_id=UUID(settlement["id"]), reason="not ours"), other.register_staff("admin")
+        )
     with pytest.raises(ValidationFailed):
-        community.app.reject_settlement(community.register_staff("admin"), UUID(settlement["id"]), reason="")
+        community.app.execute(
+            RejectSettlement(settlement_id=UUID(settlement["id"]), reason=""), community.register_staff("admin")
+        )
 
 
 class GeneratedMonth:
@@ -242,15 +260,17 @@ class GeneratedMonth:
         except InvalidState:
             return
         settlement_id = UUID(settlement["id"])
-        self.community.app.approve_settlement(self.checker, settlement_id)
+        self.community.app.execute(ApproveSettlement(settlement_id=settlement_id), self.checker)
         roll = self.random.random()
         if roll < 0.15:
-            self.community.app.reject_settlement(self.checker, settlement_id, reason="重新核对")
+            self.community.app.execute(RejectSettlement(settlement_id=settlement_id, reason="重新核对"), self.checker)
         elif roll < 0.85:
             short = settlement["total_fen"] - fund_balance_fen(self.community)
             if short > 0:
                 donate(self.community, short)
-            self.community.app.pay_settlement(self.community.staff, settlement_id, bank_reference=f"B-{new_key()}")
+            self.community.app.execute(
+                PaySettlement(settlement_id=settlement_id, bank_reference=f"B-{new_key()}"), self.community.staff
+            )
 
 
 def fund_balance_fen(community: AppCommunity) -> int:

@@ -310,6 +310,24 @@ def test_a_settlement_rejected_before_payment_frees_its_sales(services) -> None:
     check_invariants(services)
 
 
+def test_a_proposal_retried_under_its_key_is_the_same_request_though_more_sales_wait(services) -> None:
+    """The route reads the waiting sales from the read model; they are not what the client sent,
+    so a retry after another sale replays the first answer, and another period under the key is
+    a conflict."""
+    with api_for(services, ADMIN_TOKEN) as api:
+        month = Month(api)
+        api.earn(month.volunteer, month.staff, award=20)
+        first_sale = month.redeem(month.volunteer, month.hardware, 3)
+        body, key = {"community_id": month.community["id"], "period": month.period}, new_key()
+        proposed = api.ok("POST", "/v1/settlements", month.staff, body, key=key, status=201)
+        month.redeem(month.volunteer, month.canteen, 4)
+        replay = api.call("POST", "/v1/settlements", month.staff, body, key=key)
+        assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
+        assert replay.json() == proposed and proposed["redemption_ids"] == [first_sale["id"]]
+        other = api.call("POST", "/v1/settlements", month.staff, body | {"period": "2020-01"}, key=key)
+        assert other.status_code == 409 and error_code(other) == "idempotency_conflict"
+
+
 def test_reports_and_points_in_time_refuse_what_they_cannot_answer(services) -> None:
     with api_for(services, ADMIN_TOKEN) as api:
         month = Month(api)

@@ -25,6 +25,7 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.money import Asset, escrow_account
+from domain.month import ApproveSettlement, PaySettlement, ProposeSettlement
 from domain.paying import ReverseRedemption
 from domain.people import SetFrozen
 from domain.redemptions import Redemption
@@ -178,16 +179,16 @@ def test_fulfilment_is_a_sale_the_settlement_repays_with_its_rebate(community: A
         community.app.execute(FulfilWish(wish_id=wish_id), community.staff)
 
     assert waiting_ids(community, this_period()) == [sale.id]
-    proposed = community.app.propose_settlement(
-        community.staff, community_id=community.id, period=this_period(), candidate_ids=waiting_ids(community, this_period())
-    ).result
+    proposed = community.app.execute(ProposeSettlement(
+        community_id=community.id, period=this_period(), candidate_ids=tuple(waiting_ids(community, this_period()))
+    ), community.staff).result
     (line,) = proposed["lines"]
     assert line["merchant_id"] == str(merchant.account_id) and line["redeemed"] == 7
     assert line["reimbursement_fen"] == 700 and line["rebate_fen"] == rebate_fen(7, RATE_BPS) == 61
     donate(community, 10_000)
     checker = community.register_staff("admin")
-    community.app.approve_settlement(checker, UUID(proposed["id"]))
-    community.app.pay_settlement(community.staff, UUID(proposed["id"]), bank_reference="农商行 0001")
+    community.app.execute(ApproveSettlement(settlement_id=UUID(proposed["id"])), checker)
+    community.app.execute(PaySettlement(settlement_id=UUID(proposed["id"]), bank_reference="农商行 0001"), community.staff)
     assert community.balance(merchant) == 0
     after = outstanding_now(community)
     assert after["beans_outstanding"] == before["beans_outstanding"] - 7

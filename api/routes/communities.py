@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, StrictInt
 from api.commands import command_route
 from api.deps import ADMIN, PEOPLE_WHO_RUN, AppDep, path_id, require
 from domain.bus import Actor
+from domain.community import community_for
 from domain.people import RegisterCommunity, community_view
 
 router = APIRouter(prefix="/v1", tags=["communities and people"])
@@ -30,4 +31,4 @@ command_route(router, "POST", "/communities", body=CommunityIn, roles=(ADMIN,), 
 
 @router.get("/communities/{community_id}")
 def get_community(community_id: str, app: AppDep, actor: Annotated[Actor, Depends(require(*PEOPLE_WHO_RUN))]) -> dict:
-    return community_view(app.get_community_for(actor, path_id(community_id, "community")))
+    return community_view(community_for(app.reader(), actor, path_id(community_id, "community")))

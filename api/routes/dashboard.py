@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import PEOPLE_WHO_RUN, ServicesDep, path_id, require
 from domain.base import Actor
+from domain.community import community_for
 from domain.periods import check_period, period_of
 from projections import dashboard
 
@@ -23,7 +24,7 @@ def community_dashboard(
 ) -> dict[str, Any]:
     """Reports by category and outcome, beans minted / redeemed / donated, welfare issued / redeemed,
     active volunteers and the top merchants of one month (the community's calendar month)."""
-    community = services.app.get_community_for(actor, path_id(community_id, "community"))
+    community = community_for(services.app.reader(), actor, path_id(community_id, "community"))
     month = check_period(period) if period is not None else period_of(datetime.now(utc_timezone.utc), community.timezone)
     services.projector.catch_up()
     with services.store.read() as cursor:

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, StrictInt
 
+from api.commands import command_route
 from api.deps import (
     ADMIN,
     PEOPLE_WHO_RUN,
     STAFF,
-    IdempotencyKeyHeader,
     ServicesDep,
     body_id,
-    idempotency,
     path_id,
     require,
 )
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
-from api.responses import written
 from domain.base import Actor, local_time
+from domain.community import community_for
+from domain.month import RecordFundDonation
 from projections import fund
 
 router = APIRouter(prefix="/v1/fund", tags=["the fund, settlements and public reports"])
@@ -34,17 +33,14 @@ class FundDonationIn(BaseModel):
     received_on: str = Field(max_length=10)
     reference: str = Field(default="", max_length=200)
 
+    def command(self) -> RecordFundDonation:
+        return RecordFundDonation(
+            community_id=body_id(self.community_id), donor=self.donor, amount_fen=self.amount_fen,
+            received_on=self.received_on, reference=self.reference,
+        )
 
-@router.post("/donations", status_code=201)
-def record_fund_donation(
-    body: FundDonationIn, request: Request, services: ServicesDep,
-    actor: Annotated[Actor, Depends(require(ADMIN, STAFF))], key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    outcome = services.app.record_fund_donation(
-        actor, community_id=body_id(body.community_id), donor=body.donor, amount_fen=body.amount_fen,
-        received_on=body.received_on, reference=body.reference, idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 201)
+
+command_route(router, "POST", "/donations", body=FundDonationIn, roles=(ADMIN, STAFF), name="record_fund_donation")
 
 
 @router.get("/communities/{community_id}/balance")
@@ -53,7 +49,7 @@ def fund_balance(
     as_of: Annotated[str | None, Query(max_length=AS_OF_LENGTH_MAX)] = None,
 ) -> dict[str, Any]:
     """Cash, outstanding units and cover as the books stood at `as_of` (default now)."""
-    community = services.app.get_community_for(actor, path_id(community_id, "community"))
+    community = community_for(services.app.reader(), actor, path_id(community_id, "community"))
     moment = as_of_moment(as_of)
     services.projector.catch_up()
     with services.store.read() as cursor:

@@ -33,8 +33,9 @@ from api.responses import page
 from domain.accounts import Account, AccountKind, AccountStatus
 from domain.application import Jindou
 from domain.base import Actor, local_time
-from domain.community import CONTROL_CHARACTERS, NAME_LENGTH_MAX, Community, ReportCategory
+from domain.community import CONTROL_CHARACTERS, NAME_LENGTH_MAX, Community, ReportCategory, community_for
 from domain.errors import ValidationFailed
+from domain.month import settlement_for, settlement_view
 from domain.people import account_view, community_view
 from domain.periods import check_period
 from domain.reports import ReportStatus
@@ -60,7 +61,7 @@ def community_scope(app: Jindou, actor: Actor, community_id: str | None) -> str 
     An empty filter (`?community_id=`, as a form sends it) is no filter, here and below."""
     if not community_id:
         return None if actor.community_id is None else str(actor.community_id)
-    return str(app.get_community_for(actor, path_id(community_id, "community")).id)
+    return str(community_for(app.reader(), actor, path_id(community_id, "community")).id)
 
 
 def one_of(value: str | None, allowed: Iterable[Any], field: str) -> str | None:
@@ -206,7 +207,8 @@ def list_settlements(
         status=one_of(status, SettlementStatus, "status"),
     )
     rows, next_cursor = read_page(services, directory.item_ids, key, limit, cursor)
-    return page([app.settlement_view(app.get_settlement(actor, UUID(row["item_id"]))) for row in rows], next_cursor)
+    reader = app.reader()
+    return page([settlement_view(settlement_for(reader, actor, UUID(row["item_id"]))) for row in rows], next_cursor)
 
 
 @router.get("/staff")

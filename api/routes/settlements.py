@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.commands import command_route
 from api.deps import (
     ADMIN,
     PEOPLE_WHO_RUN,
@@ -17,12 +18,20 @@ from api.deps import (
     IdempotencyKeyHeader,
     ServicesDep,
     body_id,
-    idempotency,
+    check_idempotency_key,
     path_id,
     require,
 )
 from api.responses import written
 from domain.base import Actor
+from domain.month import (
+    ApproveSettlement,
+    PaySettlement,
+    ProposeSettlement,
+    RejectSettlement,
+    settlement_for,
+    settlement_view,
+)
 from domain.periods import check_period
 from domain.reports import REASON_LENGTH_MAX
 from projections import redemptions
@@ -40,66 +49,44 @@ class SettlementIn(BaseModel):
 class PayIn(BaseModel):
     bank_reference: str = Field(max_length=200)
 
+    def command(self, settlement_id: UUID) -> PaySettlement:
+        return PaySettlement(settlement_id=settlement_id, bank_reference=self.bank_reference)
+
 
 class RejectIn(BaseModel):
     reason: str = Field(max_length=REASON_LENGTH_MAX)
 
+    def command(self, settlement_id: UUID) -> RejectSettlement:
+        return RejectSettlement(settlement_id=settlement_id, reason=self.reason)
+
 
 @router.post("", status_code=201)
 def propose(
-    body: SettlementIn, request: Request, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None
+    body: SettlementIn, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None
 ) -> JSONResponse:
+    if key is not None:
+        check_idempotency_key(key)
     community_id = body_id(body.community_id)
     check_period(body.period)  # before the read model is queried with it (a NUL fails in PostgreSQL)
-    services.projector.catch_up()
+    services.projector.catch_up()  # the candidates: the period's unsettled completed sales as read
     with services.store.read() as cursor:
         waiting = redemptions.unsettled_completed(cursor, str(community_id), body.period)
-    outcome = services.app.propose_settlement(
-        actor, community_id=community_id, period=body.period,
-        candidate_ids=[UUID(row["redemption_id"]) for row in waiting], idempotency=idempotency(request, actor, body, key),
+    command = ProposeSettlement(
+        community_id=community_id, period=body.period,
+        candidate_ids=tuple(UUID(row["redemption_id"]) for row in waiting),
     )
-    return written(services, outcome, 201)
+    return written(services, services.app.execute(command, actor, key), 201)
 
 
-@router.post("/{settlement_id}/approve")
-def approve(
-    settlement_id: str, request: Request, services: ServicesDep, actor: Annotated[Actor, Depends(require(ADMIN))],
-    key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    outcome = services.app.approve_settlement(
-        actor, path_id(settlement_id, "settlement"), idempotency=idempotency(request, actor, None, key)
-    )
-    return written(services, outcome, 200)
-
-
-@router.post("/{settlement_id}/pay")
-def pay(
-    settlement_id: str, body: PayIn, request: Request, services: ServicesDep, actor: StaffDep,
-    key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    outcome = services.app.pay_settlement(
-        actor, path_id(settlement_id, "settlement"), bank_reference=body.bank_reference,
-        idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 200)
-
-
-@router.post("/{settlement_id}/reject")
-def reject(
-    settlement_id: str, body: RejectIn, request: Request, services: ServicesDep,
-    actor: Annotated[Actor, Depends(require(ADMIN))], key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    """Withdraw a proposed or approved settlement before payment; its sales are released."""
-    outcome = services.app.reject_settlement(
-        actor, path_id(settlement_id, "settlement"), reason=body.reason,
-        idempotency=idempotency(request, actor, body, key),
-    )
-    return written(services, outcome, 200)
+command_route(router, "POST", "/{settlement_id}/approve", command=ApproveSettlement, roles=(ADMIN,), status=200,
+              name="approve")
+command_route(router, "POST", "/{settlement_id}/pay", body=PayIn, roles=(ADMIN, STAFF), status=200, name="pay")
+command_route(router, "POST", "/{settlement_id}/reject", body=RejectIn, roles=(ADMIN,), status=200, name="reject",
+              summary="Withdraw a proposed or approved settlement before payment; its sales are released.")
 
 
 @router.get("/{settlement_id}")
 def get_settlement(
     settlement_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(*PEOPLE_WHO_RUN))]
 ) -> dict[str, Any]:
-    app = services.app
-    return app.settlement_view(app.get_settlement(actor, path_id(settlement_id, "settlement")))
+    return settlement_view(settlement_for(services.app.reader(), actor, path_id(settlement_id, "settlement")))

@@ -34,6 +34,7 @@ from api.wish_wall_page import to_html
 from domain.bus import Actor
 from domain.errors import ValidationFailed
 from domain.ids import parse_id
+from domain.community import community_for
 from domain.wishes import STORY_LENGTH_MAX, TITLE_LENGTH_MAX, WishStatus
 from domain.wishing import (
     CancelWish,
@@ -123,7 +124,7 @@ def list_wishes(
     if community_id is None and actor.community_id is None:
         raise ValidationFailed("name the community_id whose wishes to list", field="community_id")
     wanted = actor.community_id if community_id is None else path_id(community_id, "community")
-    community = services.app.get_community_for(actor, wanted)
+    community = community_for(services.app.reader(), actor, wanted)
     return _page(services, str(community.id), status, limit, cursor)
 
 
