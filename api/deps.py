@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 from api.errors import ApiError
 from domain.application import Jindou
-from domain.base import Actor, IdempotencyKey
+from domain.bus import Actor
 from domain.errors import Forbidden, NotFound
 from domain.ids import parse_id
+from domain.writer import IdempotencyKey
 from infra.wiring import Services
 
 ADMIN, STAFF, AUDITOR = "admin", "staff", "auditor"

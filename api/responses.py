@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from api.errors import DATABASE_UNAVAILABLE
-from domain.base import Outcome
+from domain.writer import Outcome
 from infra.wiring import Services
 
 log = logging.getLogger("jindou.api")

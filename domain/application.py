@@ -3,17 +3,60 @@ commands (each feature module's `HANDLERS`), and the writer that decides and rec
 
 from __future__ import annotations
 
-from domain import card_sheets, credentialing, donating, earning, month, paying, people, wishing
-from domain.base import JindouBase
+from collections.abc import Mapping
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+
+from domain import (
+    card_sheets,
+    clock,
+    credentialing,
+    donating,
+    earning,
+    month,
+    paying,
+    people,
+    wishing,
+)
+from domain.accounts import Account
 from domain.bus import Actor, Bus, Command, Result, UnitOfWork
-from domain.writer import IdempotencyKey, Outcome
+from domain.community import Credential, Staff, StaffRole
+from domain.credentials import Keyring, hash_token
+from domain.ids import derived_id
+from domain.welfare import WELFARE_MONTHS_AHEAD_DEFAULT, WELFARE_MONTHS_AHEAD_SETTING
+from domain.writer import AggregateCache, IdempotencyKey, Outcome, Writer
 
 BUS = Bus(paying.HANDLERS, people.HANDLERS, credentialing.HANDLERS, card_sheets.HANDLERS, earning.HANDLERS,
           donating.HANDLERS, wishing.HANDLERS, month.HANDLERS)
 
 
-class Jindou(JindouBase):
-    """The whole application; each feature's commands live in their own module."""
+class Jindou(Application[UUID]):
+    """The whole application: the library's persistence, our writer, the bus."""
+
+    name = "Jindou"
+    is_snapshotting_enabled = True
+    snapshotting_intervals = {Account: 500}  # a busy volunteer's account loads in one read
+    card_secret = b""  # the deployment's secret behind card codes; the wiring sets it (decision 0008)
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self.cache = AggregateCache(self)
+        self.writer = Writer(self, self.cache, now=lambda: self.now(), settings=self)
+
+    @property
+    def welfare_months_ahead(self) -> int:
+        return int(self.env.get(WELFARE_MONTHS_AHEAD_SETTING) or WELFARE_MONTHS_AHEAD_DEFAULT)
+
+    def now(self) -> datetime:
+        """The clock the rules read (a code's expiry, a card's day, the welfare months); tests replace it."""
+        return clock.now()
+
+    def close(self) -> None:
+        self.writer.close()
+        super().close()
 
     def execute(self, command: Command, actor: Actor, idempotency_key: str | None = None) -> Outcome:
         """Decide and record `command` for `actor`: exactly once per Idempotency-Key, whose
@@ -32,3 +75,37 @@ class Jindou(JindouBase):
         """Aggregates for a read: current as of the last look at the log (every authenticated
         request looks first), each a private copy."""
         return UnitOfWork(self.cache.get, self.now(), self)
+
+    # --- authentication ---------------------------------------------------------------------
+
+    def authenticate(self, token: str) -> Actor | None:
+        self.cache.sync()  # another process may have revoked it: one look at the log's head
+        credential = self.cache.get(Credential.id_for(hash_token(token)))
+        if not isinstance(credential, Credential) or credential.revoked:
+            return None
+        if credential.role in {r.value for r in StaffRole}:
+            staff = self.cache.get(credential.principal_id)
+            account_id = staff.account_id if isinstance(staff, Staff) else None
+        else:
+            account_id = credential.principal_id
+        return Actor(credential.role, credential.principal_id, credential.community_id, account_id, credential.id)
+
+    def bootstrap_admin(self, token: str) -> None:
+        """Make `token` a deployment-wide admin credential (JINDOU_ADMIN_TOKEN); idempotent. A
+        bootstrap token once rotated or revoked stays dead: its credential exists, revoked."""
+        token_hash = hash_token(token)
+        if self.cache.get(Credential.id_for(token_hash)) is not None:
+            return
+        staff = Staff(
+            id=derived_id("bootstrap-admin", token_hash), community_id=None, display_name="管理员",
+            role=StaffRole.ADMIN.value, account_id=None, registered_by="bootstrap",
+        )
+        credential = Credential(
+            id=Credential.id_for(token_hash), role=StaffRole.ADMIN.value, principal_id=staff.id, community_id=None
+        )
+        keyring = Keyring(id=Keyring.id_for(staff.id), principal_id=staff.id)
+        keyring.add(credential.id)
+        try:
+            self.save(staff, credential, keyring)
+        except IntegrityError:
+            pass  # another process bootstrapped the same token first

@@ -81,8 +81,11 @@ def _plain(value: object) -> object:
 class Settings(Protocol):
     """The deployment settings a rule may read (welfare months ahead, the card secret)."""
 
-    welfare_months_ahead: int
-    card_secret: bytes
+    @property
+    def welfare_months_ahead(self) -> int: ...
+
+    @property
+    def card_secret(self) -> bytes: ...
 
 
 class UnitOfWork:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from datetime import timezone as utc_timezone
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import CanCreateTimestamp
 
@@ -42,3 +43,11 @@ def simulated(clock: Clock) -> Iterator[None]:
         _simulated.pop()
         if not _simulated:
             CanCreateTimestamp.create_timestamp = library_default  # type: ignore[method-assign]
+
+
+def local_time(moment: datetime | str, timezone: str) -> str:
+    """RFC 3339 with the community's offset (+08:00 in Kunming). `moment` may also be spelled as
+    the read model stores event times (UTC ISO text)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(ZoneInfo(timezone)).isoformat()

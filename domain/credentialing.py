@@ -9,8 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.accounts import Account
-from domain.base import hash_token, local_time, new_token
 from domain.bus import Actor, Command, Handlers, Result, UnitOfWork, check_scope
+from domain.clock import local_time
 from domain.community import DEFAULT_TIMEZONE, Community, Credential, Staff, StaffRole
 from domain.credentials import (
     INVALID_SIGN_IN_CODE_MESSAGE,
@@ -20,6 +20,8 @@ from domain.credentials import (
     Keyring,
     SignInCode,
     check_sign_in_code_shape,
+    hash_token,
+    new_token,
 )
 from domain.errors import Forbidden, InvalidSignInCode, NotFound
 from domain.ids import derived_id

@@ -14,6 +14,7 @@ the new credential, so two sign-ins racing on one code cannot both win.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -21,6 +22,16 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidSignInCode
 from domain.ids import derived_id
+
+TOKEN_BYTES = 32
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return "jd_" + secrets.token_urlsafe(TOKEN_BYTES)
 
 LIVE_CREDENTIALS_MAX = 10  # tokens one principal may hold at once (devices); the oldest dies first
 SIGN_IN_CODE_DIGITS = 12  # 10^12 codes, with at most 20 wrong guesses per client per 10 minutes

@@ -18,7 +18,13 @@ from domain.bus import (
     UnitOfWork,
     check_scope,
 )
-from domain.community import Community, check_name, check_optional_text, check_text, community_for
+from domain.community import (
+    Community,
+    check_name,
+    check_optional_text,
+    check_text,
+    community_for,
+)
 from domain.errors import InvalidState
 from domain.fund import (
     REFERENCE_LENGTH_MAX,

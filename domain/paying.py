@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from domain.accounts import Account, AccountKind, post_transaction
-from domain.base import local_time
 from domain.bus import (
     NOT_FINGERPRINTED,
     Actor,
@@ -19,6 +18,7 @@ from domain.bus import (
     UnitOfWork,
     check_scope,
 )
+from domain.clock import local_time
 from domain.community import Community, StaffRole
 from domain.errors import (
     Forbidden,
@@ -212,8 +212,10 @@ def displayable_code(uow: UnitOfWork, actor: Actor, account_id: UUID, code: str)
         raise NotFound("no live payment code here") from None
     if kind is CodeKind.PHONE:
         phone = uow.find(PaymentCode, PaymentCode.id_for(code))
-        live = phone is not None and not phone.is_used and not phone.is_expired(uow.now())
-        live = live and phone.account_id == account.id and actor.account_id == account.id
+        live = (
+            phone is not None and not phone.is_used and not phone.is_expired(uow.now())
+            and phone.account_id == account.id and actor.account_id == account.id
+        )
     else:
         check_scope(actor, account.community_id)
         card = uow.find(Card, Card.id_for(code))

@@ -148,7 +148,7 @@ def _check_role(role: str) -> None:
 
 def has_staff(recorder: ApplicationRecorder) -> bool:
     """Whether anyone can run this deployment yet (a staff member of any role, any community)."""
-    return bool(recorder.select_notifications(start=None, limit=1, topics=[get_topic(Staff.Registered)]))
+    return bool(recorder.select_notifications(start=None, limit=1, topics=[get_topic(Staff.Registered)]))  # type: ignore[attr-defined]  # made by @event
 
 
 # --- holder accounts ----------------------------------------------------------------------------

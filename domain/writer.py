@@ -33,7 +33,11 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
@@ -141,7 +145,7 @@ class AggregateCache:
         notifications = self._app.recorder.select_notifications(
             start=start, stop=head, limit=head - start, inclusive_of_start=False
         )
-        return [(n.originator_id, n.originator_version) for n in notifications]
+        return [(UUID(str(n.originator_id)), n.originator_version) for n in notifications]
 
     def get(self, aggregate_id: UUID) -> Aggregate | None:
         with self._lock:

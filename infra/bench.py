@@ -50,14 +50,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from domain.application import Jindou
-from domain.base import Actor
+from domain.bus import Actor
 from domain.community import AWARD_MAX, DEFAULT_TIMEZONE
 from domain.donating import Donate
 from domain.earning import SubmitReport, VerifyReport
 from domain.paying import IssueAllowances, IssueCard, IssuePaymentCode, Redeem
-from domain.periods import period_of
 from domain.payments import CARD_DAILY_LIMIT_MAX
 from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
+from domain.periods import period_of
 from infra.audit import verify_chain
 from infra.settings import Settings, persistence_env
 from infra.wiring import Services, build_services, memory_read_store

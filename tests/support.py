@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from domain.accounts import Account
-from domain.base import Actor
+from domain.bus import Actor
 from domain.community import DEFAULT_TIMEZONE
 from domain.earning import SubmitReport, VerifyReport
 from domain.money import Asset

@@ -126,6 +126,7 @@ def test_verify_checks_before_projecting_and_notes_events_not_yet_chained(histor
     # An event recorded but not yet projected (the service stopped in between).
     admin = history.app.authenticate(ADMIN_TOKEN)
     assert admin is not None
+    history.app.writer.read_model = None  # recorded without its projection, as if stopped right after
     history.app.execute(RegisterCommunity(name="新社区"), admin)
     chained, recorded = history.projector.position, history.app.recorder.max_notification_id()
     assert recorded > chained

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.application import Jindou
-from domain.base import Actor
+from domain.bus import Actor
 from domain.card_sheets import PrepareCardSheet
 from domain.credentialing import (
     STRANGER,

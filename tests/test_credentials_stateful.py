@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from domain.base import hash_token
 from domain.community import Credential
 from domain.credentialing import (
     STRANGER,
@@ -23,7 +22,7 @@ from domain.credentialing import (
     RotateToken,
     SignIn,
 )
-from domain.credentials import LIVE_CREDENTIALS_MAX, Keyring
+from domain.credentials import LIVE_CREDENTIALS_MAX, Keyring, hash_token
 from domain.errors import InvalidSignInCode
 from domain.people import OpenAccount, RegisterStaff
 from infra.settings import Settings

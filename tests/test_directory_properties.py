@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.accounts import Account, AccountKind, AccountStatus
-from domain.base import Actor
+from domain.bus import Actor
 from domain.community import ReportCategory
 from domain.earning import CloseReport, DispatchReport, RejectReport, VerifyReport
 from domain.errors import DomainError

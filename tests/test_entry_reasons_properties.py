@@ -11,12 +11,12 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.base import IdempotencyKey
 from domain.community import ReportCategory
 from domain.donating import Donate
 from domain.earning import VerifyReport
 from domain.errors import DomainError
 from domain.paying import IssueAllowances, IssuePaymentCode, Redeem, ReverseRedemption
+from domain.writer import IdempotencyKey
 from infra.settings import Settings
 from infra.wiring import build_services
 from projections import ledger

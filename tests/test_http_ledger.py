@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.earning import SubmitReport, VerifyReport
+from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from infra.wiring import Services
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api, api_for, check_invariants, new_key

@@ -10,7 +10,6 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.accounts import Account
-from domain.base import IdempotencyKey
 from domain.donating import Donate
 from domain.earning import (
     CloseReport,
@@ -33,6 +32,7 @@ from domain.errors import (
 from domain.money import SystemAccount, decode_postings, system_account
 from domain.people import OpenAccount, RegisterCommunity, SetFrozen
 from domain.reports import Report
+from domain.writer import IdempotencyKey
 from infra.wiring import Services
 from tests.support import AppCommunity, check_invariants, new_app_community, new_key
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.base import Actor
+from domain.bus import Actor
 from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.periods import period_of
 from domain.reports import Report

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.base import Actor
+from domain.bus import Actor
 from domain.errors import (
     AlreadySettled,
     DomainError,

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.base import Actor, IdempotencyKey
+from domain.bus import Actor
 from domain.donating import Donate
 from domain.errors import (
     AccountFrozen,
@@ -37,6 +37,7 @@ from domain.payments import CARD_CODE_DIGITS, PHONE_CODE_DIGITS, PaymentCode
 from domain.people import SetFrozen
 from domain.periods import months_after
 from domain.redemptions import Redemption
+from domain.writer import IdempotencyKey
 from infra.wiring import Services
 from tests.support import (
     AppCommunity,

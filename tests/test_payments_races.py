@@ -16,7 +16,7 @@ from uuid import UUID
 import pytest
 
 from domain.application import Jindou
-from domain.base import Actor, IdempotencyKey
+from domain.bus import Actor
 from domain.errors import DomainError
 from domain.money import Asset
 from domain.paying import (
@@ -26,6 +26,7 @@ from domain.paying import (
     Redeem,
     ReverseRedemption,
 )
+from domain.writer import IdempotencyKey
 from infra.settings import persistence_env
 from infra.wiring import Services
 from tests.support import (

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.application import Jindou
-from domain.base import Actor
+from domain.bus import Actor
 from domain.donating import Donate
 from domain.earning import CloseReport, DispatchReport
 from domain.errors import (

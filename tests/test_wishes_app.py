@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 
 from domain.application import Jindou
-from domain.base import Actor
+from domain.bus import Actor
 from domain.errors import (
     AccountFrozen,
     DomainError,

@@ -26,8 +26,8 @@ from api.deps import (
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
 from api.responses import page, written
 from domain.accounts import Account
-from domain.base import local_time
 from domain.bus import Actor
+from domain.clock import local_time
 from domain.community import Community
 from domain.people import OpenAccount, SetFrozen, account_view
 from projections import ledger

@@ -14,7 +14,7 @@ from api.deps import (
     ServicesDep,
     require,
 )
-from domain.base import Actor
+from domain.bus import Actor
 from infra.audit import chained_events, community_events
 from projections.chain import CANONICAL_VERSION, chain_summary
 

@@ -22,7 +22,6 @@ from api.deps import (
 from api.qr import qr_response
 from api.responses import written
 from domain.bus import Actor
-from domain.credentials import SIGN_IN_CODE_DIGITS
 from domain.credentialing import (
     STAFF_KIND,
     STRANGER,
@@ -35,6 +34,7 @@ from domain.credentialing import (
     SignIn,
     displayable_sign_in_code,
 )
+from domain.credentials import SIGN_IN_CODE_DIGITS
 from domain.errors import InvalidSignInCode
 from domain.writer import Outcome
 from infra.wiring import Services

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import PEOPLE_WHO_RUN, ServicesDep, path_id, require
-from domain.base import Actor
+from domain.bus import Actor
 from domain.community import community_for
 from domain.periods import check_period, period_of
 from projections import dashboard

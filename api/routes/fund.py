@@ -18,7 +18,8 @@ from api.deps import (
     require,
 )
 from api.moments import AS_OF_LENGTH_MAX, as_of_moment
-from domain.base import Actor, local_time
+from domain.bus import Actor
+from domain.clock import local_time
 from domain.community import community_for
 from domain.month import RecordFundDonation
 from projections import fund

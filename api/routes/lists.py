@@ -32,8 +32,15 @@ from api.deps import (
 from api.responses import page
 from domain.accounts import Account, AccountKind, AccountStatus
 from domain.application import Jindou
-from domain.base import Actor, local_time
-from domain.community import CONTROL_CHARACTERS, NAME_LENGTH_MAX, Community, ReportCategory, community_for
+from domain.bus import Actor
+from domain.clock import local_time
+from domain.community import (
+    CONTROL_CHARACTERS,
+    NAME_LENGTH_MAX,
+    Community,
+    ReportCategory,
+    community_for,
+)
 from domain.errors import ValidationFailed
 from domain.month import settlement_for, settlement_view
 from domain.people import account_view, community_view

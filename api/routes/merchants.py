@@ -22,7 +22,8 @@ from api.deps import (
 )
 from api.responses import page
 from domain.accounts import Account, AccountKind
-from domain.base import Actor, local_time
+from domain.bus import Actor
+from domain.clock import local_time
 from domain.community import Community
 from domain.errors import NotFound
 from domain.money import FEN_PER_UNIT

@@ -23,7 +23,7 @@ from api.deps import (
     require,
 )
 from api.responses import written
-from domain.base import Actor
+from domain.bus import Actor
 from domain.month import (
     ApproveSettlement,
     PaySettlement,

@@ -32,9 +32,9 @@ from api.responses import page, written
 from api.routes.public import public_community, public_page
 from api.wish_wall_page import to_html
 from domain.bus import Actor
+from domain.community import community_for
 from domain.errors import ValidationFailed
 from domain.ids import parse_id
-from domain.community import community_for
 from domain.wishes import STORY_LENGTH_MAX, TITLE_LENGTH_MAX, WishStatus
 from domain.wishing import (
     CancelWish,
