@@ -111,14 +111,15 @@ class AggregateCache:
     `sync()` reads the log's head; whatever was recorded since the last sync by anyone else
     evicts the aggregates it changed. A load that raced with a sync is not kept (it may predate
     a change the sync has already passed), so an entry is never older than what `sync` has seen.
-    Everything handed out is a private copy.
+    Absence is kept too (an Idempotency-Key's record, a code nobody issued) and evicted the same
+    way when the aggregate appears. Everything handed out is a private copy.
     """
 
     def __init__(self, app: Application[UUID], maxsize: int = CACHE_SIZE) -> None:
         self._app = app
         self._maxsize = maxsize
         self._lock = threading.Lock()
-        self._entries: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._entries: OrderedDict[UUID, Aggregate | None] = OrderedDict()  # None: known not to exist
         self._position: int | None = None  # the log position the entries are coherent with
 
     def sync(self) -> int:
@@ -133,9 +134,10 @@ class AggregateCache:
                 self._entries.clear()
             elif head > start:
                 for aggregate_id, version in stale:
-                    cached = self._entries.get(aggregate_id)
-                    if cached is not None and cached.version < version:
-                        del self._entries[aggregate_id]
+                    if aggregate_id in self._entries:
+                        cached = self._entries[aggregate_id]
+                        if cached is None or cached.version < version:
+                            del self._entries[aggregate_id]
             self._position = max(head, self._position or 0)
         return head
 
@@ -149,18 +151,32 @@ class AggregateCache:
 
     def get(self, aggregate_id: UUID) -> Aggregate | None:
         with self._lock:
-            hit = self._entries.get(aggregate_id)
             epoch = self._position
-            if hit is not None:
+            if aggregate_id in self._entries:
                 self._entries.move_to_end(aggregate_id)
-                return deepcopy(hit)
+                hit = self._entries[aggregate_id]
+                return None if hit is None else deepcopy(hit)
         aggregate = self._load(aggregate_id)
-        if aggregate is None:
-            return None
         with self._lock:
             if epoch is not None and self._position == epoch:
-                self._keep(aggregate_id, deepcopy(aggregate))
+                self._keep(aggregate_id, None if aggregate is None else deepcopy(aggregate))
         return aggregate
+
+    def prefetch_absent(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Learn in one statement which of these do not exist (a group's Idempotency-Keys), where
+        the recorder can say (ours can; the memory backend is asked one by one anyway)."""
+        among = getattr(self._app.recorder, "originators_among", None)
+        with self._lock:
+            epoch = self._position
+            unknown = [aggregate_id for aggregate_id in aggregate_ids if aggregate_id not in self._entries]
+        if among is None or epoch is None or not unknown:
+            return
+        existing: set[UUID] = among(unknown)
+        with self._lock:
+            if self._position == epoch:
+                for aggregate_id in unknown:
+                    if aggregate_id not in existing and aggregate_id not in self._entries:
+                        self._keep(aggregate_id, None)
 
     def _load(self, aggregate_id: UUID) -> Aggregate | None:
         """From the database: one statement for an aggregate with a short history, or for one that
@@ -192,7 +208,7 @@ class AggregateCache:
             for aggregate_id in aggregate_ids:
                 self._entries.pop(aggregate_id, None)
 
-    def _keep(self, aggregate_id: UUID, aggregate: Aggregate) -> None:
+    def _keep(self, aggregate_id: UUID, aggregate: Aggregate | None) -> None:
         self._entries[aggregate_id] = aggregate
         self._entries.move_to_end(aggregate_id)
         while len(self._entries) > self._maxsize:
@@ -319,6 +335,7 @@ class Writer:
         if len(group) == 1:
             self._record_alone(group[0])
             return
+        self.cache.prefetch_absent(job.key.record_id for job in group if job.key is not None)
         state: dict[UUID, Aggregate] = {}  # the group's aggregates as its earlier commands left them
 
         def load(aggregate_id: UUID) -> Aggregate | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -35,6 +36,9 @@ class OrderedPostgresApplicationRecorder(PostgresApplicationRecorder):
         self.sql_invoke_pg_function_insert_events = SQL("SELECT * FROM {schema}.{function}((%s))").format(
             schema=schema, function=function
         )
+        self.sql_originators_among = SQL(
+            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+        ).format(schema=schema, table=Identifier(self.events_table_name))
         self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) "
             "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$"
@@ -74,3 +78,9 @@ class OrderedPostgresApplicationRecorder(PostgresApplicationRecorder):
             ids = [row[self.pg_function_name_insert_events] for row in curs.fetchall()]
             project(curs, notifications_of(stored_events, ids))
         return ids
+
+    def originators_among(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have events (one statement; the writer's group prefetch)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.sql_originators_among, (list(ids),), prepare=True)
+            return {row["originator_id"] for row in curs.fetchall()}
