@@ -166,7 +166,11 @@ def bench(
     http_clients: Annotated[list[int] | None, typer.Option(
         "--http-clients", min=1, max=256, help="Concurrent HTTP clients per level (repeatable). Default: 1, 16, 64.",
     )] = None,
+    server_workers: Annotated[int, typer.Option(
+        min=1, max=64, help="`jindou serve --workers` for the HTTP runs (memory:// always 1).")] = 1,
     output: Annotated[Path, typer.Option(help="Where to write the figures as JSON.")] = Path("jindou-bench.json"),
+    plot: Annotated[Path | None, typer.Option(
+        help="Where to draw throughput and p99 against concurrency (SVG). Default: beside --output, .svg.")] = None,
 ) -> None:
     """Measure the ledger side by side with its yardsticks: a table of figures and ratios on stdout, JSON in a file."""
     import argparse
@@ -176,7 +180,7 @@ def bench(
     _logging("warning", DEFAULT_LOG_FORMAT, quiet=True)
     raise typer.Exit(run_bench(argparse.Namespace(
         database_urls=database_url, operations=operations, threads=threads, http_requests=http_requests,
-        http_clients=http_clients, output=output)))
+        http_clients=http_clients, server_workers=server_workers, output=output, plot=plot)))
 
 
 @audit_app.command("verify")

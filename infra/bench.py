@@ -59,6 +59,7 @@ from domain.payments import CARD_DAILY_LIMIT_MAX
 from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.periods import period_of
 from infra.audit import verify_chain
+from infra.bench_plot import plot
 from infra.settings import Settings, persistence_env
 from infra.wiring import Services, build_services, memory_read_store
 from projections.projector import Projector
@@ -423,13 +424,14 @@ def _cards_for(base: str, clients: int, sales_per_card: int) -> tuple[str, list[
     return str(merchant["token"]), cards
 
 
-def bench_http(label: str, url: str, requests: int, levels: Sequence[int]) -> list[Measurement]:
+def bench_http(label: str, url: str, requests: int, levels: Sequence[int], workers: int = 1) -> list[Measurement]:
     """Card sales (one POST /v1/redemptions each) at each number of concurrent clients, and the same
     load on the reference endpoint, taken in turns in one run so the ratios hold on a noisy box."""
     results: list[Measurement] = []
     per_client = {clients: max(1, requests // clients) for clients in levels}
     sales_per_card = sum(per_client.values())  # card i serves client i at every level
-    serve = [sys.executable, "-m", "api.cli", "serve", "--database-url", url, "--log-level", "warning"]
+    serve = [sys.executable, "-m", "api.cli", "serve", "--database-url", url, "--log-level", "warning",
+             "--workers", str(1 if url.startswith("memory") else workers)]
     reference_url = url if not url.startswith("sqlite") else url + "-reference"
     with _server(serve, {"JINDOU_ADMIN_TOKEN": BENCH_ADMIN_TOKEN}) as jindou:
         merchant_token, cards = _cards_for(jindou, max(levels), sales_per_card)
@@ -517,7 +519,7 @@ def run_bench(args: argparse.Namespace) -> int:
                     services.close()
                 progress.advance(task)
             with _database(target) as url:
-                results += bench_http(label, url, args.http_requests, levels)
+                results += bench_http(label, url, args.http_requests, levels, getattr(args, "server_workers", 1))
                 progress.advance(task)
     console.print(_table(results))
     for backend, what, ratio in ratios(results):
@@ -526,7 +528,9 @@ def run_bench(args: argparse.Namespace) -> int:
     output.write_text(json.dumps({"results": [m.as_json() for m in results],
                                   "ratios": [{"backend": b, "what": w, "ratio": r} for b, w, r in ratios(results)]},
                                  indent=2, ensure_ascii=False))
-    console.print(f"written to {output}")
+    plotted = Path(getattr(args, "plot", None) or output.with_suffix(".svg"))
+    plotted.write_text(plot(results))
+    console.print(f"written to {output} and {plotted}")
     return 0
 
 

@@ -4,6 +4,7 @@ measure (figures are printed, never asserted: timing belongs to no test)."""
 from __future__ import annotations
 
 import json
+from xml.etree import ElementTree
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,10 @@ def run_small_bench(target: str, output: Path) -> dict[str, object]:
                  "--output", str(output)])
     assert code == 0
     figures: dict[str, object] = json.loads(output.read_text())
+    drawing = ElementTree.parse(output.with_suffix(".svg")).getroot()  # the plot beside the figures
+    lines = drawing.findall("{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 4  # Jindou and the reference, in the throughput and the p99 panel
+    assert all(len(line.get("points", "").split()) == 2 for line in lines)  # one point per client level
     return figures
 
 
