@@ -1,10 +1,10 @@
 """A city of communities at its busiest, simulated: how many commands a second reach the writers,
 city-wide and per shard, and how many shards a per-node capacity calls for (docs/scaling.md).
 
-Deterministic for a seed, standard library only. A command is counted as the writer sees it: a
-monthly welfare run, one command recording an allowance for every beneficiary, counts as one
-command per allowance (each is a sale's worth of postings). One simulated day is the month's peak day:
-everyday commands (reports, reviews, sales, donations, wishes) at their daily rates with sales
+Deterministic for a seed, standard library only. A command is counted as the writer sees it:
+a monthly welfare run, one command recording an allowance for every beneficiary, counts as one
+command per allowance (each is a sale's worth of postings), and a settlement's payment as one per
+merchant paid. One simulated day is the month's peak day: everyday commands (reports, reviews, sales, donations, wishes) at their daily rates with sales
 raised by `PEAK_DAY_SALES_FACTOR`, plus every community's monthly runs (the welfare allowances
 and the settlement), all in one time zone — a city's communities peak together.
 
@@ -91,11 +91,12 @@ def command_kinds() -> tuple[Kind, ...]:
         Kind("wish", wishes * (2 + PLEDGES_PER_WISH), PATROL_HOURS),  # create, pledges, fulfil
         Kind("fund donation", FUND_DONATIONS_PER_MONTH / DAYS_PER_MONTH, OFFICE_HOURS),
         Kind("welfare run", 1, OFFICE_HOURS, weight=BENEFICIARIES),  # monthly: on the peak day
-        Kind("settlement", 3, OFFICE_HOURS),  # monthly: propose, approve, pay
+        Kind("settlement", 2, OFFICE_HOURS),  # monthly: proposed, approved by another admin
+        Kind("settlement paid", 1, OFFICE_HOURS, weight=MERCHANTS),  # monthly: a line per merchant
     )
 
 
-MONTHLY_KINDS = ("welfare run", "settlement")
+MONTHLY_KINDS = ("welfare run", "settlement", "settlement paid")
 
 
 @dataclass(frozen=True)
@@ -211,13 +212,14 @@ def report(city: City, capacity_per_s: float, shards: Sequence[int]) -> str:
     ]
     lines += [
         "",
-        f"{'shards':>6}{'communities (max)':>19}{'busiest shard /s':>18}{'city/S /s':>11}{'fits':>6}",
+        f"{'shards':>6}{'communities (max)':>19}{'day (max)':>11}{'busiest shard /s':>18}{'city/S /s':>11}{'fits':>6}",
     ]
     for count in sorted(set(shards)):
         load = shard_load(city, count)
         fits = "yes" if load.nodes_fit(capacity_per_s) else "no"
         lines.append(
-            f"{count:>6}{load.communities_max:>19}{load.busiest_per_s:>18.1f}{busiest_per_s / count:>11.1f}{fits:>6}"
+            f"{count:>6}{load.communities_max:>19}{load.day_commands_max:>11,}{load.busiest_per_s:>18.1f}"
+            f"{busiest_per_s / count:>11.1f}{fits:>6}"
         )
     needed = shards_needed(city, capacity_per_s)
     lines += [
