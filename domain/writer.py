@@ -256,6 +256,7 @@ class Writer:
         self._lock = threading.Lock()  # guards each job's taken/cancelled
         self._thread: threading.Thread | None = None
         self.read_model: ReadModel | None = None  # the projector (infra/wiring.py)
+        self.groups = self.commands = self.collisions = 0  # since start (GET /metrics)
 
     # --- what request threads call ------------------------------------------------------------
 
@@ -363,6 +364,7 @@ class Writer:
         except IntegrityError:
             # Someone else wrote one of these aggregates or keys first; nothing of ours was
             # recorded. Each command runs again alone, on fresh state.
+            self.collisions += 1
             self.cache.evict(state)
             for decision in decided:
                 self._record_alone(decision.job)
@@ -371,6 +373,7 @@ class Writer:
             for decision in decided:
                 decision.job.finish(error=failure)
             return
+        self.groups, self.commands = self.groups + 1, self.commands + len(decided)
         position = self._recorded(*saved)
         for decision in decided:
             self._answer(decision, position)
@@ -394,6 +397,7 @@ class Writer:
             except DomainError as failure:
                 job.finish(error=failure)
                 return
+            self.groups, self.commands = self.groups + 1, self.commands + 1
             self._answer(decision, self._recorded(*saved))
             return
         job.finish(error=ConcurrencyConflict("too many concurrent changes to the same accounts; please retry"))

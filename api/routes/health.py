@@ -38,5 +38,8 @@ def metrics(services: ServicesDep, authorization: Annotated[str | None, Header()
         "jindou_events_recorded": head,
         "jindou_read_model_position": services.projector.position,
         "jindou_read_model_lag_events": head - services.projector.position,
+        "jindou_writer_groups": services.app.writer.groups,  # transactions the writer committed
+        "jindou_writer_commands": services.app.writer.commands,  # commands in them: ÷ groups = group size
+        "jindou_writer_collisions": services.app.writer.collisions,  # groups run again command by command
     }
     return METRICS.render(gauges)
