@@ -20,6 +20,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from operator import itemgetter
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -595,8 +597,10 @@ class TableSpec:
         order = ", ".join(f"{column}{collate if column in self.text_keys else ''}" for column in self.key_columns)
         return f"SELECT * FROM {self.name} ORDER BY {order}"  # noqa: S608 (our own table and column names)
 
-    def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(row[column] for column in self.key_columns)
+    @cached_property
+    def key_of(self) -> Callable[[dict[str, Any]], Any]:
+        """A row's key: its one key value, or the tuple of them."""
+        return itemgetter(*self.key_columns)
 
 
 @dataclass
@@ -677,10 +681,13 @@ def _normal(value: Any) -> Any:
     return value
 
 
+def _normal_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _normal(v) for k, v in row.items()}
+
+
 def _ordered_rows(cursor: Cursor, spec: TableSpec) -> Iterator[dict[str, Any]]:
     """A table's rows in key order, a fetch at a time: never the whole table in memory."""
-    for row in cursor.stream(spec.ordered_select(cursor.postgres)):
-        yield {k: _normal(v) for k, v in row.items()}
+    return cursor.stream(spec.ordered_select(cursor.postgres))
 
 
 def compare_table(spec: TableSpec, live: Sequence[dict[str, Any]], replayed: Sequence[dict[str, Any]]) -> TableDifferences:
@@ -689,7 +696,8 @@ def compare_table(spec: TableSpec, live: Sequence[dict[str, Any]], replayed: Seq
 
 
 def compare_ordered(spec: TableSpec, live: Iterable[dict[str, Any]], replayed: Iterable[dict[str, Any]]) -> TableDifferences:
-    """Two streams of a table's rows, each in key order, walked side by side (a merge join)."""
+    """Two streams of a table's rows, each in key order, walked side by side (a merge join). Rows
+    equal as read are equal; others are compared again in one spelling per value (`_normal`)."""
     differences = TableDifferences(spec.name)
     live_rows, replay_rows = iter(live), iter(replayed)
     live_row, replay_row = next(live_rows, None), next(replay_rows, None)
@@ -697,14 +705,14 @@ def compare_ordered(spec: TableSpec, live: Iterable[dict[str, Any]], replayed: I
         live_key = None if live_row is None else spec.key_of(live_row)
         replay_key = None if replay_row is None else spec.key_of(replay_row)
         if replay_key is None or (live_key is not None and live_key < replay_key):
-            differences.add(f"{live_key}: only in live: {live_row}")
+            differences.add(f"{live_key}: only in live: {_normal_row(live_row)}")
             live_row = next(live_rows, None)
         elif live_key is None or replay_key < live_key:
-            differences.add(f"{replay_key}: only in replay: {replay_row}")
+            differences.add(f"{replay_key}: only in replay: {_normal_row(replay_row)}")
             replay_row = next(replay_rows, None)
         else:
             assert live_row is not None and replay_row is not None
-            if live_row != replay_row:
+            if live_row != replay_row and (live_row := _normal_row(live_row)) != (replay_row := _normal_row(replay_row)):
                 changed = {c: (live_row.get(c), replay_row.get(c)) for c in live_row.keys() | replay_row.keys()
                            if live_row.get(c) != replay_row.get(c)}
                 differences.add(f"{live_key}: " + ", ".join(f"{c} live={a!r} replay={b!r}"
