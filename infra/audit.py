@@ -30,7 +30,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.rows import dict_row, tuple_row
 from rich.console import Console
 from rich.progress import (
@@ -56,7 +56,7 @@ from projections.store import Cursor, ReadStore
 from projections.transparency import Frontier
 from tools.verify_jindou import head_problem, kept_head, leaf_hash, verify_consistency
 
-REPLAY_BATCH_SIZE = 5_000  # events per scratch transaction: the replay writes alone, so bigger than a live batch
+SCRATCH_CACHE_KIB = 32 * 1024  # SQLite page cache of each connection to the replay's scratch database
 VERIFY_BATCH_SIZE = 5_000  # events read per query: the chain rows and tree rows of their positions take one more each
 DIFFERENCES_SHOWN_PER_TABLE = 10
 PROGRESS_LINE_STEP_PERCENT = 10  # without a terminal, one line per this much progress
@@ -598,9 +598,10 @@ class TableSpec:
         return f"SELECT * FROM {self.name} ORDER BY {order}"  # noqa: S608 (our own table and column names)
 
     @cached_property
-    def key_of(self) -> Callable[[dict[str, Any]], Any]:
-        """A row's key: its one key value, or the tuple of them."""
-        return itemgetter(*self.key_columns)
+    def key_of(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        """A row's key, always a tuple (so the differences name keys alike)."""
+        values = itemgetter(*self.key_columns)
+        return values if len(self.key_columns) > 1 else lambda row: (values(row),)
 
 
 @dataclass
@@ -789,12 +790,26 @@ def compare_reports(live: dict[tuple[str, str], dict[str, Any]], replayed: dict[
     return differences
 
 
+class _ScratchConnectionPool(SQLiteConnectionPool):
+    """A throwaway database: no sync to disk at each commit (a crash loses only the replay) and a
+    bounded page cache of its own (measured: together as fast as an in-memory database)."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous = OFF")
+            cursor.execute(f"PRAGMA cache_size = -{SCRATCH_CACHE_KIB}")
+        return connection
+
+
 @contextmanager
 def _scratch_store() -> Iterator[ReadStore]:
     """The replay's read model: a SQLite file in a temporary folder, so a long history's tables
     sit on disk, not in this process's memory; removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="jindou-replay-") as folder:
-        store = ReadStore(SQLiteTrackingRecorder(SQLiteDatastore(str(Path(folder) / "replay.db"))))
+        datastore = SQLiteDatastore(str(Path(folder) / "replay.db"))
+        datastore.pool = _ScratchConnectionPool(db_name=datastore.pool.db_name)
+        store = ReadStore(SQLiteTrackingRecorder(datastore))
         try:
             yield store
         finally:
@@ -809,7 +824,7 @@ def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progres
     moment = datetime.now(UTC)  # the reports of both sides as they read at one moment
     with _snapshot(live) as live_cursor, _scratch_store() as scratch:
         position = _tracked_position(live, live_cursor)
-        projector = Projector(app, scratch, projections, batch_size=REPLAY_BATCH_SIZE)
+        projector = Projector(app, scratch, projections)
         projector.create_tables()
         projector.catch_up(until=position, progress=progress)
         with scratch.read() as cursor:
