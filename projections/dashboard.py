@@ -76,6 +76,7 @@ class DashboardProjection:
         """One event of the batch `apply_batch` is applying."""
         event = recorded.event
         name = type(event).__qualname__
+        community_id: str | None
         if name == "Report.Submitted":
             community_id = str(event.community_id)
             period = period_of(event.timestamp, community_timezone(cursor, community_id))

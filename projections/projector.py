@@ -45,7 +45,8 @@ class Recorded:
 
 
 class Projection(Protocol):
-    tables: Sequence[str]
+    @property
+    def tables(self) -> Sequence[str]: ...
 
     def apply(self, cursor: Cursor, recorded: Recorded) -> None: ...
 

@@ -67,7 +67,8 @@ def wishes_of(
     cursor: Cursor, community_id: str, *, status: str | None, limit: int, before_position: int | None
 ) -> list[dict[str, Any]]:
     """A community's wishes, newest first, paged by the position that created them."""
-    clauses, params = ["community_id = ?"], [community_id]
+    clauses: list[str] = ["community_id = ?"]
+    params: list[Any] = [community_id]
     if status is not None:
         clauses.append("status = ?")
         params.append(status)
