@@ -454,12 +454,20 @@ class _SnapshottedAggregate:
 
     snapshots: list[Any]  # as the snapshot store lists them; let go once all are compared
     versions_listed: list[int] = field(default_factory=list)  # their versions, in the same order
+    listed_at: dict[int, list[int]] = field(init=False)  # version → the indexes of its snapshots (one lookup per event)
+    last_listed: int = field(init=False)  # the last snapshot's version
     unreadable: str | None = None  # why its snapshots cannot be read, if so
     positions: dict[int, int] = field(default_factory=dict)  # snapshot version → log position of that event
     last_position: int = 0
     rebuilt: Any = None
     rebuilding: bool = False  # events still to apply before the last snapshot's version
     compared: dict[int, _Compared] = field(default_factory=dict)  # snapshot index → how it compared
+
+    def __post_init__(self) -> None:
+        self.listed_at = {}
+        for index, version in enumerate(self.versions_listed):
+            self.listed_at.setdefault(version, []).append(index)
+        self.last_listed = max(self.versions_listed, default=0)
 
 
 class _Snapshotted:
@@ -480,7 +488,7 @@ class _Snapshotted:
         if aggregate is None:
             aggregate = self.aggregates[originator] = self._read(originator)
         aggregate.last_position = event.id
-        if event.originator_version in aggregate.versions_listed:
+        if event.originator_version in aggregate.listed_at:
             aggregate.positions[event.originator_version] = event.id
         if aggregate.rebuilding:
             self._rebuild(aggregate, event)
@@ -501,13 +509,12 @@ class _Snapshotted:
             if aggregate.rebuilt is not None and version != aggregate.rebuilt.version + 1:
                 raise ValueError(f"version {version} after {aggregate.rebuilt.version}")
             aggregate.rebuilt = self.app.mapper.to_domain_event(event).mutate(aggregate.rebuilt)
-            for index, snapshot_version in enumerate(aggregate.versions_listed):
-                if snapshot_version == version:
-                    aggregate.compared[index] = self._compare(aggregate.snapshots[index], aggregate.rebuilt)
+            for index in aggregate.listed_at.get(version, ()):
+                aggregate.compared[index] = self._compare(aggregate.snapshots[index], aggregate.rebuilt)
         except Exception:  # noqa: BLE001 — `_check` rebuilds it the long way and meets the problem there
             aggregate.compared, aggregate.rebuilt, aggregate.rebuilding = {}, None, False
             return
-        if version >= max(aggregate.versions_listed):
+        if version >= aggregate.last_listed:
             aggregate.snapshots, aggregate.rebuilt, aggregate.rebuilding = [], None, False
 
     def finding(self) -> Finding | None:
