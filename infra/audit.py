@@ -12,14 +12,11 @@ events are never projected before they are checked. See docs/decisions/0005.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
-import queue
 import re
 import sqlite3
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
@@ -260,9 +257,18 @@ class _StoredTree:
             self.nodes[level].append((level, index, hashed.hex()))
             self.completed_at[level].append(position)
 
-    def finding(self, stored_leaves: list[tuple[Any, ...]], stored_nodes: list[tuple[Any, ...]]) -> Finding | None:
-        """The rows `_stored_tree_rows` read for the leaves seen since the last call."""
+    def finding(self, cursor: Cursor) -> Finding | None:
+        if not self.leaves:
+            return None
+        stored_leaves = _plain_rows(
+            cursor, "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?"
+                    " ORDER BY leaf_index", (self.leaves[0][0], self.leaves[-1][0]))
         levels = sorted(self.nodes)
+        stored_nodes = _plain_rows(
+            cursor, "SELECT level, node_index, hash FROM transparency_nodes WHERE "
+                    + " OR ".join(["(level = ? AND node_index >= ? AND node_index <= ?)"] * len(levels))
+                    + " ORDER BY level, node_index",
+            [bound for level in levels for bound in (level, self.nodes[level][0][1], self.nodes[level][-1][1])])
         wrong = []
         if stored_leaves != self.leaves:
             stored_positions = dict(stored_leaves)
@@ -285,81 +291,6 @@ class _StoredTree:
             return Finding(last_position, f"the stored transparency tree has {stored} leaves but {size} events are "
                                           "chained: its tables were altered")
         return None
-
-
-def _stored_tree_rows(cursor: Cursor, first_leaf: int, last_leaf: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The stored leaves [first_leaf, last_leaf] and the nodes appending them completed: node
-    (k, m) is completed by leaf (m + 1)·2^k − 1, so each level's nodes are one range of indices."""
-    leaves = _plain_rows(
-        cursor, "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?"
-                " ORDER BY leaf_index", (first_leaf, last_leaf))
-    ranges = [(level, ((first_leaf + 1 + (1 << level) - 1) >> level) - 1, ((last_leaf + 1) >> level) - 1)
-              for level in range((last_leaf + 1).bit_length())]
-    ranges = [(level, low, high) for level, low, high in ranges if low <= high]
-    nodes = _plain_rows(
-        cursor, "SELECT level, node_index, hash FROM transparency_nodes WHERE "
-                + " OR ".join(["(level = ? AND node_index >= ? AND node_index <= ?)"] * len(ranges))
-                + " ORDER BY level, node_index",
-        [bound for level_range in ranges for bound in level_range])
-    return leaves, nodes
-
-
-class _Window(NamedTuple):
-    """One window of the walk: the store's events after `start` up to `end`, the chain's rows of
-    those positions, and the tree's rows of their leaves (the leaves after the events before)."""
-
-    start: int
-    end: int
-    events: list[Notification]
-    chain_rows: list[_ChainRow]
-    stored_leaves: list[tuple[Any, ...]]
-    stored_nodes: list[tuple[Any, ...]]
-
-
-def _windows(app: Application[Any], store: ReadStore, through: int) -> Iterator[_Window]:
-    leaves_before = 0
-    for start, end, events in _event_windows(app, through):
-        with store.read() as cursor:  # this window's chain rows and tree rows: one transaction
-            chain_rows = _chain_rows(cursor, start, end)
-            stored_leaves, stored_nodes = (_stored_tree_rows(cursor, leaves_before, leaves_before + len(events) - 1)
-                                           if events else ([], []))
-        leaves_before += len(events)
-        yield _Window(start, end, events, chain_rows, stored_leaves, stored_nodes)
-
-
-WINDOWS_READ_AHEAD = 2
-
-
-def _read_ahead(windows: Iterator[_Window]) -> Iterator[_Window]:
-    """The windows read by a thread of their own, up to WINDOWS_READ_AHEAD ahead, so that waiting
-    on the database overlaps the hashing of the window before (measured: the walk waited most of
-    its time on four row sets a window). Stopping early (a finding) stops the reader too."""
-    ready: queue.Queue[_Window | BaseException | None] = queue.Queue(maxsize=WINDOWS_READ_AHEAD)
-    stopping = threading.Event()
-
-    def read() -> None:
-        try:
-            for window in windows:
-                ready.put(window)
-                if stopping.is_set():
-                    return
-        except BaseException as exc:  # noqa: BLE001 — handed over, raised in the walk
-            ready.put(exc)
-            return
-        ready.put(None)
-
-    reader = threading.Thread(target=read, name="jindou-verify-reader", daemon=True)
-    reader.start()
-    try:
-        while (item := ready.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stopping.set()
-        while reader.is_alive():  # let a reader blocked on a full queue finish its put
-            with contextlib.suppress(queue.Empty):
-                ready.get(timeout=0.05)
 
 
 def published_tree_findings(store: ReadStore, published: Sequence[PublishedHead]) -> list[str]:
@@ -402,27 +333,28 @@ def verify_chain(
         kept.tree_head["tree_size"] for kept in published if kept.tree_head is not None}
     if progress is not None:
         progress(0, through)
-    for window in _read_ahead(_windows(app, store, through)):
-        for event, chain_row in _paired(window.events, window.chain_rows):
-            if event is None or chain_row is None:
-                return report(_lone_finding(event, chain_row))
-            originator = originator_text(event.originator_id)
-            canonical = canonical_bytes(event, originator)
-            hashed = hashlib.sha256(prev_hash + canonical).digest()  # link(prev_hash, event), its bytes made once
-            if hashed.hex() != chain_row.hash:
-                return report(Finding(event.id, _mismatch(event, chain_row)))
-            stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical)))
-            prev_hash, checked = hashed, checked + 1
-            snapshotted.saw(event, originator)
-            if checked in published_sizes:
-                if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
-                    return report(finding)
-                if finding := _published_tree_finding(published, event.id, frontier):
-                    return report(finding)
-        if finding := stored_tree.finding(window.stored_leaves, window.stored_nodes):
-            return report(finding)
+    for start, end, events in _event_windows(app, through):
+        with store.read() as cursor:  # this window's chain rows and tree rows: one transaction, two queries
+            for event, chain_row in _paired(events, _chain_rows(cursor, start, end)):
+                if event is None or chain_row is None:
+                    return report(_lone_finding(event, chain_row))
+                originator = originator_text(event.originator_id)
+                canonical = canonical_bytes(event, originator)
+                hashed = hashlib.sha256(prev_hash + canonical).digest()  # link(prev_hash, event), its bytes made once
+                if hashed.hex() != chain_row.hash:
+                    return report(Finding(event.id, _mismatch(event, chain_row)))
+                stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical)))
+                prev_hash, checked = hashed, checked + 1
+                snapshotted.saw(event, originator)
+                if checked in published_sizes:
+                    if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
+                        return report(finding)
+                    if finding := _published_tree_finding(published, event.id, frontier):
+                        return report(finding)
+            if finding := stored_tree.finding(cursor):
+                return report(finding)
         if progress is not None:
-            progress(window.end, through)
+            progress(end, through)
     if progress is not None:
         progress(through, through)
     if tracked > chained_last:
