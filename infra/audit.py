@@ -16,10 +16,12 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from operator import itemgetter
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +30,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
+from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.rows import dict_row, tuple_row
 from rich.console import Console
 from rich.progress import (
@@ -44,7 +47,7 @@ from domain.accounts import Account
 from domain.community import Community
 from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persistence_env
 from infra.transparency import SigningKeyError, known_public_keys
-from infra.wiring import Services, build_services, memory_read_store
+from infra.wiring import Services, build_services
 from projections import fund, ledger, transparency
 from projections.chain import GENESIS_HASH, canonical_bytes, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
@@ -53,6 +56,7 @@ from projections.store import Cursor, ReadStore
 from projections.transparency import Frontier
 from tools.verify_jindou import head_problem, kept_head, leaf_hash, verify_consistency
 
+SCRATCH_CACHE_KIB = 32 * 1024  # SQLite page cache of each connection to the replay's scratch database
 VERIFY_BATCH_SIZE = 5_000  # events read per query: the chain rows and tree rows of their positions take one more each
 DIFFERENCES_SHOWN_PER_TABLE = 10
 PROGRESS_LINE_STEP_PERCENT = 10  # without a terminal, one line per this much progress
@@ -382,12 +386,20 @@ class _SnapshottedAggregate:
 
     snapshots: list[Any]  # as the snapshot store lists them; let go once all are compared
     versions_listed: list[int] = field(default_factory=list)  # their versions, in the same order
+    listed_at: dict[int, list[int]] = field(init=False)  # version → the indexes of its snapshots (one lookup per event)
+    last_listed: int = field(init=False)  # the last snapshot's version
     unreadable: str | None = None  # why its snapshots cannot be read, if so
     positions: dict[int, int] = field(default_factory=dict)  # snapshot version → log position of that event
     last_position: int = 0
     rebuilt: Any = None
     rebuilding: bool = False  # events still to apply before the last snapshot's version
     compared: dict[int, _Compared] = field(default_factory=dict)  # snapshot index → how it compared
+
+    def __post_init__(self) -> None:
+        self.listed_at = {}
+        for index, version in enumerate(self.versions_listed):
+            self.listed_at.setdefault(version, []).append(index)
+        self.last_listed = max(self.versions_listed, default=0)
 
 
 class _Snapshotted:
@@ -408,7 +420,7 @@ class _Snapshotted:
         if aggregate is None:
             aggregate = self.aggregates[originator] = self._read(originator)
         aggregate.last_position = event.id
-        if event.originator_version in aggregate.versions_listed:
+        if event.originator_version in aggregate.listed_at:
             aggregate.positions[event.originator_version] = event.id
         if aggregate.rebuilding:
             self._rebuild(aggregate, event)
@@ -429,13 +441,12 @@ class _Snapshotted:
             if aggregate.rebuilt is not None and version != aggregate.rebuilt.version + 1:
                 raise ValueError(f"version {version} after {aggregate.rebuilt.version}")
             aggregate.rebuilt = self.app.mapper.to_domain_event(event).mutate(aggregate.rebuilt)
-            for index, snapshot_version in enumerate(aggregate.versions_listed):
-                if snapshot_version == version:
-                    aggregate.compared[index] = self._compare(aggregate.snapshots[index], aggregate.rebuilt)
+            for index in aggregate.listed_at.get(version, ()):
+                aggregate.compared[index] = self._compare(aggregate.snapshots[index], aggregate.rebuilt)
         except Exception:  # noqa: BLE001 — `_check` rebuilds it the long way and meets the problem there
             aggregate.compared, aggregate.rebuilt, aggregate.rebuilding = {}, None, False
             return
-        if version >= max(aggregate.versions_listed):
+        if version >= aggregate.last_listed:
             aggregate.snapshots, aggregate.rebuilt, aggregate.rebuilding = [], None, False
 
     def finding(self) -> Finding | None:
@@ -582,7 +593,22 @@ def _aggregate_community(app: Application[Any], aggregate_id: str) -> UUID | Non
 @dataclass(frozen=True)
 class TableSpec:
     name: str
-    key_columns: tuple[str, ...]  # empty: compare whole rows as a multiset
+    key_columns: tuple[str, ...]
+    text_keys: frozenset[str] = frozenset()  # the key columns that hold text
+
+    def ordered_select(self, postgres: bool) -> str:
+        """Every row in key order, the same order on both backends: text by its bytes (SQLite's
+        own order; PostgreSQL's by the "C" collation, not the database's language rules), as
+        Python orders the keys it merges."""
+        collate = ' COLLATE "C"' if postgres else ""
+        order = ", ".join(f"{column}{collate if column in self.text_keys else ''}" for column in self.key_columns)
+        return f"SELECT * FROM {self.name} ORDER BY {order}"  # noqa: S608 (our own table and column names)
+
+    @cached_property
+    def key_of(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        """A row's key, always a tuple (so the differences name keys alike)."""
+        values = itemgetter(*self.key_columns)
+        return values if len(self.key_columns) > 1 else lambda row: (values(row),)
 
 
 @dataclass
@@ -611,6 +637,7 @@ class ReplayReport:
 CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s*\((.*)\)\s*$", re.I | re.S)
 TABLE_PRIMARY_KEY = re.compile(r"^\s*PRIMARY\s+KEY\s*\(([^)]*)\)", re.I)
 COLUMN_PRIMARY_KEY = re.compile(r"^\s*(\w+)\s.*\bPRIMARY\s+KEY\b", re.I | re.S)
+TEXT_COLUMN = re.compile(r"^\s*(\w+)\s+TEXT\b", re.I)
 
 
 def _top_level_parts(body: str) -> list[str]:
@@ -635,12 +662,17 @@ def _key_columns(body: str) -> tuple[str, ...]:
 
 
 def table_specs(projections: Sequence[Projection]) -> list[TableSpec]:
-    """Every table the projections create (their CREATE TABLE statements say which)."""
+    """Every table the projections create (their CREATE TABLE statements say which). Each needs a
+    primary key: replay compares the two sides row by row in key order."""
     specs = []
     for projection in projections:
         for statement in projection.tables:
             if match := CREATE_TABLE.match(statement):
-                specs.append(TableSpec(match[1], _key_columns(match[2])))
+                keys = _key_columns(match[2])
+                if not keys:
+                    raise ValueError(f"table {match[1]} has no primary key: replay cannot pair its rows")
+                texts = {m[1] for part in _top_level_parts(match[2]) if (m := TEXT_COLUMN.match(part))}
+                specs.append(TableSpec(match[1], keys, frozenset(texts & set(keys))))
     return specs
 
 
@@ -657,33 +689,43 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def _rows(cursor: Cursor, table: str) -> list[dict[str, Any]]:
-    return [{k: _normal(v) for k, v in row.items()} for row in cursor.all(f"SELECT * FROM {table}")]  # noqa: S608 (our own table names)
+def _normal_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _normal(v) for k, v in row.items()}
 
 
-def compare_table(spec: TableSpec, live: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> TableDifferences:
+def _ordered_rows(cursor: Cursor, spec: TableSpec) -> Iterator[dict[str, Any]]:
+    """A table's rows in key order, a fetch at a time: never the whole table in memory."""
+    return cursor.stream(spec.ordered_select(cursor.postgres))
+
+
+def compare_table(spec: TableSpec, live: Sequence[dict[str, Any]], replayed: Sequence[dict[str, Any]]) -> TableDifferences:
+    """Two lists of a table's rows, in any order."""
+    return compare_ordered(spec, sorted(live, key=spec.key_of), sorted(replayed, key=spec.key_of))
+
+
+def compare_ordered(spec: TableSpec, live: Iterable[dict[str, Any]], replayed: Iterable[dict[str, Any]]) -> TableDifferences:
+    """Two streams of a table's rows, each in key order, walked side by side (a merge join). Rows
+    equal as read are equal; others are compared again in one spelling per value (`_normal`)."""
     differences = TableDifferences(spec.name)
-    if not spec.key_columns:
-        as_items = lambda rows: Counter(tuple(sorted(r.items())) for r in rows)  # noqa: E731
-        live_count, replay_count = as_items(live), as_items(replayed)
-        for row in sorted((live_count - replay_count).elements(), key=repr):
-            differences.add(f"only in live: {dict(row)}")
-        for row in sorted((replay_count - live_count).elements(), key=repr):
-            differences.add(f"only in replay: {dict(row)}")
-        return differences
-    key_of = lambda row: tuple(row.get(c) for c in spec.key_columns)  # noqa: E731
-    live_by_key = {key_of(r): r for r in live}
-    replay_by_key = {key_of(r): r for r in replayed}
-    for key in sorted(live_by_key.keys() | replay_by_key.keys(), key=repr):
-        live_row, replay_row = live_by_key.get(key), replay_by_key.get(key)
-        if replay_row is None:
-            differences.add(f"{key}: only in live: {live_row}")
-        elif live_row is None:
-            differences.add(f"{key}: only in replay: {replay_row}")
-        elif live_row != replay_row:
-            changed = {c: (live_row.get(c), replay_row.get(c)) for c in live_row.keys() | replay_row.keys()
-                       if live_row.get(c) != replay_row.get(c)}
-            differences.add(f"{key}: " + ", ".join(f"{c} live={a!r} replay={b!r}" for c, (a, b) in sorted(changed.items())))
+    live_rows, replay_rows = iter(live), iter(replayed)
+    live_row, replay_row = next(live_rows, None), next(replay_rows, None)
+    while live_row is not None or replay_row is not None:
+        live_key = None if live_row is None else spec.key_of(live_row)
+        replay_key = None if replay_row is None else spec.key_of(replay_row)
+        if replay_key is None or (live_key is not None and live_key < replay_key):
+            differences.add(f"{live_key}: only in live: {_normal_row(live_row)}")
+            live_row = next(live_rows, None)
+        elif live_key is None or replay_key < live_key:
+            differences.add(f"{replay_key}: only in replay: {_normal_row(replay_row)}")
+            replay_row = next(replay_rows, None)
+        else:
+            assert live_row is not None and replay_row is not None
+            if live_row != replay_row and (live_row := _normal_row(live_row)) != (replay_row := _normal_row(replay_row)):
+                changed = {c: (live_row.get(c), replay_row.get(c)) for c in live_row.keys() | replay_row.keys()
+                           if live_row.get(c) != replay_row.get(c)}
+                differences.add(f"{live_key}: " + ", ".join(f"{c} live={a!r} replay={b!r}"
+                                                            for c, (a, b) in sorted(changed.items())))
+            live_row, replay_row = next(live_rows, None), next(replay_rows, None)
     return differences
 
 
@@ -755,27 +797,50 @@ def compare_reports(live: dict[tuple[str, str], dict[str, Any]], replayed: dict[
     return differences
 
 
+class _ScratchConnectionPool(SQLiteConnectionPool):
+    """A throwaway database: no sync to disk at each commit (a crash loses only the replay) and a
+    bounded page cache of its own (measured: together as fast as an in-memory database)."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous = OFF")
+            cursor.execute(f"PRAGMA cache_size = -{SCRATCH_CACHE_KIB}")
+        return connection
+
+
+@contextmanager
+def _scratch_store() -> Iterator[ReadStore]:
+    """The replay's read model: a SQLite file in a temporary folder, so a long history's tables
+    sit on disk, not in this process's memory; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="jindou-replay-") as folder:
+        datastore = SQLiteDatastore(str(Path(folder) / "replay.db"))
+        datastore.pool = _ScratchConnectionPool(db_name=datastore.pool.db_name)
+        store = ReadStore(SQLiteTrackingRecorder(datastore))
+        try:
+            yield store
+        finally:
+            store.close()
+
+
 def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progress | None = None) -> ReplayReport:
+    """The live side is read in one snapshot, held while the replay runs, then both sides are
+    streamed table by table in key order: memory stays bounded however long the history."""
     projections = all_projections()
     specs = table_specs(projections)
     moment = datetime.now(UTC)  # the reports of both sides as they read at one moment
-    with _snapshot(live) as cursor:
-        position = _tracked_position(live, cursor)
-        live_rows = {spec.name: _rows(cursor, spec.name) for spec in specs}
-        live_invariants = _ledger_invariants(cursor, "live")
-        live_reports = fund_reports(cursor, moment)
-    scratch = memory_read_store()
-    try:
+    with _snapshot(live) as live_cursor, _scratch_store() as scratch:
+        position = _tracked_position(live, live_cursor)
         projector = Projector(app, scratch, projections)
         projector.create_tables()
         projector.catch_up(until=position, progress=progress)
         with scratch.read() as cursor:
-            tables = [compare_table(spec, live_rows[spec.name], _rows(cursor, spec.name)) for spec in specs]
-            tables += [compare_reports(live_reports, fund_reports(cursor, moment)),
-                       live_invariants, _ledger_invariants(cursor, "replay"), _guarded_balances(app, cursor)]
+            tables = [compare_ordered(spec, _ordered_rows(live_cursor, spec), _ordered_rows(cursor, spec))
+                      for spec in specs]
+            tables += [compare_reports(fund_reports(live_cursor, moment), fund_reports(cursor, moment)),
+                       _ledger_invariants(live_cursor, "live"), _ledger_invariants(cursor, "replay"),
+                       _guarded_balances(app, cursor)]
             events_replayed = int(cursor.one("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_chain")["n"])  # type: ignore[index]
-    finally:
-        scratch.close()
     return ReplayReport(position=position, events_replayed=events_replayed, tables=tables)
 
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from projections.projector import Recorded
 from projections.store import Cursor
+
+if TYPE_CHECKING:  # the projector imports this module: canonical bytes are made once per event there
+    from projections.projector import Recorded
 
 CANONICAL_VERSION = b"jindou-chain-v1"
 GENESIS_HASH = bytes(32)
@@ -26,6 +30,11 @@ GENESIS_HEX = GENESIS_HASH.hex()
 
 def _field(value: bytes) -> bytes:
     return struct.pack(">I", len(value)) + value
+
+
+_VERSION_FIELD = _field(CANONICAL_VERSION)
+_NUMBER_THEN_LENGTH = struct.Struct(">qI")  # a position or version, then the next field's length
+_LENGTH = struct.Struct(">I")
 
 
 def originator_text(originator_id: UUID | str) -> str:
@@ -39,15 +48,16 @@ def originator_text(originator_id: UUID | str) -> str:
 
 
 def canonical_bytes(notification: Notification, originator: str | None = None) -> bytes:
+    """version field, position, originator field, originator version, topic field, state field
+    (a field is its length then its bytes); packed a number and the next length at once."""
     originator = originator_text(notification.originator_id) if originator is None else originator
+    aggregate, topic, state = originator.encode("utf-8"), notification.topic.encode("utf-8"), bytes(notification.state)
     return b"".join(
         (
-            _field(CANONICAL_VERSION),
-            struct.pack(">q", notification.id),
-            _field(originator.encode("utf-8")),
-            struct.pack(">q", notification.originator_version),
-            _field(notification.topic.encode("utf-8")),
-            _field(bytes(notification.state)),
+            _VERSION_FIELD,
+            _NUMBER_THEN_LENGTH.pack(notification.id, len(aggregate)), aggregate,
+            _NUMBER_THEN_LENGTH.pack(notification.originator_version, len(topic)), topic,
+            _LENGTH.pack(len(state)), state,
         )
     )
 
@@ -74,15 +84,19 @@ class ChainProjection:
         self._last: tuple[Cursor, int, bytes] | None = None
 
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
-        prev_hash = self._prev_hash(cursor, recorded.position)
-        notification = recorded.notification
-        originator = originator_text(notification.originator_id)
-        hash_bytes = link(prev_hash, notification, originator)
-        cursor.execute(
-            "INSERT INTO audit_chain VALUES (?, ?, ?, ?, ?)",
-            (recorded.position, originator, notification.originator_version, notification.topic, hash_bytes.hex()),
-        )
-        self._last = (cursor, recorded.position, hash_bytes)
+        self.apply_batch(cursor, [recorded])
+
+    def apply_batch(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
+        """Links the batch's events in one loop and writes their rows in one statement."""
+        prev_hash = self._prev_hash(cursor, batch[0].position)
+        rows = []
+        for recorded in batch:
+            prev_hash = hashlib.sha256(prev_hash + recorded.canonical).digest()  # link(prev_hash, its notification)
+            notification = recorded.notification
+            rows.append((recorded.position, recorded.originator, notification.originator_version, notification.topic,
+                         prev_hash.hex()))
+        cursor.executemany("INSERT INTO audit_chain VALUES (?, ?, ?, ?, ?)", rows)
+        self._last = (cursor, batch[-1].position, prev_hash)
 
     def _prev_hash(self, cursor: Cursor, position: int) -> bytes:
         if self._last is not None and self._last[0] is cursor and self._last[1] < position:

@@ -76,10 +76,11 @@ class DashboardProjection:
         """One event of the batch `apply_batch` is applying."""
         event = recorded.event
         name = type(event).__qualname__
+        community_id: str | None
         if name == "Report.Submitted":
             community_id = str(event.community_id)
             period = period_of(event.timestamp, community_timezone(cursor, community_id))
-            report_id = str(event.originator_id)
+            report_id = recorded.originator
             self._reports[report_id] = {"community_id": community_id, "period": period, "category": event.category,
                                         "status": "submitted", "status_before": "submitted"}
             self._submitted.add(report_id)
@@ -89,7 +90,7 @@ class DashboardProjection:
         if community_id is None:
             return
         if name in REPORT_EVENTS:
-            report = self._report(cursor, str(event.originator_id))
+            report = self._report(cursor, recorded.originator)
             assert report is not None
             report["status"] = _status_after(report["status"], name)
         kind = TRANSACTION_TYPES.get(name)

@@ -134,7 +134,7 @@ class DirectoryProjection:
         """One event of the batch `apply_batch` is applying."""
         event = recorded.event
         name = type(event).__qualname__
-        item_id = str(event.originator_id)
+        item_id = recorded.originator
         if name == "Community.Registered":
             self._add(COMMUNITIES, {"community_id": item_id, "position": recorded.position})
         elif name == "Staff.Registered":
@@ -154,7 +154,7 @@ class DirectoryProjection:
             self._add(REPORTS, {
                 "report_id": item_id, "community_id": str(event.community_id), "reporter_id": str(event.reporter_id),
                 "category": event.category, "status": ReportStatus.SUBMITTED.value, "description": event.description,
-                "award": None, "handler_ids": "[]", "submitted_at": event.timestamp.isoformat(),
+                "award": None, "handler_ids": "[]", "submitted_at": recorded.occurred_at,
                 "position": recorded.position,
             })
         elif name == "Report.Verified":

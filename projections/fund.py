@@ -73,7 +73,7 @@ class FundProjection:
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
         """One event of the batch `apply_batch` is applying."""
         event = recorded.event
-        cursor.execute("INSERT INTO fund_event_clock VALUES (?, ?)", (recorded.position, event.timestamp.isoformat()))
+        cursor.execute("INSERT INTO fund_event_clock VALUES (?, ?)", (recorded.position, recorded.occurred_at))
         if recorded.postings:
             self._outstanding(cursor, recorded)
         name = type(event).__qualname__
@@ -85,7 +85,7 @@ class FundProjection:
         elif name in ("Settlement.Approved", "Settlement.Rejected"):
             status = "approved" if name == "Settlement.Approved" else "rejected"
             cursor.execute("UPDATE fund_settlements SET status = ? WHERE settlement_id = ?",
-                           (status, str(event.originator_id)))
+                           (status, recorded.originator))
         elif name == "Settlement.Paid":
             self._paid(cursor, recorded)
 
@@ -112,14 +112,14 @@ class FundProjection:
         event = recorded.event
         cursor.execute(
             "INSERT INTO fund_movements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (recorded.position, str(event.community_id), kind, period, *amounts_fen, str(event.originator_id), label,
-             event.timestamp.isoformat()),
+            (recorded.position, str(event.community_id), kind, period, *amounts_fen, recorded.originator, label,
+             recorded.occurred_at),
         )
 
     @staticmethod
     def _proposed(cursor: Cursor, recorded: Recorded) -> None:
         event = recorded.event
-        settlement_id = str(event.originator_id)
+        settlement_id = recorded.originator
         total = sum(int(line["total_fen"]) for line in event.lines)
         cursor.execute(
             "INSERT INTO fund_settlements VALUES (?, ?, ?, 'proposed', ?, ?, ?, NULL, NULL, NULL)",
@@ -136,7 +136,7 @@ class FundProjection:
 
     def _paid(self, cursor: Cursor, recorded: Recorded) -> None:
         event = recorded.event
-        settlement_id = str(event.originator_id)
+        settlement_id = recorded.originator
         row = cursor.one("SELECT community_id FROM fund_settlements WHERE settlement_id = ?", (settlement_id,))
         assert row is not None, settlement_id
         community_id = str(row["community_id"])
@@ -155,7 +155,7 @@ class FundProjection:
         cursor.execute(
             "INSERT INTO fund_movements VALUES (?, ?, 'payout', ?, 0, ?, ?, ?, ?, ?)",
             (recorded.position, community_id, paid_period, int(sums["reimbursements"]), int(sums["rebates"]),
-             settlement_id, event.bank_reference, event.timestamp.isoformat()),
+             settlement_id, event.bank_reference, recorded.occurred_at),
         )
 
 

@@ -89,22 +89,22 @@ class LedgerProjection:
         if name == "Community.Registered":
             cursor.execute(
                 "INSERT INTO ledger_communities VALUES (?, ?, ?, ?, ?)",
-                (str(event.originator_id), event.name, event.timezone, event.rebate_rate_bps, event.timestamp.isoformat()),
+                (recorded.originator, event.name, event.timezone, event.rebate_rate_bps, recorded.occurred_at),
             )
         elif name == "Account.Opened":
             cursor.execute(
                 "INSERT INTO ledger_accounts VALUES (?, ?, ?, ?, 'active', ?, ?)",
                 (
-                    str(event.originator_id), str(event.community_id), event.kind, event.display_name,
-                    ",".join(event.merchant_categories), event.timestamp.isoformat(),
+                    recorded.originator, str(event.community_id), event.kind, event.display_name,
+                    ",".join(event.merchant_categories), recorded.occurred_at,
                 ),
             )
         elif name in ("Account.Frozen", "Account.Unfrozen"):
             status = "frozen" if name == "Account.Frozen" else "active"
-            cursor.execute("UPDATE ledger_accounts SET status = ? WHERE account_id = ?", (status, str(event.originator_id)))
+            cursor.execute("UPDATE ledger_accounts SET status = ? WHERE account_id = ?", (status, recorded.originator))
         elif name == "Report.Submitted":
-            self._report_categories[str(event.originator_id)] = event.category
-            cursor.execute("INSERT INTO ledger_reports VALUES (?, ?)", (str(event.originator_id), event.category))
+            self._report_categories[recorded.originator] = event.category
+            cursor.execute("INSERT INTO ledger_reports VALUES (?, ?)", (recorded.originator, event.category))
         if recorded.postings:  # a report closed with no awards moves nothing
             self._apply_transaction(cursor, recorded, TRANSACTION_TYPES[name])
             self._note_transaction(cursor, recorded)
@@ -114,7 +114,7 @@ class LedgerProjection:
         name = type(event).__qualname__
         category = None
         if name in ("Report.Verified", "Report.Closed"):
-            category = self._report_category(cursor, str(event.originator_id))
+            category = self._report_category(cursor, recorded.originator)
         period = event.period if name == "WelfareAllowance.Issued" else None
         if category is not None or period is not None:
             cursor.execute("INSERT INTO ledger_transaction_notes VALUES (?, ?, ?)", (event.transaction_id, category, period))
@@ -144,7 +144,7 @@ class LedgerProjection:
                 "INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     recorded.position, idx, posting.account_id, event.transaction_id, transaction_type,
-                    posting.asset.value, posting.amount, balance_after, counterparty, event.timestamp.isoformat(),
+                    posting.asset.value, posting.amount, balance_after, counterparty, recorded.occurred_at,
                 ),
             )
 

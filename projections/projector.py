@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, OperationalError
 
 from domain.money import Posting, decode_postings
+from projections.chain import canonical_bytes, originator_text
 from projections.store import READ_MODEL_WRITER_LOCK, BatchCursor, Cursor, ReadStore
 
 BATCH_SIZE = 500  # events per read-model transaction (measured: batching is 5-10x faster)
@@ -28,22 +27,26 @@ TRACKING_NAME = "jindou_read_model"
 CATCH_UP_WAIT_S = 2.5  # a reader waits this long for another thread's catch-up, then answers 503
 
 
-@dataclass(frozen=True)
 class Recorded:
-    """One event as recorded: its position in the log, its stored form and its domain form."""
+    """One event as recorded: its position in the log, its stored form and its domain form, and
+    what several projections need of it, made once (a plain class: replay makes one per event)."""
 
-    position: int
-    notification: Notification
-    event: Any
+    __slots__ = ("canonical", "event", "notification", "occurred_at", "originator", "position", "postings")
 
-    @cached_property
-    def postings(self) -> list[Posting]:
-        """The money the event moves, decoded once for every projection; empty if none."""
-        return decode_postings(self.event.postings) if getattr(self.event, "postings", None) else []
+    def __init__(self, position: int, notification: Notification, event: Any) -> None:
+        self.position = position
+        self.notification = notification
+        self.event = event
+        self.originator: str = originator_text(notification.originator_id)  # one spelling on every backend
+        self.canonical: bytes = canonical_bytes(notification, self.originator)  # for the chain and the tree
+        self.occurred_at: str = event.timestamp.isoformat()  # as every table spells a moment (UTC isoformat)
+        # The money the event moves, decoded once for every projection; empty if none.
+        self.postings: list[Posting] = decode_postings(event.postings) if getattr(event, "postings", None) else []
 
 
 class Projection(Protocol):
-    tables: Sequence[str]
+    @property
+    def tables(self) -> Sequence[str]: ...
 
     def apply(self, cursor: Cursor, recorded: Recorded) -> None: ...
 

@@ -29,24 +29,24 @@ class RedemptionsProjection:
             cursor.execute(
                 "INSERT INTO redemptions VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?, NULL, NULL)",
                 (
-                    str(event.originator_id), str(event.community_id), str(event.merchant_id), str(event.customer_id),
+                    recorded.originator, str(event.community_id), str(event.merchant_id), str(event.customer_id),
                     event.amount, event.funded.get("welfare", 0), event.funded.get("bean", 0), event.method,
-                    period_of(event.timestamp, timezone), event.timestamp.isoformat(), recorded.position,
+                    period_of(event.timestamp, timezone), recorded.occurred_at, recorded.position,
                 ),
             )
         elif name == "Redemption.Reversed":
             cursor.execute(
                 "UPDATE redemptions SET status = 'reversed', reversed_at = ? WHERE redemption_id = ?",
-                (event.timestamp.isoformat(), str(event.originator_id)),
+                (recorded.occurred_at, recorded.originator),
             )
         elif name == "Redemption.Settled":
             cursor.execute(
                 "UPDATE redemptions SET settlement_id = ? WHERE redemption_id = ?",
-                (str(event.settlement_id), str(event.originator_id)),
+                (str(event.settlement_id), recorded.originator),
             )
         elif name == "Redemption.Released":
             cursor.execute("UPDATE redemptions SET settlement_id = NULL WHERE redemption_id = ?",
-                           (str(event.originator_id),))
+                           (recorded.originator,))
 
 
 def unsettled_completed(cursor: Cursor, community_id: str, period: str) -> list[dict[str, Any]]:

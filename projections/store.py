@@ -7,6 +7,7 @@ PostgreSQL, so queries CAST(... AS BIGINT) where they sum money.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,10 @@ from eventsourcing.sqlite import (
     SQLiteTrackingRecorder,
     SQLiteTransaction,
 )
+from psycopg.rows import dict_row
+
+STREAM_ROWS_PER_FETCH = 2_000
+_stream_names = itertools.count()  # a server-side cursor needs a name unique in its session
 
 
 class Cursor:
@@ -63,6 +68,19 @@ class Cursor:
         Cursor.execute(self, statement, params)
         return [dict(row) for row in self.raw.fetchall()]
 
+    def stream(self, statement: str, params: Sequence[Any] = (), *, rows_per_fetch: int = STREAM_ROWS_PER_FETCH) -> Iterator[dict[str, Any]]:
+        """The rows of a large result, `rows_per_fetch` at a time: on PostgreSQL a server-side cursor
+        (a plain one would bring the whole result over at once), on SQLite the cursor's own steps
+        (the library's wrapper holds the sqlite3 cursor, which reads a row per step)."""
+        if self.postgres:
+            with self.raw.connection.cursor(name=f"jindou_stream_{next(_stream_names)}", row_factory=dict_row) as named:
+                named.execute(self._sql(statement), tuple(params))
+                while rows := named.fetchmany(rows_per_fetch):
+                    yield from rows
+            return
+        Cursor.execute(self, statement, params)
+        yield from map(dict, self.raw.sqlite_cursor)
+
 
 class BatchCursor(Cursor):
     """A projection batch's cursor: writes wait in order and go out as one `executemany` per run
@@ -100,6 +118,10 @@ class BatchCursor(Cursor):
     def all(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.flush()
         return super().all(statement, params)
+
+    def stream(self, statement: str, params: Sequence[Any] = (), *, rows_per_fetch: int = STREAM_ROWS_PER_FETCH) -> Iterator[dict[str, Any]]:
+        self.flush()
+        return super().stream(statement, params, rows_per_fetch=rows_per_fetch)
 
 
 READ_MODEL_WRITER_LOCK = 0x6A696E646F75  # "jindou": PostgreSQL advisory lock key of the read model's writer

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from projections.chain import canonical_bytes
 from projections.projector import Projector, Recorded
 from projections.store import Cursor
 from tools.verify_jindou import EMPTY_ROOT_HEX, leaf_hash, node_hash
@@ -130,8 +129,8 @@ class TransparencyProjection:
             self._cursor, self._frontier = cursor, load_frontier(cursor)
             self._leaves, self._nodes = [], []
         leaf_index = self._frontier.size
-        completed = self._frontier.append(leaf_hash(canonical_bytes(recorded.notification)))
-        self._leaves.append((leaf_index, recorded.position, recorded.event.timestamp.isoformat()))
+        completed = self._frontier.append(leaf_hash(recorded.canonical))
+        self._leaves.append((leaf_index, recorded.position, recorded.occurred_at))
         self._nodes.extend((level, index, hashed.hex()) for level, index, hashed in completed)
 
     def finish_batch(self, cursor: Cursor) -> None:

@@ -28,12 +28,12 @@ class WishesProjection:
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
         event = recorded.event
         name = type(event).__qualname__
-        wish_id = str(event.originator_id)
+        wish_id = recorded.originator
         if name == "Wish.Created":
             cursor.execute(
                 "INSERT INTO wishes VALUES (?, ?, ?, ?, 0, 0, 'open', ?, ?, ?, NULL, NULL, NULL)",
                 (wish_id, str(event.community_id), event.title, event.target,
-                 str(event.merchant_id) if event.merchant_id else None, recorded.position, event.timestamp.isoformat()),
+                 str(event.merchant_id) if event.merchant_id else None, recorded.position, recorded.occurred_at),
             )
         elif name == "Wish.Pledged":
             cursor.execute(
@@ -54,12 +54,12 @@ class WishesProjection:
             cursor.execute(
                 "UPDATE wishes SET status = 'fulfilled', merchant_id = ?, closed_position = ?, closed_at = ?,"
                 " fulfilled_period = ? WHERE wish_id = ?",
-                (str(event.merchant_id), recorded.position, event.timestamp.isoformat(), period, wish_id),
+                (str(event.merchant_id), recorded.position, recorded.occurred_at, period, wish_id),
             )
         elif name == "Wish.Cancelled":
             cursor.execute(
                 "UPDATE wishes SET status = 'cancelled', closed_position = ?, closed_at = ? WHERE wish_id = ?",
-                (recorded.position, event.timestamp.isoformat(), wish_id),
+                (recorded.position, recorded.occurred_at, wish_id),
             )
 
 
@@ -67,7 +67,8 @@ def wishes_of(
     cursor: Cursor, community_id: str, *, status: str | None, limit: int, before_position: int | None
 ) -> list[dict[str, Any]]:
     """A community's wishes, newest first, paged by the position that created them."""
-    clauses, params = ["community_id = ?"], [community_id]
+    clauses: list[str] = ["community_id = ?"]
+    params: list[Any] = [community_id]
     if status is not None:
         clauses.append("status = ?")
         params.append(status)
