@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STRICT_PACKAGES = ("projections",)
+STRICT_PACKAGES = ("domain", "projections")
 
 
 def test_the_listed_packages_pass_mypy_strict() -> None:
