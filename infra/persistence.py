@@ -8,20 +8,17 @@ client is told to retry (503 `unavailable`, or `outcome_unknown` when a commit m
 - no library retries (the unit of work retries what is worth retrying: optimistic collisions);
 - a short pool wait (POSTGRES_CONNECT_TIMEOUT) and a short libpq connect timeout;
 - a statement timeout, so a query that hangs on a half-dead server is cut;
-- a pre-ping of a connection that sat idle for a while, so a connection that died with the last
-  server is dropped, not handed out: the service recovers without a restart when the database
-  comes back. A connection in steady use is not pinged each time it is handed out (that ping
-  was a sixth of a busy server's time); if the server dies under it, the statement fails and
-  the pool drops it.
+- a pre-ping, so a connection that died with the last server is dropped, not handed out: the
+  service recovers without a restart when the database comes back. (Pinging only connections
+  idle for a second saved a sixth of a busy server's time, but after an outage the pool kept
+  handing out dead connections and never recovered: measured by the outage suite, reverted.)
 
 `PERSISTENCE_MODULE=infra.persistence` selects it (infra/settings.py does).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -30,23 +27,9 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from eventsourcing.utils import Environment, EnvType
-from psycopg import Connection
-from psycopg_pool import ConnectionPool
 
 CONNECT_TIMEOUT_S = 2  # libpq's own minimum; a refused connection fails at once anyway
 STATEMENT_TIMEOUT_SETTING = "POSTGRES_STATEMENT_TIMEOUT_MS"  # 0: none (the audit commands read whole tables)
-
-
-PING_AFTER_IDLE_S = 1.0
-_handed_out: WeakKeyDictionary[Connection[Any], float] = WeakKeyDictionary()
-
-
-def check_when_idle(connection: Connection[Any]) -> None:
-    """The pool's check: ping a connection that was not handed out in the last second."""
-    now = time.monotonic()
-    if now - _handed_out.get(connection, float("-inf")) >= PING_AFTER_IDLE_S:
-        ConnectionPool.check_connection(connection)
-    _handed_out[connection] = now
 
 
 def _without_retries(method: Any) -> Any:
@@ -79,8 +62,6 @@ class FailFastPostgresFactory(PostgresFactory):
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
-        if self.datastore.pre_ping:
-            self.datastore.pool._check = check_when_idle  # the pool is not open yet; no public setter
         # The pool opens at the first query, after this: every connection it makes carries these.
         statement_timeout_ms = int(self.env.get(STATEMENT_TIMEOUT_SETTING) or 0)
         self.datastore.pool.kwargs = {

@@ -18,16 +18,20 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
 from domain.writer import PROJECT_INSERTED
 from infra.in_transaction import ProjectInserted, notifications_of
+from infra.persistence import FailFastApplicationRecorder
 
 INSERT_FUNCTION_PREFIX = "jindou_insert_events_"
 
 
-class OrderedPostgresApplicationRecorder(PostgresApplicationRecorder):
+class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
+    """Fails fast like the rest of our PostgreSQL recorders (infra/persistence.py): no retries
+    inside a request, which must answer within seconds when the database is away."""
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
