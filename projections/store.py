@@ -68,14 +68,14 @@ class Cursor:
         Cursor.execute(self, statement, params)
         return [dict(row) for row in self.raw.fetchall()]
 
-    def stream(self, statement: str, params: Sequence[Any] = (), *, rows_per_fetch: int = STREAM_ROWS_PER_FETCH) -> Iterator[dict[str, Any]]:
-        """The rows of a large result, `rows_per_fetch` at a time: on PostgreSQL a server-side cursor
+    def stream(self, statement: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        """The rows of a large result, STREAM_ROWS_PER_FETCH at a time: on PostgreSQL a server-side cursor
         (a plain one would bring the whole result over at once), on SQLite the cursor's own steps
         (the library's wrapper holds the sqlite3 cursor, which reads a row per step)."""
         if self.postgres:
             with self.raw.connection.cursor(name=f"jindou_stream_{next(_stream_names)}", row_factory=dict_row) as named:
                 named.execute(self._sql(statement), tuple(params))
-                while rows := named.fetchmany(rows_per_fetch):
+                while rows := named.fetchmany(STREAM_ROWS_PER_FETCH):
                     yield from rows
             return
         Cursor.execute(self, statement, params)
@@ -119,9 +119,9 @@ class BatchCursor(Cursor):
         self.flush()
         return super().all(statement, params)
 
-    def stream(self, statement: str, params: Sequence[Any] = (), *, rows_per_fetch: int = STREAM_ROWS_PER_FETCH) -> Iterator[dict[str, Any]]:
+    def stream(self, statement: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         self.flush()
-        return super().stream(statement, params, rows_per_fetch=rows_per_fetch)
+        return super().stream(statement, params)
 
 
 READ_MODEL_WRITER_LOCK = 0x6A696E646F75  # "jindou": PostgreSQL advisory lock key of the read model's writer
