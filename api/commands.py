@@ -42,6 +42,14 @@ class Key(Enum):
     NONE = "none"  # the answer carries a secret (a token, a code) that is never stored
 
 
+def execute(services: Services, command: Command, actor: Actor, idempotency_key: str | None, status: int) -> JSONResponse:
+    """Put a command on the bus and answer with its outcome (the read model already has it): what
+    every write route does once it has built its command."""
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+    return written(services, services.app.execute(command, actor, idempotency_key), status)
+
+
 def _no_guard(_services: Services, _actor: Actor) -> AbstractContextManager[None]:
     return nullcontext()
 
@@ -63,14 +71,13 @@ def command_route(
         if key is Key.REQUIRED and sent is None:
             raise ApiError("validation_error", "this request needs an Idempotency-Key header", field="Idempotency-Key")
         if sent is not None:
-            check_idempotency_key(sent)
+            check_idempotency_key(sent)  # before the ids: a malformed key is the first thing wrong
         given: dict[str, Any] = {id_: path_id(arguments[id_], id_.removesuffix("_id")) for id_ in ids}
         if wants_key:
             given["idempotency_key"] = sent
         built = arguments["body"].command(**given) if body is not None else builder(**given)
         with guard(services, actor):
-            outcome = services.app.execute(built, actor, sent)
-        return written(services, outcome, status)
+            return execute(services, built, actor, sent, status)
 
     parameters = [inspect.Parameter(id_, inspect.Parameter.KEYWORD_ONLY, annotation=str) for id_ in ids]
     if body is not None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
-from api.commands import command_route
+from api.commands import command_route, execute
 from api.deps import (
     ADMIN,
     PEOPLE_WHO_RUN,
@@ -16,11 +16,9 @@ from api.deps import (
     IdempotencyKeyHeader,
     ServicesDep,
     body_id,
-    check_idempotency_key,
     path_id,
     require,
 )
-from api.responses import written
 from domain.bus import Actor
 from domain.earning import (
     CloseReport,
@@ -103,9 +101,7 @@ def verify(
     # Declared by hand: its body is optional (none awards the community's schedule), which
     # `command_route` cannot declare.
     command = VerifyReport(report_id=path_id(report_id, "report"), award=(body or VerifyIn()).award)
-    if key is not None:
-        check_idempotency_key(key)
-    return written(services, services.app.execute(command, actor, key), 200)
+    return execute(services, command, actor, key, 200)
 
 
 command_route(router, "POST", "/{report_id}/reject", body=RejectIn, roles=(ADMIN, STAFF), status=200, name="reject")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.commands import command_route
+from api.commands import command_route, execute
 from api.deps import (
     ADMIN,
     PEOPLE_WHO_RUN,
@@ -22,7 +22,6 @@ from api.deps import (
     path_id,
     require,
 )
-from api.responses import written
 from domain.bus import Actor
 from domain.month import (
     ApproveSettlement,
@@ -75,7 +74,7 @@ def propose(
         community_id=community_id, period=body.period,
         candidate_ids=tuple(UUID(row["redemption_id"]) for row in waiting),
     )
-    return written(services, services.app.execute(command, actor, key), 201)
+    return execute(services, command, actor, key, 201)
 
 
 command_route(router, "POST", "/{settlement_id}/approve", command=ApproveSettlement, roles=(ADMIN,), status=200,

@@ -8,16 +8,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
+from api.commands import execute
 from api.deps import (
     ADMIN,
     STAFF,
     IdempotencyKeyHeader,
     ServicesDep,
     body_id,
-    check_idempotency_key,
     require,
 )
-from api.responses import written
 from domain.bus import Actor
 from domain.paying import IssueAllowances
 from domain.welfare import BENEFICIARIES_PER_RUN_MAX
@@ -61,9 +60,7 @@ def _allowances(services: Services, body: AllowancesIn) -> IssueAllowances:
 def issue_allowances(
     body: AllowancesIn, request: Request, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    if key is not None:
-        check_idempotency_key(key)
-    return written(services, services.app.execute(_allowances(services, body), actor, key), 201)
+    return execute(services, _allowances(services, body), actor, key, 201)
 
 
 @router.post("/allowances/preview")

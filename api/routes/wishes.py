@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
-from api.commands import command_route
+from api.commands import command_route, execute
 from api.deps import (
     ADMIN,
     HOLDERS,
@@ -22,13 +22,12 @@ from api.deps import (
     IdempotencyKeyHeader,
     ServicesDep,
     body_id,
-    check_idempotency_key,
     decode_cursor,
     encode_cursor,
     path_id,
     require,
 )
-from api.responses import page, written
+from api.responses import page
 from api.routes.public import public_community, public_page
 from api.wish_wall_page import to_html
 from domain.bus import Actor
@@ -107,9 +106,7 @@ def fulfil(
     # `command_route` cannot declare.
     command = FulfilWish(wish_id=path_id(wish_id, "wish"),
                          merchant_id=_account_id((body or FulfilIn()).merchant_id, "merchant_id"))
-    if key is not None:
-        check_idempotency_key(key)
-    return written(services, services.app.execute(command, actor, key), 200)
+    return execute(services, command, actor, key, 200)
 
 
 command_route(router, "POST", "/{wish_id}/cancel", command=CancelWish, roles=(ADMIN, STAFF), status=200, name="cancel")
