@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
@@ -93,8 +93,12 @@ class UnitOfWork:
     refused command changes nothing), the clock and the deployment's settings. It remembers
     every aggregate loaded or added, so the writer can save all of them together."""
 
-    def __init__(self, load: Callable[[UUID], Aggregate | None], now: datetime, settings: Settings) -> None:
+    def __init__(
+        self, load: Callable[[UUID], Aggregate | None], now: datetime, settings: Settings,
+        prefetch: Callable[[Sequence[UUID]], None] | None = None,
+    ) -> None:
         self._load = load
+        self._prefetch = prefetch
         self._now = now
         self.settings = settings
         self._touched: dict[UUID, Aggregate] = {}
@@ -113,6 +117,11 @@ class UnitOfWork:
                 return None
             self._touched[aggregate_id] = aggregate
         return aggregate if isinstance(aggregate, cls) else None
+
+    def prefetch(self, aggregate_ids: Sequence[UUID]) -> None:
+        """A hint: these are about to be found, read them together (one query, not one each)."""
+        if self._prefetch is not None:
+            self._prefetch([i for i in aggregate_ids if i not in self._touched])
 
     def get(self, cls: type[A], aggregate_id: UUID | None, what: str) -> A:
         aggregate = self.find(cls, aggregate_id)

@@ -147,9 +147,14 @@ def propose_settlement(command: ProposeSettlement, actor: Actor, uow: UnitOfWork
     return settlement_view(settlement)
 
 
+CLAIM_READ_BATCH = 1_000  # sales read together while the proposal looks for claimable ones
+
+
 def _claimable(uow: UnitOfWork, community: Community, period: str, candidates: tuple[UUID, ...]) -> list[Redemption]:
     claimable = []
-    for redemption_id in candidates:
+    for number, redemption_id in enumerate(candidates):
+        if number % CLAIM_READ_BATCH == 0:
+            uow.prefetch(candidates[number:number + CLAIM_READ_BATCH])
         redemption = uow.find(Redemption, redemption_id)
         if (
             redemption is not None and redemption.community_id == community.id

@@ -45,6 +45,7 @@ from eventsourcing.persistence import (
     Notification,
     OperationalError,
     Recording,
+    StoredEvent,
 )
 
 from domain.bus import Result, Settings, UnitOfWork
@@ -161,6 +162,28 @@ class AggregateCache:
             if epoch is not None and self._position == epoch:
                 self._keep(aggregate_id, None if aggregate is None else deepcopy(aggregate))
         return aggregate
+
+    def prefetch(self, aggregate_ids: Sequence[UUID]) -> None:
+        """Read these aggregates' events in one statement (our recorders can) and keep those with a
+        short history, so the loads that follow are answered from memory."""
+        events_of = getattr(self._app.recorder, "events_of", None)
+        with self._lock:
+            epoch = self._position
+            unknown = [aggregate_id for aggregate_id in aggregate_ids if aggregate_id not in self._entries]
+        if events_of is None or epoch is None or not unknown:
+            return
+        stored: dict[UUID, list[StoredEvent]] = events_of(unknown)
+        loaded = {
+            aggregate_id: project_aggregate(None, map(self._app.mapper.to_domain_event, stored[aggregate_id]))
+            for aggregate_id in unknown if 0 < len(stored.get(aggregate_id, ())) < SHORT_HISTORY
+        }
+        with self._lock:
+            if self._position == epoch:
+                for aggregate_id in unknown:
+                    if aggregate_id in loaded:
+                        self._keep(aggregate_id, loaded[aggregate_id])
+                    elif aggregate_id not in stored:
+                        self._keep(aggregate_id, None)
 
     def prefetch_absent(self, aggregate_ids: Iterable[UUID]) -> None:
         """Learn in one statement which of these do not exist (a group's Idempotency-Keys), where
@@ -327,7 +350,7 @@ class Writer:
         return taken
 
     def _unit_of_work(self, load: Callable[[UUID], Aggregate | None]) -> UnitOfWork:
-        return UnitOfWork(load, self._now(), self._settings)
+        return UnitOfWork(load, self._now(), self._settings, prefetch=self.cache.prefetch)
 
     def _record_group(self, group: list[_Job]) -> None:
         if not group:

@@ -32,6 +32,21 @@ def notifications_of(stored_events: Sequence[StoredEvent], ids: Sequence[int]) -
 
 
 class ProjectingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Every stored event of these aggregates, in one statement (the writer's prefetch)."""
+        marks = ", ".join("?" for _ in ids)
+        found: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "  # noqa: S608
+                      f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version", [i.hex for i in ids])
+            for row in c.fetchall():
+                originator_id = UUID(row["originator_id"])
+                found.setdefault(originator_id, []).append(StoredEvent(
+                    originator_id=originator_id, originator_version=row["originator_version"], topic=row["topic"],
+                    state=bytes(row["state"]),
+                ))
+        return found
+
     def originators_among(self, ids: Sequence[UUID]) -> set[UUID]:
         """Which of these aggregates have events (one statement; the writer's group prefetch)."""
         marks = ", ".join("?" for _ in ids)

@@ -40,6 +40,10 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
         self.sql_invoke_pg_function_insert_events = SQL("SELECT * FROM {schema}.{function}((%s))").format(
             schema=schema, function=function
         )
+        self.sql_events_of = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(schema=schema, table=Identifier(self.events_table_name))
         self.sql_originators_among = SQL(
             "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
         ).format(schema=schema, table=Identifier(self.events_table_name))
@@ -88,3 +92,15 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.sql_originators_among, (list(ids),), prepare=True)
             return {row["originator_id"] for row in curs.fetchall()}
+
+    def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Every stored event of these aggregates, in one statement (the writer's prefetch)."""
+        found: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.sql_events_of, (list(ids),), prepare=True)
+            for row in curs.fetchall():
+                found.setdefault(row["originator_id"], []).append(StoredEvent(
+                    originator_id=row["originator_id"], originator_version=row["originator_version"],
+                    topic=row["topic"], state=bytes(row["state"]),
+                ))
+        return found
