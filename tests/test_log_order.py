@@ -40,8 +40,11 @@ def _env(url: str, *, ordered: bool) -> dict[str, str]:
 _APPS: list[Jindou] = []  # an application closes its pool when collected: keep each for the test's life
 
 
-def _recorder(url: str, *, ordered: bool) -> PostgresApplicationRecorder:
-    app = Jindou(env=_env(url, ordered=ordered))
+def _recorder(url: str, *, ordered: bool, create_tables: bool = True) -> PostgresApplicationRecorder:
+    env = _env(url, ordered=ordered)
+    if not create_tables:  # the parent made them: writers starting together would race on CREATE
+        env["CREATE_TABLE"] = "n"
+    app = Jindou(env=env)
     _APPS.append(app)
     recorder = app.recorder
     assert isinstance(recorder, PostgresApplicationRecorder)
@@ -106,7 +109,7 @@ def test_our_insert_function_makes_the_second_writer_wait(postgres_url: str) -> 
 
 
 def _writer(url: str, ordered: bool, inserts: int, ready: multiprocessing.synchronize.Barrier) -> None:
-    recorder = _recorder(url, ordered=ordered)
+    recorder = _recorder(url, ordered=ordered, create_tables=False)
     ready.wait()
     for number in range(inserts):
         recorder.insert_events([_stored_event() for _ in range(1 + number % 3)])
