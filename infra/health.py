@@ -24,10 +24,12 @@ Probe = Callable[[], None]
 
 
 class DatabaseHealth:
-    def __init__(self, probe: Probe | None, interval_s: float = PROBE_INTERVAL_S) -> None:
+    def __init__(self, probe: Probe | None, interval_s: float = PROBE_INTERVAL_S,
+                 on_recovery: Callable[[], None] | None = None) -> None:
         """`probe` raises when the database does not answer; None: a database that is always
-        there (memory://)."""
+        there (memory://). `on_recovery` runs when it answers again (the pool drops what died)."""
         self._probe = probe
+        self._on_recovery = on_recovery
         self.interval_s = interval_s
         self.up = True
         self.error = ""
@@ -60,8 +62,17 @@ class DatabaseHealth:
         else:
             if not self.up:
                 log.warning("the database answers again")
+                self._recover()
             self.up, self.error = True, ""
         self.checked_at = time.time()
+
+    def _recover(self) -> None:
+        if self._on_recovery is None:
+            return
+        try:
+            self._on_recovery()
+        except Exception as failure:  # noqa: BLE001 - the requests' own pre-ping still drops what died
+            log.warning("could not refresh the connections after the database came back: %s", failure)
 
     def view(self) -> dict[str, Any]:
         state = {"database": "up" if self.up else "down", "checked_seconds_ago": round(time.time() - self.checked_at, 3)}

@@ -12,6 +12,12 @@ client is told to retry (503 `unavailable`, or `outcome_unknown` when a commit m
   service recovers without a restart when the database comes back. (Pinging only connections
   idle for a second saved a sixth of a busy server's time, but after an outage the pool kept
   handing out dead connections and never recovered: measured by the outage suite, reverted.)
+- a short reconnect timeout: the pool retries a lost connection after 1, 2, 4, 8… s for five
+  minutes, so after a 4 s outage its connections came back only ~3 s after the database did
+  and writes kept failing meanwhile (a flaky outage run). A slot that cannot reconnect within
+  RECONNECT_TIMEOUT_S is given up instead, and the pool grows again at the next request.
+  The health monitor also has the pool check its idle connections the moment the database
+  answers again (infra/wiring.py), so no request meets one that died with the old server.
 
 `PERSISTENCE_MODULE=infra.persistence` selects it (infra/settings.py does).
 """
@@ -29,6 +35,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment, EnvType
 
 CONNECT_TIMEOUT_S = 2  # libpq's own minimum; a refused connection fails at once anyway
+RECONNECT_TIMEOUT_S = 1.0  # a pool slot that cannot reconnect this long is dropped, not backed off for minutes
 STATEMENT_TIMEOUT_SETTING = "POSTGRES_STATEMENT_TIMEOUT_MS"  # 0: none (the audit commands read whole tables)
 
 
@@ -69,3 +76,4 @@ class FailFastPostgresFactory(PostgresFactory):
             "connect_timeout": CONNECT_TIMEOUT_S,
             **({"options": f"-c statement_timeout={statement_timeout_ms}"} if statement_timeout_ms else {}),
         }
+        self.datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT_S

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,6 +14,7 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from domain.application import Jindou
 from infra import card_secret, ratelimit
 from infra.health import DatabaseHealth, PostgresProbe, Probe
+from infra.persistence import FailFastPostgresFactory
 from infra.settings import POSTGRES_PERSISTENCE, Settings
 from infra.transparency import TreeSigner, load_or_create_signer
 from projections import transparency
@@ -113,7 +114,16 @@ def build_services(settings: Settings, *, catch_up: bool = True) -> Services:
     if catch_up:
         transparency.backfill(projector)  # a read model older than the transparency log gets its tree
         projector.catch_up()
-    return Services(settings=settings, app=app, projector=projector, health=DatabaseHealth(_probe(env, app)))
+    health = DatabaseHealth(_probe(env, app), on_recovery=_pool_check(env, app))
+    return Services(settings=settings, app=app, projector=projector, health=health)
+
+
+def _pool_check(env: dict[str, str], app: Jindou) -> Callable[[], None] | None:
+    """PostgreSQL's pool, told to test its idle connections when the database answers again."""
+    if env["PERSISTENCE_MODULE"] != POSTGRES_PERSISTENCE:
+        return None
+    assert isinstance(app.factory, FailFastPostgresFactory)
+    return app.factory.datastore.pool.check
 
 
 def _probe(env: dict[str, str], app: Jindou) -> Probe | None:

@@ -10,6 +10,7 @@ so, the service must recover without a restart, and no acknowledged write may be
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import threading
 import time
 from typing import Any
@@ -123,7 +124,10 @@ def test_the_database_stops_under_load_and_comes_back(throwaway_postgres: Throwa
         assert healthz_during and all(a.status == 503 and a.code == "down" for a in healthz_during), healthz_during[:5]
         assert recovered_at - down_until < RECOVERY_WITHIN_S
         after = [a for a in ledger.answers if a.at > recovered_at]
-        assert any(a.status == 201 for a in after), "no write succeeded after the database came back"
+        assert any(a.status == 201 for a in after), (
+            f"no write succeeded after the database came back: {sorted(Counter((a.status, a.code) for a in after).items())}"
+            f"\n{server.log_tail()}"
+        )
 
         _resolve_every_key(client, ledger, key_owner, body)
         keys = {a.key for a in ledger.answers}

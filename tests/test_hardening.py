@@ -285,3 +285,34 @@ def test_served_statements_time_out_but_audit_statements_do_not(services: Servic
         assert statement_timeout(audit) == "0"
     finally:
         audit.close()
+
+
+# An outage run failed now and then: after the database came back, the pool reconnected its lost
+# slots only on its 1, 2, 4, 8 s back-off, and every write waited for a connection meanwhile.
+def test_the_pool_refreshes_the_moment_the_database_answers_again() -> None:
+    from infra.health import DatabaseHealth
+
+    answers = iter([ConnectionError("refused"), None, None])
+    refreshed: list[bool] = []
+
+    def probe() -> None:
+        failure = next(answers)
+        if failure is not None:
+            raise failure
+
+    health = DatabaseHealth(probe, on_recovery=lambda: refreshed.append(True))
+    health.check()
+    assert not health.up and refreshed == []
+    health.check()
+    assert health.up and refreshed == [True]
+    health.check()
+    assert refreshed == [True], "only the return of the database refreshes the pool, not every probe"
+
+
+@pytest.mark.backends("postgres")
+def test_a_lost_pool_slot_is_given_up_within_a_second_not_backed_off_for_minutes(services: Services) -> None:
+    from infra.persistence import RECONNECT_TIMEOUT_S
+
+    pool = services.app.factory.datastore.pool  # type: ignore[attr-defined]
+    assert pool.reconnect_timeout == RECONNECT_TIMEOUT_S <= 1.0
+    assert services.health._on_recovery == pool.check
