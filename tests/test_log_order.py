@@ -28,6 +28,7 @@ pytestmark = pytest.mark.postgres
 WRITER_PROCESSES = 3
 INSERTS_PER_WRITER = 150
 BLOCKED_WAIT_S = 1.0
+BARRIER_TIMEOUT_S = 120  # spawned writers import the app first; a broken one must not hang CI
 
 
 def _env(url: str, *, ordered: bool) -> dict[str, str]:
@@ -121,7 +122,7 @@ def tail_under_load(url: str, *, ordered: bool, writers: int = WRITER_PROCESSES,
     (events recorded, events the tailing reader never saw)."""
     recorder = _recorder(url, ordered=ordered)  # creates the tables and the function once
     context = multiprocessing.get_context("spawn")
-    ready = context.Barrier(writers + 1)
+    ready = context.Barrier(writers + 1, timeout=BARRIER_TIMEOUT_S)  # a writer that failed to start fails the test, not hangs it
     processes = [context.Process(target=_writer, args=(url, ordered, inserts, ready)) for _ in range(writers)]
     for process in processes:
         process.start()

@@ -29,6 +29,7 @@ PROCESSES = 3
 THREADS = 4
 DONATIONS_PER_THREAD = 15
 BEANS_EACH = THREADS * DONATIONS_PER_THREAD
+BARRIER_TIMEOUT_S = 120  # spawned processes build their services first; a broken one must not hang CI
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")
 
@@ -76,7 +77,7 @@ def test_writer_processes_on_one_database_lose_and_double_nothing(database_url: 
         tokens.append([community.app.execute(IssueAccountToken(account_id=volunteer.account_id), community.staff)
                        .result["token"] for volunteer in own])
     context = multiprocessing.get_context("spawn")
-    ready = context.Barrier(PROCESSES)
+    ready = context.Barrier(PROCESSES, timeout=BARRIER_TIMEOUT_S)  # a process that failed to start fails the test, not hangs it
     acknowledged: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
     processes = [context.Process(target=_donor_process, args=(database_url, own, beneficiaries, ready, acknowledged))
                  for own in tokens]
