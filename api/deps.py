@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -11,14 +10,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header, Request
-from pydantic import BaseModel
 
 from api.errors import ApiError
 from domain.application import Jindou
 from domain.bus import Actor
 from domain.errors import Forbidden, NotFound
 from domain.ids import parse_id
-from domain.writer import IdempotencyKey
 from infra.wiring import Services
 
 ADMIN, STAFF, AUDITOR = "admin", "staff", "auditor"
@@ -93,29 +90,10 @@ def check_may_read_account(actor: Actor, account_id: UUID, community_id: UUID) -
         raise Forbidden("this account belongs to another community")
 
 
-def request_hash(request: Request, body: BaseModel | None) -> str:
-    canonical = json.dumps(
-        {"method": request.method, "path": request.url.path, "body": body.model_dump(mode="json") if body else None},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def check_idempotency_key(key: str) -> None:
     if not IDEMPOTENCY_KEY_PATTERN.match(key):
         raise ApiError("validation_error", "Idempotency-Key must be 1 to 200 visible ASCII characters",
                        field="Idempotency-Key")
-
-
-def idempotency(
-    request: Request, actor: Actor, body: BaseModel | None, key: str | None, *, required: bool = False
-) -> IdempotencyKey | None:
-    if key is None:
-        if required:
-            raise ApiError("validation_error", "this request needs an Idempotency-Key header", field="Idempotency-Key")
-        return None
-    check_idempotency_key(key)
-    return IdempotencyKey(principal_id=actor.principal_id, key=key, request_hash=request_hash(request, body))
 
 
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
