@@ -66,6 +66,9 @@ def link(prev_hash: bytes, notification: Notification, originator: str | None = 
     return hashlib.sha256(prev_hash + canonical_bytes(notification, originator)).digest()
 
 
+CHAIN_HEAD = "chain_head"  # what a batch hands on to the next (projections/store.py `Carried`)
+
+
 class ChainProjection:
     """Keeps one row per event: what it was (position, aggregate, version, topic) and its hash.
 
@@ -97,11 +100,13 @@ class ChainProjection:
                          prev_hash.hex()))
         cursor.executemany("INSERT INTO audit_chain VALUES (?, ?, ?, ?, ?)", rows)
         self._last = (cursor, batch[-1].position, prev_hash)
+        cursor.hand_on(CHAIN_HEAD, prev_hash)
 
     def _prev_hash(self, cursor: Cursor, position: int) -> bytes:
         if self._last is not None and self._last[0] is cursor and self._last[1] < position:
             return self._last[2]
-        return bytes.fromhex(chain_head_at(cursor, position - 1))
+        head: bytes | None = cursor.handed_on(CHAIN_HEAD)  # the last batch's last link
+        return head if head is not None else bytes.fromhex(chain_head_at(cursor, position - 1))
 
 
 def chain_head_at(cursor: Cursor, position: int) -> str:

@@ -36,6 +36,9 @@ from projections.wishes import fulfilled_count
 CHART_MONTHS_MAX = 12  # the public page's chart shows the year up to the report's month
 
 
+OUTSTANDING = "fund_outstanding"  # units outstanding per (community, asset): handed on to the next batch
+
+
 class FundProjection:
     tables = (
         "CREATE TABLE IF NOT EXISTS fund_event_clock (position BIGINT PRIMARY KEY, occurred_at TEXT NOT NULL)",
@@ -64,11 +67,12 @@ class FundProjection:
         self._outstanding_now: dict[tuple[str, str], int] = {}
 
     def apply_batch(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
-        self._outstanding_now = {}
+        self._outstanding_now = cursor.handed_on(OUTSTANDING) or {}  # as the last batch left them
         _read_communities(cursor, {p.account_id for recorded in batch for p in recorded.postings
                                    if not is_system_account(p.account_id)})
         for recorded in batch:
             self.apply(cursor, recorded)
+        cursor.hand_on(OUTSTANDING, self._outstanding_now)
 
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
         """One event of the batch `apply_batch` is applying."""
@@ -161,7 +165,8 @@ class FundProjection:
 
 def _read_communities(cursor: Cursor, account_ids: set[str]) -> None:
     """The communities of a batch's accounts at once, for `_community_of`."""
-    for row in rows_of_accounts(cursor, "SELECT account_id, community_id FROM ledger_accounts", account_ids):
+    unknown = {account_id for account_id in account_ids if not cursor.knows("account_community", account_id)}
+    for row in rows_of_accounts(cursor, "SELECT account_id, community_id FROM ledger_accounts", unknown):
         cursor.remember("account_community", str(row["account_id"]), str(row["community_id"]))
 
 

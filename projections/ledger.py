@@ -72,7 +72,8 @@ class LedgerProjection:
     def apply_batch(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
         """Balances are folded in memory: one query reads those the batch moves, one statement
         writes each once; every entry still carries the balance after it."""
-        self._balances = _balances_moved(cursor, batch)
+        known: dict[tuple[str, str], int] = cursor.handed_on(BALANCES) or {}  # as the last batch left them
+        self._balances = _balances_moved(cursor, batch, known)
         self._report_categories = {}
         for recorded in batch:
             self.apply(cursor, recorded)
@@ -81,6 +82,10 @@ class LedgerProjection:
             " DO UPDATE SET balance = excluded.balance",
             [(account_id, asset, balance) for (account_id, asset), balance in sorted(self._balances.items())],
         )
+        if len(known) + len(self._balances) > BALANCES_HANDED_MAX:
+            known = {}
+        known.update(self._balances)
+        cursor.hand_on(BALANCES, known)
 
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
         """One event of the batch `apply_batch` is applying."""
@@ -149,20 +154,26 @@ class LedgerProjection:
             )
 
 
+BALANCES = "ledger_balances"  # what a batch hands on to the next (projections/store.py `Carried`)
+BALANCES_HANDED_MAX = 100_000  # (account, asset) balances kept in memory between batches, at most
 ACCOUNTS_PER_QUERY_MAX = 500  # keeps an IN list well inside every backend's limit on parameters
 
 
-def _balances_moved(cursor: Cursor, batch: Sequence[Recorded]) -> dict[tuple[str, str], int]:
-    """The balance before the batch of every (account, asset) its postings move (0 if none yet)."""
+def _balances_moved(cursor: Cursor, batch: Sequence[Recorded],
+                    known: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """The balance before the batch of every (account, asset) its postings move (0 if none yet):
+    from `known` (balances as they stand before the batch) where it has them, else read."""
     moved = {
         (posting.account_id, posting.asset.value)
         for recorded in batch for posting in recorded.postings
     }
-    found = dict.fromkeys(moved, 0)
+    found = {key: known[key] for key in moved if key in known}
+    unknown = moved - found.keys()
+    found.update(dict.fromkeys(unknown, 0))
     for row in rows_of_accounts(cursor, "SELECT account_id, asset, balance FROM ledger_balances",
-                                {account_id for account_id, _ in moved}):
+                                {account_id for account_id, _ in unknown}):
         key = (row["account_id"], row["asset"])
-        if key in found:
+        if key in unknown:
             found[key] = int(row["balance"])
     return found
 

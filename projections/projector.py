@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError, Notification, OperationalE
 
 from domain.money import Posting, decode_postings
 from projections.chain import canonical_bytes, originator_text
-from projections.store import READ_MODEL_WRITER_LOCK, BatchCursor, Cursor, ReadStore
+from projections.store import READ_MODEL_WRITER_LOCK, BatchCursor, Carried, Cursor, ReadStore
 
 BATCH_SIZE = 500  # events per read-model transaction (measured: batching is 5-10x faster)
 TRACKING_NAME = "jindou_read_model"
@@ -68,6 +68,11 @@ class Projector:
         self.tracking_name = tracking_name
         self._lock = threading.Lock()
         self._position = 0
+        # What committed batches handed on (projections/store.py `Carried`), and what the writer's
+        # last in-transaction batch would hand on once its transaction commits (`advance`).
+        self._carried = Carried()
+        self._carried_lock = threading.Lock()
+        self._unconfirmed: tuple[int, Carried, BatchCursor] | None = None
 
     def create_tables(self) -> None:
         self.store.create_tables([t for p in self.projections for t in p.tables])
@@ -113,21 +118,44 @@ class Projector:
         them there too, so events, read model and position commit together. Only when the read
         model stands right before them; otherwise (another process's events are not projected
         yet) it returns False and a catch-up after the commit does the work."""
-        cursor = BatchCursor(raw, postgres=self.store.postgres)
+        self._unconfirmed = None  # whatever an earlier transaction projected did not commit
+        locking = Cursor(raw, postgres=self.store.postgres)
         if self.store.postgres:
-            cursor.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_WRITER_LOCK,))
-        if self.store.position_in(cursor, self.tracking_name) != notifications[0].id - 1:
+            locking.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_WRITER_LOCK,))
+        before = self.store.position_in(locking, self.tracking_name)
+        if before != notifications[0].id - 1:
             return False
+        carried = self._take_carried()
+        cursor = BatchCursor(raw, postgres=self.store.postgres, carried=carried, before=before)
         self._project(cursor, notifications)
+        self._unconfirmed = (notifications[-1].id, carried, cursor)
         return True
 
     def advance(self, position: int) -> None:
         """The transaction that projected up to `position` committed."""
         self._position = max(self._position, position)
+        unconfirmed, self._unconfirmed = self._unconfirmed, None
+        if unconfirmed is not None and unconfirmed[0] == position:
+            self._hand_on(position, *unconfirmed[1:])
 
     def _apply_batch(self, notifications: Sequence[Notification]) -> None:
+        carried = self._take_carried()
         with self.store.transaction(commit=True) as transaction:
-            self._project(BatchCursor(transaction.raw, postgres=transaction.postgres), notifications)
+            before = self.store.position_in(transaction, self.tracking_name)
+            cursor = BatchCursor(transaction.raw, postgres=transaction.postgres, carried=carried, before=before)
+            self._project(cursor, notifications)
+        self._hand_on(notifications[-1].id, carried, cursor)
+
+    def _take_carried(self) -> Carried:
+        """The memory for one batch to own; batches running meanwhile find none and read the tables."""
+        with self._carried_lock:
+            carried, self._carried = self._carried, self._carried.taken()
+        return carried
+
+    def _hand_on(self, position: int, carried: Carried, cursor: BatchCursor) -> None:
+        """A batch committed: what it learned and handed on is the memory now."""
+        with self._carried_lock:
+            self._carried = carried.after(position, cursor.learned, cursor.handed)
 
     def _project(self, cursor: BatchCursor, notifications: Sequence[Notification]) -> None:
         """Projection by projection over the whole batch (a projection may read the tables of

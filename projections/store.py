@@ -11,6 +11,7 @@ import itertools
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import OperationalError, Tracking, TrackingRecorder
@@ -28,26 +29,78 @@ STREAM_ROWS_PER_FETCH = 2_000
 _stream_names = itertools.count()  # a server-side cursor needs a name unique in its session
 
 
-class Cursor:
-    """One transaction's cursor with placeholder translation and rows as dicts."""
+FACTS_KEPT_MAX = 200_000  # facts carried between batches; past this the memory starts afresh
 
-    def __init__(self, raw: Any, *, postgres: bool) -> None:
+
+@dataclass
+class Carried:
+    """What a read-model batch hands on to the next, so that a busy writer's batch need not read
+    back what the last one wrote: facts that never change (a community's time zone, an
+    account's community), and projections' state (a chain head, a tree's edge, balances) as
+    the last committed batch left it at log position `position`. The projector keeps it, and
+    replaces it only once a batch has committed (projections/projector.py)."""
+
+    position: int | None = None
+    facts: dict[tuple[str, str], Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def taken(self) -> Carried:
+        """What stays behind while a batch holds this memory's state: the facts alone. A batch
+        may change the state it holds in place; if it rolls back, that state is simply gone."""
+        return Carried(facts=self.facts)
+
+    def after(self, position: int, learned: dict[tuple[str, str], Any], handed: dict[str, Any]) -> Carried:
+        """The memory once a batch that learned `learned` and handed on `handed` committed at `position`."""
+        facts = self.facts if len(self.facts) + len(learned) <= FACTS_KEPT_MAX else {}
+        facts.update(learned)  # only ever adds truths, so a batch reading it meanwhile is unharmed
+        return Carried(position, facts, handed)
+
+
+class Cursor:
+    """One transaction's cursor with placeholder translation and rows as dicts.
+
+    A projection batch's cursor also carries what earlier batches left (`carried`), valid
+    only when the read model stands where it says: `before` is the position this transaction
+    found the read model at (None: not known, nothing carried is used)."""
+
+    def __init__(self, raw: Any, *, postgres: bool, carried: Carried | None = None, before: int | None = None) -> None:
         self.raw = raw
         self.postgres = postgres
-        # Facts that never change once recorded (a community's time zone, an account's
-        # community), read at most once per transaction: see `remembered`.
-        self._facts: dict[tuple[str, str], Any] = {}
+        self._carried = carried or Carried()
+        self._before = before
+        # Facts that never change once recorded, read at most once: see `remembered`. What this
+        # transaction learned is kept for later ones only if it commits.
+        self.learned: dict[tuple[str, str], Any] = {}
+        self.handed: dict[str, Any] = {}
 
     def remembered(self, fact: str, key: str, read: Callable[[], Any]) -> Any:
-        """`read()` the first time this transaction asks for `fact` of `key`, then its answer.
+        """`read()` the first time anyone asks for `fact` of `key`, then its answer.
         Only for facts no later event changes."""
-        if (fact, key) not in self._facts:
-            self._facts[(fact, key)] = read()
-        return self._facts[(fact, key)]
+        if (fact, key) in self.learned:
+            return self.learned[(fact, key)]
+        if (fact, key) in self._carried.facts:
+            return self._carried.facts[(fact, key)]
+        value = self.learned[(fact, key)] = read()
+        return value
+
+    def knows(self, fact: str, key: str) -> bool:
+        return (fact, key) in self.learned or (fact, key) in self._carried.facts
 
     def remember(self, fact: str, key: str, value: Any) -> None:
         """Tell `remembered` an answer read with many others at once."""
-        self._facts[(fact, key)] = value
+        self.learned[(fact, key)] = value
+
+    def handed_on(self, name: str) -> Any | None:
+        """What the batch that ended where this one begins handed on under `name`; None when
+        there is none or the read model has moved since (then read the tables). This batch owns
+        it (see `Carried.taken`) and may change it in place."""
+        if self._before is None or self._carried.position != self._before:
+            return None
+        return self._carried.state.get(name)
+
+    def hand_on(self, name: str, value: Any) -> None:
+        """Leave `value` for the next batch (kept only if this one commits)."""
+        self.handed[name] = value
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.postgres else statement
@@ -88,8 +141,8 @@ class BatchCursor(Cursor):
     projection. Any read first sends every waiting write, so reads see them (the same rows as
     statement by statement, in the same order). `flush()` before anything uses `raw` directly."""
 
-    def __init__(self, raw: Any, *, postgres: bool) -> None:
-        super().__init__(raw, postgres=postgres)
+    def __init__(self, raw: Any, *, postgres: bool, carried: Carried | None = None, before: int | None = None) -> None:
+        super().__init__(raw, postgres=postgres, carried=carried, before=before)
         self._waiting: list[tuple[str, list[Sequence[Any]]]] = []
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:

@@ -107,6 +107,9 @@ class Frontier:
         return EMPTY_ROOT_HEX if not self.nodes else root_of([h for _, h in self.nodes]).hex()
 
 
+TREE_EDGE = "transparency_frontier"  # what a batch hands on to the next (projections/store.py `Carried`)
+
+
 class TransparencyProjection:
     tables = (
         "CREATE TABLE IF NOT EXISTS transparency_leaves ("
@@ -126,7 +129,8 @@ class TransparencyProjection:
 
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
         if self._cursor is not cursor:
-            self._cursor, self._frontier = cursor, load_frontier(cursor)
+            handed: Frontier | None = cursor.handed_on(TREE_EDGE)  # the last batch's tree
+            self._cursor, self._frontier = cursor, handed if handed is not None else load_frontier(cursor)
             self._leaves, self._nodes = [], []
         leaf_index = self._frontier.size
         completed = self._frontier.append(leaf_hash(recorded.canonical))
@@ -138,6 +142,7 @@ class TransparencyProjection:
         cursor.executemany("INSERT INTO transparency_leaves VALUES (?, ?, ?)", self._leaves)
         cursor.executemany("INSERT INTO transparency_nodes VALUES (?, ?, ?)", self._nodes)
         self._leaves, self._nodes = [], []
+        cursor.hand_on(TREE_EDGE, self._frontier)
 
 
 def backfill(projector: Projector) -> None:

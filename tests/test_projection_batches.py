@@ -6,16 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from api.demo import SMALL, populate
+from domain.donating import Donate
+from domain.errors import OutcomeUnknown
 from infra.audit import compare_table, table_specs
 from infra.bench import counted_statements
 from infra.settings import Settings
-from infra.wiring import build_services, memory_read_store
+from infra.wiring import Services, build_services, memory_read_store
 from projections.projector import BATCH_SIZE, Projector
 from projections.registry import all_projections
 from projections.store import BatchCursor, ReadStore
 from tests.conftest import ADMIN_TOKEN
+from tests.support import check_invariants, new_app_community
 from tests.test_demo import DEMO_NOW
 
 BATCH_SIZES = (1, 7, BATCH_SIZE)  # one event at a time, batches cut anywhere, the default
@@ -72,3 +76,39 @@ def test_a_batch_cursor_sends_a_run_of_one_statement_at_once_and_reads_see_every
             assert [row["k"] for row in cursor.all("SELECT k FROM t ORDER BY k")] == [1, 2, 3, 4, 5]
     finally:
         store.close()
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_what_a_batch_hands_on_is_kept_only_if_it_commits(services: Services, monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path) -> None:
+    """The writer's batches hand balances, the chain head and the tree's edge on to the next in
+    memory instead of reading them back. A batch projected in a transaction that then fails must
+    leave nothing of itself there: the read model still equals a replay, table by table."""
+    community = new_app_community(services)
+    giver, elder = community.open("volunteer"), community.open("beneficiary")
+    community.earn(giver, 50)
+    donate = Donate(to_account_id=elder.account_id, amount=1)
+    services.app.execute(donate, giver)
+    real = services.projector.project_inserted
+
+    def projected_then_lost(raw: Any, notifications: Any) -> bool:
+        real(raw, notifications)  # the batch's state is handed on ...
+        raise OperationalError("server closed the connection unexpectedly")  # ... and never committed
+
+    monkeypatch.setattr(services.projector, "project_inserted", projected_then_lost)
+    with pytest.raises(OutcomeUnknown):
+        services.app.execute(donate, giver)
+    monkeypatch.undo()
+    for _ in range(3):
+        services.app.execute(donate, giver)
+    assert community.balance(elder) == 4 and community.balance(giver) == 46
+    live = _tables(services.projector.store)
+    scratch = Projector(services.app, memory_read_store(), all_projections())
+    scratch.create_tables()
+    scratch.catch_up()
+    replayed = _tables(scratch.store)
+    scratch.store.close()
+    for spec in table_specs(all_projections()):
+        differences = compare_table(spec, live[spec.name], replayed[spec.name])
+        assert differences.count == 0, (spec.name, differences)
+    check_invariants(services)
