@@ -47,12 +47,11 @@ class FailureWindow:
 
     def check(self, client: object) -> None:
         now = self.clock()
-        with self.store.read() as cursor:
-            row = cursor.one(
-                "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest FROM guess_failures"
-                " WHERE scope = ? AND client = ? AND failed_at > ?",
-                (self.scope, _client_key(client), now - self.window_seconds),
-            )
+        row = self.store.one(
+            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest FROM guess_failures"
+            " WHERE scope = ? AND client = ? AND failed_at > ?",
+            (self.scope, _client_key(client), now - self.window_seconds),
+        )
         assert row is not None
         if int(row["failures"]) < self.failures_max:
             return

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import OperationalError, Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import (
     SQLiteConnection,
     SQLiteCursor,
@@ -252,6 +252,19 @@ class ReadStore:
 
     def read(self) -> Any:
         return self.transaction(commit=False)
+
+    def one(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        """One row of one statement. On PostgreSQL outside any transaction (its connections
+        autocommit, and one statement sees one snapshot anyway): one round trip where a read
+        transaction takes three (BEGIN, the statement, ROLLBACK)."""
+        if not self.postgres:
+            with self.read() as cursor:
+                row: dict[str, Any] | None = cursor.one(statement, params)
+                return row
+        datastore = self.tracking.datastore
+        assert isinstance(datastore, PostgresDatastore)
+        with datastore.get_connection() as connection, connection.cursor() as raw:
+            return Cursor(raw, postgres=True).one(statement, params)
 
     def create_tables(self, statements: Sequence[str]) -> None:
         self.tracking.create_table()
