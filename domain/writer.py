@@ -214,22 +214,6 @@ class AggregateCache:
                     elif aggregate_id not in stored:
                         self._keep(aggregate_id, None)
 
-    def prefetch_absent(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Learn in one statement which of these do not exist (a group's Idempotency-Keys), where
-        the recorder can say (ours can; the memory backend is asked one by one anyway)."""
-        among = getattr(self._app.recorder, "originators_among", None)
-        with self._lock:
-            epoch = self._position
-            unknown = [aggregate_id for aggregate_id in aggregate_ids if aggregate_id not in self._entries]
-        if among is None or epoch is None or not unknown:
-            return
-        existing: set[UUID] = among(unknown)
-        with self._lock:
-            if self._position == epoch:
-                for aggregate_id in unknown:
-                    if aggregate_id not in existing and aggregate_id not in self._entries:
-                        self._keep(aggregate_id, None)
-
     def _load(self, aggregate_id: UUID) -> Aggregate | None:
         """From the database: one statement for an aggregate with a short history, or for one that
         does not exist (an Idempotency-Key's first use); the library's snapshot path otherwise."""
@@ -388,7 +372,7 @@ class Writer:
         if len(group) == 1:
             self._record_alone(group[0])
             return
-        self.cache.prefetch_absent(job.key.record_id for job in group if job.key is not None)
+        self.cache.prefetch([job.key.record_id for job in group if job.key is not None])  # mostly absent: learnt in one statement
         state: dict[UUID, Aggregate] = {}  # the group's aggregates as its earlier commands left them
 
         def load(aggregate_id: UUID) -> Aggregate | None:

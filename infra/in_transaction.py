@@ -47,14 +47,6 @@ class ProjectingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 ))
         return found
 
-    def originators_among(self, ids: Sequence[UUID]) -> set[UUID]:
-        """Which of these aggregates have events (one statement; the writer's group prefetch)."""
-        marks = ", ".join("?" for _ in ids)
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} WHERE originator_id IN ({marks})",  # noqa: S608
-                      [i.hex for i in ids])
-            return {UUID(row["originator_id"]) for row in c.fetchall()}
-
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         project: ProjectInserted | None = kwargs.get(PROJECT_INSERTED)

@@ -44,9 +44,6 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         ).format(schema=schema, table=Identifier(self.events_table_name))
-        self.sql_originators_among = SQL(
-            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
-        ).format(schema=schema, table=Identifier(self.events_table_name))
         self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) "
             "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$"
@@ -86,12 +83,6 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
             ids = [row[self.pg_function_name_insert_events] for row in curs.fetchall()]
             project(curs, notifications_of(stored_events, ids))
         return ids
-
-    def originators_among(self, ids: Sequence[UUID]) -> set[UUID]:
-        """Which of these aggregates have events (one statement; the writer's group prefetch)."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self.sql_originators_among, (list(ids),), prepare=True)
-            return {row["originator_id"] for row in curs.fetchall()}
 
     def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
         """Every stored event of these aggregates, in one statement (the writer's prefetch)."""
