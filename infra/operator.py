@@ -95,6 +95,27 @@ def _is_jindou_sqlite(path: Path) -> bool:
     return row is not None
 
 
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """SQLite's online backup API: a consistent snapshot even while a server writes."""
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    dst.close()
+
+
+def _missing(verb: str, tool: str, out: TextIO) -> bool:
+    if shutil.which(tool) is not None:
+        return False
+    out.write(f"jindou {verb}: {tool} is not installed (Debian: apt-get install postgresql-client)\n")
+    return True
+
+
+def _ran(verb: str, command: list[str], out: TextIO) -> bool:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        out.write(f"jindou {verb}: {command[0]} failed: {done.stderr.strip()}\n")
+    return done.returncode == 0
+
+
 def run_backup(settings: Settings, target: Path, out: TextIO) -> int:
     if target.exists():
         out.write(f"jindou backup: {target} exists; name a new file\n")
@@ -107,18 +128,12 @@ def run_backup(settings: Settings, target: Path, out: TextIO) -> int:
         if not _is_jindou_sqlite(source):
             out.write(f"jindou backup: {source} is not a Jindou store\n")
             return EXIT_UNUSABLE
-        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
-            src.backup(dst)  # the online backup API: a consistent snapshot while the server writes
-        dst.close()
+        _copy_sqlite(source, target)
         out.write(f"backed up {source} to {target}\n")
         return EXIT_OK
-    if shutil.which("pg_dump") is None:
-        out.write("jindou backup: pg_dump is not installed (Debian: apt-get install postgresql-client)\n")
+    if _missing("backup", "pg_dump", out):
         return EXIT_UNUSABLE
-    done = subprocess.run(["pg_dump", "--format=custom", "--no-owner", f"--file={target}", _postgres_dsn(settings)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        out.write(f"jindou backup: pg_dump failed: {done.stderr.strip()}\n")
+    if not _ran("backup", ["pg_dump", "--format=custom", "--no-owner", f"--file={target}", _postgres_dsn(settings)], out):
         return EXIT_PROBLEM
     out.write(f"backed up {settings.database_url.split('@')[-1]} to {target} (pg_dump custom format)\n")
     return EXIT_OK
@@ -139,13 +154,10 @@ def run_restore(settings: Settings, source: Path, out: TextIO) -> int:
         if not _is_jindou_sqlite(source):
             out.write(f"jindou restore: {source} is not a Jindou SQLite backup\n")
             return EXIT_UNUSABLE
-        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
-            src.backup(dst)
-        dst.close()
+        _copy_sqlite(source, target)
         out.write(f"restored {source} into {target}; now check it: jindou audit verify --published REPORT.json …\n")
         return EXIT_OK
-    if shutil.which("pg_restore") is None:
-        out.write("jindou restore: pg_restore is not installed (Debian: apt-get install postgresql-client)\n")
+    if _missing("restore", "pg_restore", out):
         return EXIT_UNUSABLE
     import psycopg
 
@@ -161,10 +173,7 @@ def run_restore(settings: Settings, source: Path, out: TextIO) -> int:
     if tables and tables[0]:
         out.write("jindou restore: the target database is not empty; restore into a new, empty database\n")
         return EXIT_UNUSABLE
-    done = subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={dsn}", str(source)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        out.write(f"jindou restore: pg_restore failed: {done.stderr.strip()}\n")
+    if not _ran("restore", ["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={dsn}", str(source)], out):
         return EXIT_PROBLEM
     out.write("restored; now check it: jindou audit verify --published REPORT.json …\n")
     return EXIT_OK
