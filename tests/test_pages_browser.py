@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +39,6 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 SMALL_PHONE = {**PHONE, "viewport": {"width": 375, "height": 812}}
 TAP_TARGET_PX_MIN = 44  # Apple's and Google's smallest comfortable tap target
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-PORTS = range(18400, 18500)
 SERVER_START_TIMEOUT_S = 20
 UI_TIMEOUT_MS = 10_000
 CODE_REFRESHES_UNATTENDED_MAX = 5  # wallet.js
@@ -51,39 +49,27 @@ FIRE_AWARD = 10  # the default award schedule
 VOLUNTEER_BEANS = 2 * FIRE_AWARD - BEANS_DONATED
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
-
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Jindou served by uvicorn on a loopback port, over a fresh SQLite file."""
-    database = tmp_path_factory.mktemp("pages") / "jindou.db"
-    settings = Settings(database_url=f"sqlite:///{database}", admin_token=ADMIN_TOKEN)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings=settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="jindou-pages-server", daemon=True)
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn in a thread, on a loopback port the OS chose: its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="jindou-browser-tests-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(SERVER_START_TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright. Without it the browser tests skip, saying so,
+    except where JINDOU_REQUIRE_BROWSER=1 (CI): there they fail."""
     if not CHROMIUM.exists():
         reason = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("JINDOU_REQUIRE_BROWSER") == "1":
@@ -91,13 +77,27 @@ def browser() -> Iterator[Any]:
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Jindou served over a fresh SQLite file."""
+    database = tmp_path_factory.mktemp("pages") / "jindou.db"
+    with serving(create_app(settings=Settings(database_url=f"sqlite:///{database}", admin_token=ADMIN_TOKEN))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with chromium() as launched:
+        yield launched
 
 
 @contextmanager

@@ -6,9 +6,6 @@ once the database was rewritten behind the report's back."""
 from __future__ import annotations
 
 import json
-import os
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 
 from api.app import create_app
 from infra.settings import Settings
@@ -24,14 +20,10 @@ from infra.wiring import Services, build_services
 from tests.audit_history import RawDatabase, rewrite_chain_and_tree
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api, api_for, new_key
+from tests.test_pages_browser import PHONE, chromium, serving
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
-SERVER_START_TIMEOUT_S = 20
 UI_TIMEOUT_MS = 15_000
 CHECK = "([account, entry, token]) => window.JindouTransparency.checkEntry(account, entry, token)"
 
@@ -41,45 +33,26 @@ def served(tmp_path: Path) -> Iterator[tuple[Services, str]]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'jindou.db'}", admin_token=ADMIN_TOKEN,
                         transparency_key_file=str(tmp_path / "signing.key"))
     services = build_services(settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="jindou-transparency-browser", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
     try:
-        yield services, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        with serving(create_app(services)) as url:
+            yield services, url
     finally:
-        server.should_exit = True
-        thread.join(SERVER_START_TIMEOUT_S)
         services.close()
 
 
 @pytest.fixture
 def wallet(served: tuple[Services, str]) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("JINDOU_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
     _, base_url = served
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai", **PHONE)
-            context.set_default_timeout(UI_TIMEOUT_MS)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto("/wallet")
-            page.wait_for_function("() => window.JindouTransparency !== undefined")
-            yield page
-            assert not errors, errors
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai", **PHONE)
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/wallet")
+        page.wait_for_function("() => window.JindouTransparency !== undefined")
+        yield page
+        assert not errors, errors
 
 
 def _people(api: Api) -> dict[str, Any]:

@@ -9,26 +9,21 @@ A volunteer pledges on a phone; staff create, fulfil (choosing the merchant) and
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from infra.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.support import Api
-from tests.test_pages_browser import ARTIFACTS, PHONE, browser, new_phone  # noqa: F401 — `browser` is a fixture
+from tests.test_pages_browser import ARTIFACTS, PHONE, browser, new_phone, serving  # noqa: F401 — `browser` is a fixture
 
 pytestmark = pytest.mark.browser
 
 LAPTOP = {"viewport": {"width": 1280, "height": 800}}
-SERVER_START_TIMEOUT_S = 20
 WISH_TARGET = 15
 
 SESSION_JS = """([token, kind, communityId]) => {
@@ -49,25 +44,10 @@ SESSION_JS = """([token, kind, communityId]) => {
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Jindou on a loopback port the OS chose, over a fresh SQLite file."""
+    """Jindou served over a fresh SQLite file."""
     database = tmp_path_factory.mktemp("wishes") / "jindou.db"
-    settings = Settings(database_url=f"sqlite:///{database}", admin_token=ADMIN_TOKEN)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings=settings), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="jindou-wishes-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(SERVER_START_TIMEOUT_S)
-        listener.close()
+    with serving(create_app(settings=Settings(database_url=f"sqlite:///{database}", admin_token=ADMIN_TOKEN))) as url:
+        yield url
 
 
 @pytest.fixture
