@@ -185,13 +185,17 @@ class BatchCursor(Cursor):
 
 
 ROWS_PER_INSERT_MAX = 1_000  # rows in one INSERT: far inside PostgreSQL's 65,535 parameters
-_INSERT_VALUES = re.compile(r"^(INSERT INTO [^;]+? VALUES )(\([?, ]+\))((?: ON CONFLICT [^;]*? DO NOTHING)?)$")
+_VALUE = r"(?:\?|NULL|'\w*'|\d+)"  # a placeholder or a plain constant
+_INSERT_VALUES = re.compile(
+    rf"^(INSERT INTO [^;]+? VALUES )(\({_VALUE}(?:, {_VALUE})*\))((?: ON CONFLICT [^;]*? DO NOTHING)?)$"
+)
 
 
 @functools.lru_cache(maxsize=256)
 def _multi_row_insert(statement: str) -> Callable[[int], str] | None:
-    """For `INSERT ... VALUES (?, ...)` (or `... ON CONFLICT ... DO NOTHING`): the same insert of
-    n rows as one statement. psycopg's `executemany` sends, and its Python code reads back, one
+    """For `INSERT ... VALUES (?, 'x', NULL, ...)` (or `... ON CONFLICT ... DO NOTHING`): the
+    same insert of n rows as one statement (PostgreSQL coerces an INSERT's VALUES to the
+    columns' types). psycopg's `executemany` sends, and its Python code reads back, one
     result per row, which was a quarter of the writer's time. Upserts (`DO UPDATE`) keep
     `executemany`: one statement may not update a row twice."""
     match = _INSERT_VALUES.match(statement)
