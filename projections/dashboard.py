@@ -63,7 +63,8 @@ class DashboardProjection:
              if report_id not in self._submitted and row["status"] != row["status_before"]],
         )
         cursor.executemany(
-            "INSERT INTO dashboard_units VALUES (?, ?, ?, ?, ?) ON CONFLICT (community_id, period, kind, asset)"
+            "INSERT INTO dashboard_units (community_id, period, kind, asset, units) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (community_id, period, kind, asset)"
             " DO UPDATE SET units = dashboard_units.units + excluded.units",
             [(*key, units) for key, units in self._units.items()],
         )

@@ -78,7 +78,7 @@ class LedgerProjection:
         for recorded in batch:
             self.apply(cursor, recorded)
         cursor.executemany(
-            "INSERT INTO ledger_balances VALUES (?, ?, ?) ON CONFLICT (account_id, asset)"
+            "INSERT INTO ledger_balances (account_id, asset, balance) VALUES (?, ?, ?) ON CONFLICT (account_id, asset)"
             " DO UPDATE SET balance = excluded.balance",
             [(account_id, asset, balance) for (account_id, asset), balance in sorted(self._balances.items())],
         )

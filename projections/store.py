@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import OperationalError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -162,12 +162,15 @@ class BatchCursor(Cursor):
         waiting, self._waiting = self._waiting, []
         for statement, rows in waiting:
             insert = _multi_row_insert(statement) if self.postgres and len(rows) > 1 else None
+            if insert is not None and insert.keys is not None:
+                if len({tuple(row[i] for i in insert.keys) for row in rows}) < len(rows):
+                    insert = None  # a key twice: row by row, as written
             if len(rows) == 1:
                 Cursor.execute(self, statement, rows[0])
             elif insert is not None:
                 for start in range(0, len(rows), ROWS_PER_INSERT_MAX):
                     chunk = rows[start:start + ROWS_PER_INSERT_MAX]
-                    Cursor.execute(self, insert(len(chunk)), [value for row in chunk for value in row])
+                    Cursor.execute(self, insert.statement(len(chunk)), [value for row in chunk for value in row])
             else:
                 Cursor.executemany(self, statement, rows)
 
@@ -187,22 +190,36 @@ class BatchCursor(Cursor):
 ROWS_PER_INSERT_MAX = 1_000  # rows in one INSERT: far inside PostgreSQL's 65,535 parameters
 _VALUE = r"(?:\?|NULL|'\w*'|\d+)"  # a placeholder or a plain constant
 _INSERT_VALUES = re.compile(
-    rf"^(INSERT INTO [^;]+? VALUES )(\({_VALUE}(?:, {_VALUE})*\))((?: ON CONFLICT [^;]*? DO NOTHING)?)$"
+    rf"^(INSERT INTO \w+ (?:\((?P<columns>[\w, ]+)\) )?VALUES )(?P<row>\({_VALUE}(?:, {_VALUE})*\))"
+    r"(?P<tail>(?: ON CONFLICT \((?P<keys>[\w, ]+)\) DO (?P<action>NOTHING|UPDATE SET [^;]+))?)$"
 )
 
 
+class _MultiRow(NamedTuple):
+    statement: Callable[[int], str]  # the insert of n rows as one statement
+    keys: tuple[int, ...] | None  # an upsert's conflict key, by place in the row: it must differ row to row
+
+
 @functools.lru_cache(maxsize=256)
-def _multi_row_insert(statement: str) -> Callable[[int], str] | None:
-    """For `INSERT ... VALUES (?, 'x', NULL, ...)` (or `... ON CONFLICT ... DO NOTHING`): the
-    same insert of n rows as one statement (PostgreSQL coerces an INSERT's VALUES to the
-    columns' types). psycopg's `executemany` sends, and its Python code reads back, one
-    result per row, which was a quarter of the writer's time. Upserts (`DO UPDATE`) keep
-    `executemany`: one statement may not update a row twice."""
+def _multi_row_insert(statement: str) -> _MultiRow | None:
+    """For `INSERT ... VALUES (?, 'x', NULL, ...)`, plain or `ON CONFLICT (...) DO ...`: the same
+    insert of n rows as one statement (PostgreSQL coerces an INSERT's VALUES to the columns'
+    types). psycopg's `executemany` sends, and its Python code reads back, one result per row,
+    which was a quarter of the writer's time. One statement may not update a row twice, so an
+    upsert (`DO UPDATE`) names its columns, and goes as one statement only when its rows' keys
+    all differ (`flush` checks)."""
     match = _INSERT_VALUES.match(statement)
     if match is None:
         return None
-    head, row, tail = match.groups()
-    return lambda n: head + ", ".join([row] * n) + tail
+    keys: tuple[int, ...] | None = None
+    if (match["action"] or "").startswith("UPDATE"):
+        columns = [c.strip() for c in (match["columns"] or "").split(",")]
+        key_columns = [k.strip() for k in match["keys"].split(",")]
+        if not set(key_columns) <= set(columns):
+            return None
+        keys = tuple(columns.index(k) for k in key_columns)
+    head, row, tail = match.group(1), match["row"], match["tail"]
+    return _MultiRow(lambda n: head + ", ".join([row] * n) + tail, keys)
 
 
 READ_MODEL_WRITER_LOCK = 0x6A696E646F75  # "jindou": PostgreSQL advisory lock key of the read model's writer

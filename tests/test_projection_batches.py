@@ -78,6 +78,39 @@ def test_a_batch_cursor_sends_a_run_of_one_statement_at_once_and_reads_see_every
         store.close()
 
 
+@pytest.mark.backends("postgres")
+def test_many_rows_go_as_one_insert_and_an_upsert_only_when_its_keys_differ(services: Services) -> None:
+    """On PostgreSQL a run of inserts is one multi-row INSERT; an upsert too, unless a key comes
+    twice (one statement may not update a row twice): then row by row, with the same result."""
+    store = services.store
+    store.create_tables(["CREATE TABLE many_rows (k TEXT PRIMARY KEY, n BIGINT NOT NULL, note TEXT)"])
+    upsert = ("INSERT INTO many_rows (k, n) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET n = many_rows.n + excluded.n")
+    sent: list[tuple[str, int]] = []  # (how, VALUES rows in the statement)
+    with store.transaction(commit=True) as transaction:
+        raw = transaction.raw
+
+        class Watched:
+            def execute(self, statement: str, params: Any) -> Any:
+                sent.append(("execute", statement.count("(%s")))
+                return raw.execute(statement, params)
+
+            def executemany(self, statement: str, rows: Any) -> Any:
+                sent.append(("executemany", statement.count("(%s")))
+                return raw.executemany(statement, rows)
+
+        cursor = BatchCursor(Watched(), postgres=True)
+        cursor.executemany("INSERT INTO many_rows VALUES (?, ?, NULL)", [(f"k{i}", i) for i in range(5)])
+        cursor.executemany(upsert, [("k1", 10), ("k2", 20), ("k9", 90)])  # keys differ: one statement
+        cursor.executemany("UPDATE many_rows SET note = ? WHERE k = ?", [("x", "k0")])
+        cursor.executemany(upsert, [("k3", 1), ("k3", 2), ("k4", 5)])  # k3 twice: row by row
+        cursor.flush()
+    assert sent == [("execute", 5), ("execute", 3), ("execute", 0), ("executemany", 1)], sent
+    with store.read() as cursor:
+        rows = {row["k"]: (row["n"], row["note"]) for row in cursor.all("SELECT k, n, note FROM many_rows")}
+    assert rows == {"k0": (0, "x"), "k1": (11, None), "k2": (22, None), "k3": (6, None), "k4": (9, None),
+                    "k9": (90, None)}
+
+
 @pytest.mark.backends("sqlite", "postgres")
 def test_what_a_batch_hands_on_is_kept_only_if_it_commits(services: Services, monkeypatch: pytest.MonkeyPatch,
                                                             tmp_path) -> None:
