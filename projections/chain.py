@@ -81,11 +81,6 @@ class ChainProjection:
         " topic TEXT NOT NULL, hash TEXT NOT NULL)",
     )
 
-    def __init__(self) -> None:
-        # The last link written in the current transaction: a batch is consecutive events, so
-        # the next one links to it without a query. A new transaction has a new cursor.
-        self._last: tuple[Cursor, int, bytes] | None = None
-
     def apply(self, cursor: Cursor, recorded: Recorded) -> None:
         self.apply_batch(cursor, [recorded])
 
@@ -99,13 +94,11 @@ class ChainProjection:
             rows.append((recorded.position, recorded.originator, notification.originator_version, notification.topic,
                          prev_hash.hex()))
         cursor.executemany("INSERT INTO audit_chain VALUES (?, ?, ?, ?, ?)", rows)
-        self._last = (cursor, batch[-1].position, prev_hash)
         cursor.hand_on(CHAIN_HEAD, prev_hash)
 
-    def _prev_hash(self, cursor: Cursor, position: int) -> bytes:
-        if self._last is not None and self._last[0] is cursor and self._last[1] < position:
-            return self._last[2]
-        head: bytes | None = cursor.handed_on(CHAIN_HEAD)  # the last batch's last link
+    @staticmethod
+    def _prev_hash(cursor: Cursor, position: int) -> bytes:
+        head: bytes | None = cursor.handed_on(CHAIN_HEAD)  # the last link, this transaction's or the last batch's
         return head if head is not None else bytes.fromhex(chain_head_at(cursor, position - 1))
 
 

@@ -93,9 +93,12 @@ class Cursor:
         self.learned[(fact, key)] = value
 
     def handed_on(self, name: str) -> Any | None:
-        """What the batch that ended where this one begins handed on under `name`; None when
-        there is none or the read model has moved since (then read the tables). This batch owns
-        it (see `Carried.taken`) and may change it in place."""
+        """What was last handed on under `name`: earlier in this transaction, or else by the
+        batch that ended where this one begins; None when there is none or the read model has
+        moved since (then read the tables). This batch owns it (see `Carried.taken`) and may
+        change it in place."""
+        if name in self.handed:
+            return self.handed[name]
         if self._before is None or self._carried.position != self._before:
             return None
         return self._carried.state.get(name)
