@@ -120,9 +120,10 @@ class Projector:
         yet) it returns False and a catch-up after the commit does the work."""
         self._unconfirmed = None  # whatever an earlier transaction projected did not commit
         locking = Cursor(raw, postgres=self.store.postgres)
-        if self.store.postgres:
-            locking.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_WRITER_LOCK,))
-        before = self.store.position_in(locking, self.tracking_name)
+        with locking.pipelined():  # the lock and the position it guards: one round trip
+            if self.store.postgres:
+                locking.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_WRITER_LOCK,))
+            before = self.store.position_in(locking, self.tracking_name)
         if before != notifications[0].id - 1:
             return False
         carried = self._take_carried()
@@ -171,5 +172,6 @@ class Projector:
             finish = getattr(projection, "finish_batch", None)  # a projection that writes a batch at once
             if finish is not None:
                 finish(cursor)
-        cursor.flush()
-        self.store.record_position(cursor, self.tracking_name, notifications[-1].id)
+        with cursor.pipelined():  # the batch's writes and its position: one round trip
+            cursor.flush()
+            self.store.record_position(cursor, self.tracking_name, notifications[-1].id)

@@ -110,6 +110,19 @@ class Cursor:
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.postgres else statement
 
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """On PostgreSQL, the statements sent inside go out together and their answers are read
+        together at the end (libpq's pipeline mode): one round trip, not one per statement. A
+        statement whose rows are fetched inside waits for its answer as usual; a failure is
+        raised at the end at the latest, and the transaction it was in is then rolled back
+        as always. Not for `stream` (a server-side cursor). SQLite has no round trips."""
+        if not self.postgres:
+            yield
+            return
+        with self.raw.connection.pipeline():
+            yield
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
         self.raw.execute(self._sql(statement), tuple(params))
 
