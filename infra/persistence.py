@@ -12,6 +12,8 @@ client is told to retry (503 `unavailable`, or `outcome_unknown` when a commit m
   service recovers without a restart when the database comes back. (Pinging only connections
   idle for a second saved a sixth of a busy server's time, but after an outage the pool kept
   handing out dead connections and never recovered: measured by the outage suite, reverted.)
+  The ping is a round trip only when the connection has something to say: see
+  `check_unless_quiet`.
 - a short reconnect timeout: the pool retries a lost connection after 1, 2, 4, 8… s for five
   minutes, so after a 4 s outage its connections came back only ~3 s after the database did
   and writes kept failing meanwhile (a flaky outage run). A slot that cannot reconnect within
@@ -24,8 +26,10 @@ client is told to retry (503 `unavailable`, or `outcome_unknown` when a commit m
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
+import psycopg
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -33,6 +37,7 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from eventsourcing.utils import Environment, EnvType
+from psycopg_pool import ConnectionPool
 
 CONNECT_TIMEOUT_S = 2  # libpq's own minimum; a refused connection fails at once anyway
 RECONNECT_TIMEOUT_S = 1.0  # a pool slot that cannot reconnect this long is dropped, not backed off for minutes
@@ -42,6 +47,21 @@ STATEMENT_TIMEOUT_SETTING = "POSTGRES_STATEMENT_TIMEOUT_MS"  # 0: none (the audi
 def _without_retries(method: Any) -> Any:
     """The library's method as written, without its retry decorator (functools.wraps kept it)."""
     return method.__wrapped__
+
+
+def check_unless_quiet(connection: psycopg.Connection[Any]) -> None:
+    """The pool's check of a connection before handing it out, without a round trip while
+    nothing has arrived on it since its last use. A server that goes away (stopped, restarted,
+    the backend terminated) closes its end, which leaves the socket readable: the end of the
+    stream, or its "terminating connection" message. Only then is the connection pinged the
+    usual way, so a dead one is still never handed out. The ping was a round trip per checkout:
+    three in each of the writer's groups and two in each request. The pool's own `check()`
+    after an outage (infra/wiring.py) still pings every idle connection."""
+    if connection.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(connection)
 
 
 class FailFastAggregateRecorder(PostgresAggregateRecorder):
@@ -77,3 +97,5 @@ class FailFastPostgresFactory(PostgresFactory):
             **({"options": f"-c statement_timeout={statement_timeout_ms}"} if statement_timeout_ms else {}),
         }
         self.datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT_S
+        if self.datastore.pool._check is not None:  # noqa: SLF001 - POSTGRES_PRE_PING; psycopg_pool 3.2-3.3 keeps it here
+            self.datastore.pool._check = check_unless_quiet  # noqa: SLF001

@@ -316,3 +316,37 @@ def test_a_lost_pool_slot_is_given_up_within_a_second_not_backed_off_for_minutes
     pool = services.app.factory.datastore.pool  # type: ignore[attr-defined]
     assert pool.reconnect_timeout == RECONNECT_TIMEOUT_S <= 1.0
     assert services.health._on_recovery == pool.check
+
+
+@pytest.mark.backends("postgres")
+def test_a_pooled_connection_is_pinged_only_when_its_server_has_spoken(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No round trip to check a quiet connection; a connection whose backend was terminated
+    while it sat in the pool is pinged, found dead and replaced, never handed out."""
+    import time
+
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    from infra.persistence import check_unless_quiet
+
+    shared = services.app.factory.datastore.pool  # type: ignore[attr-defined]
+    assert shared._check is check_unless_quiet  # what every checkout of the service's pool runs
+    pings: list[int] = []
+    ping = ConnectionPool.check_connection
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(lambda c: (pings.append(1), ping(c))[1]))
+    conninfo = shared.conninfo
+    with ConnectionPool(conninfo, min_size=1, max_size=1, check=check_unless_quiet, open=True) as pool:
+        with pool.connection() as connection:
+            first = connection.info.backend_pid
+        with pool.connection() as connection:
+            assert connection.info.backend_pid == first
+        assert pings == [], "a quiet connection is handed out without a round trip"
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        time.sleep(0.2)  # the server's goodbye reaches the idle socket
+        with pool.connection(timeout=5) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+            assert connection.info.backend_pid != first
+        assert pings, "the terminated connection was pinged before it could be handed out"
