@@ -111,6 +111,33 @@ def test_many_rows_go_as_one_insert_and_an_upsert_only_when_its_keys_differ(serv
                     "k9": (90, None)}
 
 
+@pytest.mark.backends("postgres")
+def test_a_long_run_of_rows_goes_as_inserts_psycopg_parses_once(services: Services) -> None:
+    """psycopg remembers how it converted a statement only up to 50 parameters: a long run of
+    rows goes as INSERTs of at most that many, every one of them whole and in order."""
+    from projections.store import PARAMS_PER_STATEMENT_MAX
+
+    store = services.store
+    store.create_tables(["CREATE TABLE long_run (k TEXT PRIMARY KEY, n BIGINT NOT NULL, note TEXT)"])
+    sent: list[int] = []  # parameters per statement
+    with store.transaction(commit=True) as transaction:
+        raw = transaction.raw
+
+        class Watched:
+            def execute(self, statement: str, params: Any) -> Any:
+                assert statement.count("%s") == len(params)
+                sent.append(len(params))
+                return raw.execute(statement, params)
+
+        cursor = BatchCursor(Watched(), postgres=True)
+        cursor.executemany("INSERT INTO long_run VALUES (?, ?, NULL)", [(f"k{i:03}", i) for i in range(60)])
+        cursor.flush()
+    assert PARAMS_PER_STATEMENT_MAX == 50 and sent == [50, 50, 20], sent  # 25 + 25 + 10 rows of 2
+    with store.read() as cursor:
+        rows = [(row["k"], row["n"]) for row in cursor.all("SELECT k, n FROM long_run ORDER BY k")]
+    assert rows == [(f"k{i:03}", i) for i in range(60)]
+
+
 @pytest.mark.backends("sqlite", "postgres")
 def test_what_a_batch_hands_on_is_kept_only_if_it_commits(services: Services, monkeypatch: pytest.MonkeyPatch,
                                                             tmp_path) -> None:
