@@ -78,16 +78,22 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
             )
             for e in stored_events
         ]
-        with self.datastore.transaction(commit=True) as curs:
+        # In pipeline mode (projections/store.py `Cursor.pipelined`): BEGIN goes out with the
+        # insert, and COMMIT with the read model's last writes, so the transaction takes three
+        # round trips (insert; the read model's lock and position; its writes and the commit).
+        with self.datastore.get_connection() as connection, connection.pipeline(), connection.transaction():
+            curs = connection.cursor()
             curs.execute(self.sql_invoke_pg_function_insert_events, (pg_stored_events,), prepare=True)
             ids = [row[self.pg_function_name_insert_events] for row in curs.fetchall()]
             project(curs, notifications_of(stored_events, ids))
         return ids
 
     def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
-        """Every stored event of these aggregates, in one statement (the writer's prefetch)."""
+        """Every stored event of these aggregates, in one statement (the writer's prefetch),
+        outside any transaction (one statement sees one snapshot): one round trip, where a read
+        transaction takes three (BEGIN, the statement, ROLLBACK)."""
         found: dict[UUID, list[StoredEvent]] = {}
-        with self.datastore.transaction(commit=False) as curs:
+        with self.datastore.get_connection() as connection, connection.cursor() as curs:
             curs.execute(self.sql_events_of, (list(ids),), prepare=True)
             for row in curs.fetchall():
                 found.setdefault(row["originator_id"], []).append(StoredEvent(

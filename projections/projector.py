@@ -128,7 +128,7 @@ class Projector:
             return False
         carried = self._take_carried()
         cursor = BatchCursor(raw, postgres=self.store.postgres, carried=carried, before=before)
-        self._project(cursor, notifications)
+        self._project(cursor, notifications, held=True)
         self._unconfirmed = (notifications[-1].id, carried, cursor)
         return True
 
@@ -158,9 +158,10 @@ class Projector:
         with self._carried_lock:
             self._carried = carried.after(position, cursor.learned, cursor.handed)
 
-    def _project(self, cursor: BatchCursor, notifications: Sequence[Notification]) -> None:
+    def _project(self, cursor: BatchCursor, notifications: Sequence[Notification], *, held: bool = False) -> None:
         """Projection by projection over the whole batch (a projection may read the tables of
-        those registered before it, never after), every write through one BatchCursor."""
+        those registered before it, never after), every write through one BatchCursor. `held`:
+        the transaction holds the writer lock and found the read model right before the batch."""
         batch = [Recorded(n.id, n, self.app.mapper.to_domain_event(n)) for n in notifications]
         for projection in self.projections:
             apply_batch = getattr(projection, "apply_batch", None)  # a projection that folds a batch at once
@@ -174,4 +175,4 @@ class Projector:
                 finish(cursor)
         with cursor.pipelined():  # the batch's writes and its position: one round trip
             cursor.flush()
-            self.store.record_position(cursor, self.tracking_name, notifications[-1].id)
+            self.store.record_position(cursor, self.tracking_name, notifications[-1].id, held=held)
