@@ -152,11 +152,21 @@ class AggregateCache:
         self._entries: OrderedDict[UUID, Aggregate | None] = OrderedDict()  # None: known not to exist
         self._position: int | None = None  # the log position the entries are coherent with
 
-    def sync(self) -> int:
-        """Evict what was recorded since the last sync; return the log's head."""
-        head = self._app.recorder.max_notification_id() or 0
+    def sync(self, prefetch: Sequence[UUID] = ()) -> int:
+        """Evict what was recorded since the last sync; return the log's head. `prefetch`: read
+        these aggregates as `prefetch` does, in the same round trip where the recorder can
+        (PostgreSQL: the head, then their events, in one pipeline)."""
+        head_and_events_of = getattr(self._app.recorder, "head_and_events_of", None)
         with self._lock:
             start = self._position
+            unknown = [aggregate_id for aggregate_id in prefetch if aggregate_id not in self._entries]
+        stored: dict[UUID, list[StoredEvent]] | None = None
+        head: int
+        if unknown and head_and_events_of is not None:
+            read: tuple[int, dict[UUID, list[StoredEvent]]] = head_and_events_of(unknown)
+            head, stored = read
+        else:
+            head = self._app.recorder.max_notification_id() or 0
         if start is not None and head > start:
             stale = self._changed_between(start, head)
         with self._lock:
@@ -169,6 +179,10 @@ class AggregateCache:
                         if cached is None or cached.version < version:
                             del self._entries[aggregate_id]
             self._position = max(head, self._position or 0)
+        if stored is not None:
+            self._keep_loaded(unknown, stored, epoch=head)  # read after the head: at least as new
+        elif unknown:
+            self.prefetch(unknown)
         return head
 
     def _changed_between(self, start: int, head: int) -> list[tuple[UUID, int]]:
@@ -201,7 +215,11 @@ class AggregateCache:
             unknown = [aggregate_id for aggregate_id in aggregate_ids if aggregate_id not in self._entries]
         if events_of is None or epoch is None or not unknown:
             return
-        stored: dict[UUID, list[StoredEvent]] = events_of(unknown)
+        self._keep_loaded(unknown, events_of(unknown), epoch)
+
+    def _keep_loaded(self, unknown: list[UUID], stored: dict[UUID, list[StoredEvent]], epoch: int) -> None:
+        """Keep what was read (absent ones as absent), unless a sync has moved past `epoch`
+        meanwhile: then it may predate a change that sync already evicted."""
         loaded = {
             aggregate_id: project_aggregate(None, map(self._app.mapper.to_domain_event, stored[aggregate_id]))
             for aggregate_id in unknown if 0 < len(stored.get(aggregate_id, ())) < SHORT_HISTORY
@@ -368,11 +386,11 @@ class Writer:
     def _record_group(self, group: list[_Job]) -> None:
         if not group:
             return
-        self.cache.sync()
+        # The log's head, and the group's Idempotency-Keys (mostly absent), in one round trip.
+        self.cache.sync(prefetch=[job.key.record_id for job in group if job.key is not None])
         if len(group) == 1:
             self._record_alone(group[0])
             return
-        self.cache.prefetch([job.key.record_id for job in group if job.key is not None])  # mostly absent: learnt in one statement
         state: dict[UUID, Aggregate] = {}  # the group's aggregates as its earlier commands left them
 
         def load(aggregate_id: UUID) -> Aggregate | None:
