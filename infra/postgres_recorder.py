@@ -37,7 +37,10 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
         schema = Identifier(self.datastore.schema)
         self.pg_function_name_insert_events = INSERT_FUNCTION_PREFIX + self.datastore.originator_id_type
         function = Identifier(self.pg_function_name_insert_events)
-        self.sql_invoke_pg_function_insert_events = SQL("SELECT * FROM {schema}.{function}((%s))").format(
+        # `%b`: the events go to the server as binary composites. As text (the default), psycopg
+        # spells every field in Python, the state's bytes as hex: 0.69 ms for 20 events against
+        # 0.08 ms, a ninth of the writer's time.
+        self.sql_invoke_pg_function_insert_events = SQL("SELECT * FROM {schema}.{function}((%b))").format(
             schema=schema, function=function
         )
         self.sql_events_of = SQL(

@@ -150,3 +150,18 @@ def test_a_tailing_reader_sees_every_event_from_several_writer_processes(postgre
     recorded, skipped = tail_under_load(postgres_url, ordered=True)
     assert recorded == WRITER_PROCESSES * sum(1 + n % 3 for n in range(INSERTS_PER_WRITER))
     assert skipped == 0
+
+
+def test_our_insert_function_keeps_every_byte_of_what_it_records(postgres_url: str) -> None:
+    """The events travel to the server as binary composites: any state, topic and version come
+    back as they went, whether recorded alone or with the read model in one transaction."""
+    recorder = _recorder(postgres_url, ordered=True)
+    states = [bytes(range(256)), b"", b"\x00\\x00'\"\n{}", "金豆 ✓".encode()]
+    sent = [StoredEvent(originator_id=uuid.uuid4(), originator_version=version, topic="测试:Event\t\"x\"", state=state)
+            for version, state in enumerate(states, start=1)]
+    projected: list[list[int]] = []
+    recorder.insert_events(sent[:2])
+    recorder.insert_events(sent[2:], project_inserted=lambda _cursor, notes: projected.append([n.id for n in notes]))
+    assert len(projected) == 1 and len(projected[0]) == 2
+    for event in sent:
+        assert recorder.select_events(event.originator_id) == [event]
