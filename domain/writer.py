@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cached_property
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -109,8 +110,8 @@ class IdempotencyKey:
     key: str
     request_hash: str
 
-    @property
-    def record_id(self) -> UUID:
+    @cached_property
+    def record_id(self) -> UUID:  # a uuid5: asked for several times per command, made once
         return IdempotencyRecord.id_for(self.principal_id, self.key)
 
 
