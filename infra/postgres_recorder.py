@@ -95,23 +95,29 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
         """Every stored event of these aggregates, in one statement (the writer's prefetch),
         outside any transaction (one statement sees one snapshot): one round trip, where a read
         transaction takes three (BEGIN, the statement, ROLLBACK)."""
-        return self.head_and_events_of(ids, head=False)[1]
+        with self.datastore.get_connection() as connection, connection.cursor() as curs:
+            curs.execute(self.sql_events_of, (list(ids),), prepare=True)
+            return _by_originator(curs.fetchall())
 
-    def head_and_events_of(self, ids: Sequence[UUID], *, head: bool = True) -> tuple[int, dict[UUID, list[StoredEvent]]]:
-        """The log's head, then every stored event of these aggregates, in one round trip (two
-        statements in a pipeline, run in that order: the events are at least as new as the head)."""
-        found: dict[UUID, list[StoredEvent]] = {}
+    def head_and_events_of(self, ids: Sequence[UUID]) -> tuple[int, dict[UUID, list[StoredEvent]]]:
+        """The log's head, then `events_of(ids)`, in one round trip (two statements in a pipeline,
+        run in that order: the events are at least as new as the head)."""
         with (
             self.datastore.get_connection() as connection, connection.pipeline(),
             connection.cursor() as heading, connection.cursor() as curs,
         ):
-            if head:
-                heading.execute(self.max_notification_id_statement)
+            heading.execute(self.max_notification_id_statement)
             curs.execute(self.sql_events_of, (list(ids),), prepare=True)
-            position = int((heading.fetchone() or {}).get("max") or 0) if head else 0  # both answers come now
-            for row in curs.fetchall():
-                found.setdefault(row["originator_id"], []).append(StoredEvent(
-                    originator_id=row["originator_id"], originator_version=row["originator_version"],
-                    topic=row["topic"], state=bytes(row["state"]),
-                ))
-        return position, found
+            head = heading.fetchone()  # both answers come now
+            assert head is not None
+            return int(head["max"] or 0), _by_originator(curs.fetchall())
+
+
+def _by_originator(rows: Sequence[Any]) -> dict[UUID, list[StoredEvent]]:
+    found: dict[UUID, list[StoredEvent]] = {}
+    for row in rows:
+        found.setdefault(row["originator_id"], []).append(StoredEvent(
+            originator_id=row["originator_id"], originator_version=row["originator_version"],
+            topic=row["topic"], state=bytes(row["state"]),
+        ))
+    return found
