@@ -103,6 +103,24 @@ class Frontier:
         self.size += 1
         return completed
 
+    def extend(self, leaves: Sequence[bytes]) -> list[tuple[int, list[bytes]]]:
+        """Add many leaves at once, a level at a time: the nodes `append` would complete one leaf
+        at a time, as (index of the first, their hashes) per level, the leaves first (level 0).
+        Each level pairs its run, after the subtree left waiting at that level if there is one."""
+        waiting = dict(self.nodes)  # level → the perfect subtree waiting there for its right sibling
+        made: list[tuple[int, list[bytes]]] = []
+        level, run, first = 0, list(leaves), self.size
+        while run:
+            made.append((first, run))
+            if level in waiting:
+                run, first = [waiting.pop(level), *run], first - 1
+            if len(run) % 2:
+                waiting[level] = run[-1]
+            run, first, level = [node_hash(run[i], run[i + 1]) for i in range(0, len(run) - 1, 2)], first // 2, level + 1
+        self.size += len(leaves)
+        self.nodes = sorted(waiting.items(), reverse=True)  # left to right: the highest level first
+        return made
+
     def root_hex(self) -> str:
         return EMPTY_ROOT_HEX if not self.nodes else root_of([h for _, h in self.nodes]).hex()
 

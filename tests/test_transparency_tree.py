@@ -112,6 +112,36 @@ def test_roots_of_every_size_are_the_published_ones(vector_tree: Cursor) -> None
         assert frontier.root_hex() == ROOTS[size]
 
 
+@settings(max_examples=200, deadline=None)
+@given(before=st.integers(0, 70), runs=st.lists(st.integers(0, 40), max_size=4))
+def test_extending_by_a_run_makes_the_nodes_appending_one_by_one_makes(before: int, runs: list[int]) -> None:
+    """`extend` (verify's, a level at a time) against `append` (the projection's): the same nodes at
+    the same indexes, the same frontier after every run, from any size (the published roots too)."""
+    leaves = [leaf_hash(str(number).encode()) for number in range(before + sum(runs))]
+    one_by_one, at_once = Frontier(), Frontier()
+    for leaf in leaves[:before]:
+        one_by_one.append(leaf)
+        at_once.append(leaf)
+    done = before
+    for run in runs:
+        completed = [node for leaf in leaves[done:done + run] for node in one_by_one.append(leaf)]
+        made = at_once.extend(leaves[done:done + run])
+        assert sorted(completed) == sorted((level, first + offset, hashed) for level, (first, hashes) in enumerate(made)
+                                           for offset, hashed in enumerate(hashes))
+        assert at_once == one_by_one and at_once.root_hex() == one_by_one.root_hex()
+        done += run
+
+
+@pytest.mark.parametrize("split", range(len(LEAF_INPUTS) + 1))
+def test_extending_in_two_runs_makes_the_published_nodes_and_roots(split: int) -> None:
+    frontier, nodes = Frontier(), {}
+    for run in (LEAF_INPUTS[:split], LEAF_INPUTS[split:]):
+        for level, (first, hashes) in enumerate(frontier.extend([leaf_hash(data) for data in run])):
+            nodes.update({(level, first + offset): hashed.hex() for offset, hashed in enumerate(hashes)})
+        assert frontier.root_hex() == ROOTS[frontier.size]
+    assert nodes == NODES
+
+
 @pytest.mark.parametrize(("index", "size", "path"), INCLUSION)
 def test_inclusion_proofs_are_the_published_ones(vector_tree: Cursor, index: int, size: int, path: list[str]) -> None:
     assert transparency.inclusion_proof(vector_tree, index, size) == path
