@@ -14,10 +14,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import multiprocessing
+import queue
 import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -49,7 +52,7 @@ from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persis
 from infra.transparency import SigningKeyError, known_public_keys
 from infra.wiring import Services, build_services
 from projections import fund, ledger, transparency
-from projections.chain import GENESIS_HASH, canonical_bytes, originator_text
+from projections.chain import GENESIS_HASH, LoggedEvent, canonical_bytes, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
 from projections.registry import all_projections
 from projections.store import Cursor, ReadStore
@@ -57,6 +60,7 @@ from projections.transparency import Frontier
 from tools.verify_jindou import head_problem, kept_head, leaf_hash, verify_consistency
 
 SCRATCH_CACHE_KIB = 32 * 1024  # SQLite page cache of each connection to the replay's scratch database
+SNAPSHOTS_APART_FROM = 10_000  # events in the log from which verify rebuilds snapshotted aggregates in another process
 VERIFY_BATCH_SIZE = 5_000  # events read per query: the chain rows and tree rows of their positions take one more each
 DIFFERENCES_SHOWN_PER_TABLE = 10
 PROGRESS_LINE_STEP_PERCENT = 10  # without a terminal, one line per this much progress
@@ -126,13 +130,17 @@ class VerifyReport:
         return self.finding is None
 
 
-def _event_windows(app: Application[Any], through: int) -> Iterator[tuple[int, int, list[Notification]]]:
+def _event_windows(app: Application[Any], through: int) -> Iterator[tuple[int, int, list[LoggedEvent]]]:
     """The store's events up to `through`, VERIFY_BATCH_SIZE a query: (after, up to, events) per window."""
+    logged_events = getattr(app.recorder, "logged_events", None)
     start = 0
     while start < through:
-        events = app.recorder.select_notifications(
-            start=start, limit=VERIFY_BATCH_SIZE, stop=through, inclusive_of_start=False
-        )
+        if logged_events is not None:
+            events: list[LoggedEvent] = logged_events(start, through, VERIFY_BATCH_SIZE)
+        else:  # the in-memory recorder
+            events = [LoggedEvent(n.id, originator_text(n.originator_id), n.originator_version, n.topic, n.state)
+                      for n in app.recorder.select_notifications(start=start, limit=VERIFY_BATCH_SIZE, stop=through,
+                                                                 inclusive_of_start=False)]
         end = events[-1].id if len(events) == VERIFY_BATCH_SIZE else through
         yield start, end, events
         start = end
@@ -166,12 +174,12 @@ def _chain_rows(cursor: Cursor, start: int, end: int) -> list[_ChainRow]:
 
 
 def _paired(
-    events: Sequence[Notification], rows: Sequence[_ChainRow]
-) -> list[tuple[Notification | None, _ChainRow | None]]:
+    events: Sequence[LoggedEvent], rows: Sequence[_ChainRow]
+) -> list[tuple[LoggedEvent | None, _ChainRow | None]]:
     """Pairs store events and chain rows by position; a lone one has None beside it."""
     if [event.id for event in events] == [row.position for row in rows]:
         return list(zip(events, rows, strict=True))
-    pairs: list[tuple[Notification | None, _ChainRow | None]] = []
+    pairs: list[tuple[LoggedEvent | None, _ChainRow | None]] = []
     at_event, at_row = 0, 0
     while at_event < len(events) or at_row < len(rows):
         event = events[at_event] if at_event < len(events) else None
@@ -188,9 +196,9 @@ def _paired(
     return pairs
 
 
-def _mismatch(event: Notification, row: _ChainRow) -> str:
+def _mismatch(event: LoggedEvent, row: _ChainRow) -> str:
     recorded = (str(row.aggregate_id), int(row.version), str(row.topic))
-    found = (originator_text(event.originator_id), event.originator_version, event.topic)
+    found = (event.originator_id, event.originator_version, event.topic)
     if recorded != found:
         return (
             f"the chain recorded {recorded[2]} v{recorded[1]} of {recorded[0]} here, "
@@ -210,7 +218,7 @@ class PublishedHead:
     tree_head: dict[str, Any] | None = None  # a signed tree head (GET /v1/public/transparency/tree-head)
 
 
-def _lone_finding(event: Notification | None, chain_row: _ChainRow | None) -> Finding:
+def _lone_finding(event: LoggedEvent | None, chain_row: _ChainRow | None) -> Finding:
     """An event the chain never recorded, or a chain row whose event is gone."""
     if chain_row is None:
         assert event is not None
@@ -238,59 +246,99 @@ def _published_tree_finding(published: Sequence[PublishedHead], position: int, f
     return None
 
 
-class _StoredTree:
+_CHAIN_WHERE = "audit_chain WHERE position > ? AND position <= ?"
+_LEAVES_WHERE = "transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?"
+
+
+def _nodes_where(first_leaf: int, last_leaf: int) -> tuple[str, list[int]]:
+    """The tree's nodes completed by appending leaves first_leaf..last_leaf: at level l, node i is
+    completed by leaf (i + 1)·2^l − 1."""
+    ranges = []
+    level, low, high = 0, first_leaf, last_leaf
+    while low <= high:
+        ranges.append((level, low, high))
+        level += 1
+        low, high = ((first_leaf + (1 << level)) >> level) - 1, ((last_leaf + 1) >> level) - 1
+    ranged = " OR ".join(["(level = ? AND node_index >= ? AND node_index <= ?)"] * len(ranges)) or "1 = 0"
+    return f"transparency_nodes WHERE {ranged}", [bound for kept in ranges for bound in kept]
+
+
+class _StoredRows(NamedTuple):
+    """One window's rows of the read model that verify compares, as plain tuples: the chain's
+    (position, link hex), the tree's (leaf index, position) and (level, node index, hash hex)."""
+
+    chain: list[tuple[int, str]]
+    leaves: list[tuple[int, int]]
+    nodes: list[tuple[int, int, str]]
+
+
+def _stored_rows(store: ReadStore, start: int, end: int, first_leaf: int, last_leaf: int) -> _StoredRows:
+    nodes_where, nodes_params = _nodes_where(first_leaf, last_leaf)
+    with store.read() as cursor:
+        return _StoredRows(
+            _plain_rows(cursor, f"SELECT position, hash FROM {_CHAIN_WHERE} ORDER BY position", (start, end)),
+            _plain_rows(cursor, f"SELECT leaf_index, position FROM {_LEAVES_WHERE} ORDER BY leaf_index",
+                        (first_leaf, last_leaf)),
+            _plain_rows(cursor, f"SELECT level, node_index, hash FROM {nodes_where} ORDER BY level, node_index",
+                        nodes_params))
+
+
+class _Window(NamedTuple):
+    """A window of the log as stored: its events after `start` up to `end`, and the digests of the
+    read model's rows for them."""
+
+    start: int
+    end: int
+    events: list[LoggedEvent]
+    stored: _StoredRows
+
+
+def _windows(app: Application[Any], store: ReadStore, through: int) -> Iterator[_Window]:
+    leaf = 0
+    for start, end, events in _event_windows(app, through):
+        yield _Window(start, end, events, _stored_rows(store, start, end, leaf, leaf + len(events) - 1))
+        leaf += len(events)
+
+
+def _read_ahead(windows: Iterator[_Window]) -> Iterator[_Window]:
+    """The next window is read in a thread while this one is walked: the reads are waits on the
+    database (the interpreter's lock let go), the walk is hashing."""
+    with ThreadPoolExecutor(1, thread_name_prefix="verify-read") as reader:
+        ahead = reader.submit(next, windows, None)
+        while (window := ahead.result()) is not None:
+            ahead = reader.submit(next, windows, None)
+            yield window
+
+
+def _tree_finding(first_leaf: int, positions: Sequence[int], made: Sequence[tuple[int, list[bytes]]],
+                  stored: _StoredRows) -> Finding | None:
     """The Merkle tree the service serves proofs from must be the tree of the stored events, node
-    for node and leaf for leaf: compared a window at a time (one query for its leaves, one for its
-    nodes at every level), the rows as read against the rows expected, in the same order."""
-
-    def __init__(self, store: ReadStore) -> None:
-        self.store = store
-        self.leaves: list[tuple[int, int]] = []  # (leaf index, log position) in leaf order
-        self.nodes: dict[int, list[tuple[int, int, str]]] = {}  # level → (level, node index, hash hex) in index order
-        self.completed_at: dict[int, list[int]] = {}  # level → the log position completing each node
-
-    def saw(self, position: int, leaf_index: int, completed: Sequence[tuple[int, int, bytes]]) -> None:
-        self.leaves.append((leaf_index, position))
-        for level, index, hashed in completed:
-            if level not in self.nodes:
-                self.nodes[level], self.completed_at[level] = [], []
-            self.nodes[level].append((level, index, hashed.hex()))
-            self.completed_at[level].append(position)
-
-    def finding(self, cursor: Cursor) -> Finding | None:
-        if not self.leaves:
-            return None
-        stored_leaves = _plain_rows(
-            cursor, "SELECT leaf_index, position FROM transparency_leaves WHERE leaf_index >= ? AND leaf_index <= ?"
-                    " ORDER BY leaf_index", (self.leaves[0][0], self.leaves[-1][0]))
-        levels = sorted(self.nodes)
-        stored_nodes = _plain_rows(
-            cursor, "SELECT level, node_index, hash FROM transparency_nodes WHERE "
-                    + " OR ".join(["(level = ? AND node_index >= ? AND node_index <= ?)"] * len(levels))
-                    + " ORDER BY level, node_index",
-            [bound for level in levels for bound in (level, self.nodes[level][0][1], self.nodes[level][-1][1])])
-        wrong = []
-        if stored_leaves != self.leaves:
-            stored_positions = dict(stored_leaves)
-            wrong += [position for index, position in self.leaves if stored_positions.get(index) != position]
-        if stored_nodes != [node for level in levels for node in self.nodes[level]]:
-            stored_hashes = {(level, index): hashed for level, index, hashed in stored_nodes}
-            wrong += [position for level in levels
-                      for (_, index, hashed), position in zip(self.nodes[level], self.completed_at[level], strict=True)
-                      if stored_hashes.get((level, index)) != hashed]
-        self.leaves, self.nodes, self.completed_at = [], {}, {}
-        if wrong:
-            return Finding(min(wrong), "the stored transparency tree is not the tree of the stored events here (a "
-                                       "leaf or node differs or is missing): its tables were altered")
+    for node and leaf for leaf: a window's leaves (from `first_leaf`, the events at `positions`)
+    and the nodes they completed (`made`, from `Frontier.extend`) against the rows as read, in the
+    same order; where they differ, the first event whose leaf or node is wrong."""
+    leaves = [(first_leaf + offset, position) for offset, position in enumerate(positions)]
+    nodes = [(level, first + offset, hashed.hex()) for level, (first, hashes) in enumerate(made)
+             for offset, hashed in enumerate(hashes)]
+    if stored.leaves == leaves and stored.nodes == nodes:
         return None
+    stored_positions, stored_hashes = dict(stored.leaves), {(level, index): hashed for level, index, hashed in stored.nodes}
+    wrong = [position for index, position in leaves if stored_positions.get(index) != position]
+    # node i of level l was completed by leaf (i + 1)·2^l − 1
+    wrong += [positions[((index + 1) << level) - 1 - first_leaf] for level, index, hashed in nodes
+              if stored_hashes.get((level, index)) != hashed]
+    if wrong:
+        return Finding(min(wrong), "the stored transparency tree is not the tree of the stored events here (a "
+                                   "leaf or node differs or is missing): its tables were altered")
+    return None
 
-    def size_finding(self, size: int, last_position: int) -> Finding | None:
-        with self.store.read() as cursor:
-            stored = transparency.tree_size(cursor)
-        if stored != size:
-            return Finding(last_position, f"the stored transparency tree has {stored} leaves but {size} events are "
-                                          "chained: its tables were altered")
-        return None
+
+def _tree_size_finding(store: ReadStore, size: int, last_position: int) -> Finding | None:
+    with store.read() as cursor:
+        stored = transparency.tree_size(cursor)
+    if stored != size:
+        return Finding(last_position, f"the stored transparency tree has {stored} leaves but {size} events are "
+                                      "chained: its tables were altered")
+    return None
 
 
 def published_tree_findings(store: ReadStore, published: Sequence[PublishedHead]) -> list[str]:
@@ -310,8 +358,49 @@ def published_tree_findings(store: ReadStore, published: Sequence[PublishedHead]
     return problems
 
 
+@dataclass
+class _Walked:
+    """What the walk made of one window of events, kept for the comparison with the stored rows:
+    each event's position and link (hex), and each published head's finding with the index of the
+    event it came at."""
+
+    checked_before: int
+    head_before: bytes
+    positions: list[int] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    published: list[tuple[int, Finding]] = field(default_factory=list)
+
+    def at(self, index: int) -> tuple[int, str]:
+        """(events checked, head hex) after `index` events of this window."""
+        return self.checked_before + index, (self.links[index - 1] if index else self.head_before.hex())
+
+    def chain_matches(self, stored: _StoredRows) -> bool:
+        return stored.chain == list(zip(self.positions, self.links, strict=True))
+
+    def chain_finding(self, cursor: Cursor, events: Sequence[LoggedEvent], start: int, end: int) -> tuple[int, Finding] | None:
+        """Once the chain's rows differ: the first event whose chain row is missing, lone or holds
+        another link, with the index it came at (the rows read again, whole, to say what they hold)."""
+        for index, (event, chain_row) in enumerate(_paired(events, _chain_rows(cursor, start, end))):
+            if event is None or chain_row is None:
+                return index, _lone_finding(event, chain_row)
+            if self.links[index] != chain_row.hash:
+                return index, Finding(event.id, _mismatch(event, chain_row))
+        return None
+
+
 def verify_chain(
     app: Application[Any], store: ReadStore, progress: Progress | None = None, published: Sequence[PublishedHead] = ()
+) -> VerifyReport:
+    snapshotted = _Snapshotted(app)
+    try:
+        return _verify_chain(app, store, snapshotted, progress, published)
+    finally:
+        snapshotted.close()
+
+
+def _verify_chain(
+    app: Application[Any], store: ReadStore, snapshotted: _Snapshotted, progress: Progress | None,
+    published: Sequence[PublishedHead],
 ) -> VerifyReport:
     # The tracked position first: it only grows, so the chain read after it reaches at least
     # as far unless chain rows were removed from the end.
@@ -321,38 +410,55 @@ def verify_chain(
     chained_last = int(row["last"]) if row and row["last"] is not None else 0
     through = max(tracked, chained_last)
     store_head = app.recorder.max_notification_id() or 0
-    snapshotted = _Snapshotted(app)
-    stored_tree = _StoredTree(store)
+    snapshotted.start_apart(through)
     prev_hash, checked, frontier = GENESIS_HASH, 0, Frontier()
 
-    def report(finding: Finding | None) -> VerifyReport:
-        return VerifyReport(checked, prev_hash.hex(), chained_last, store_head, finding, tuple(snapshotted.notes))
+    def report(finding: Finding | None, at: tuple[int, str] | None = None) -> VerifyReport:
+        events_checked, head = at if at is not None else (checked, prev_hash.hex())
+        return VerifyReport(events_checked, head, chained_last, store_head, finding, tuple(snapshotted.notes))
 
     # Heads were published after these numbers of events: only there is a root worth computing.
-    published_sizes = {kept.events_count for kept in published} | {
-        kept.tree_head["tree_size"] for kept in published if kept.tree_head is not None}
+    published_sizes = sorted({kept.events_count for kept in published if kept.events_count} | {
+        kept.tree_head["tree_size"] for kept in published if kept.tree_head is not None})
     if progress is not None:
         progress(0, through)
-    for start, end, events in _event_windows(app, through):
-        with store.read() as cursor:  # this window's chain rows and tree rows: one transaction, two queries
-            for event, chain_row in _paired(events, _chain_rows(cursor, start, end)):
-                if event is None or chain_row is None:
-                    return report(_lone_finding(event, chain_row))
-                originator = originator_text(event.originator_id)
-                canonical = canonical_bytes(event, originator)
-                hashed = hashlib.sha256(prev_hash + canonical).digest()  # link(prev_hash, event), its bytes made once
-                if hashed.hex() != chain_row.hash:
-                    return report(Finding(event.id, _mismatch(event, chain_row)))
-                stored_tree.saw(event.id, checked, frontier.append(leaf_hash(canonical)))
-                prev_hash, checked = hashed, checked + 1
-                snapshotted.saw(event, originator)
-                if checked in published_sizes:
-                    if finding := _published_finding(published, event.id, checked, prev_hash.hex()):
-                        return report(finding)
-                    if finding := _published_tree_finding(published, event.id, frontier):
-                        return report(finding)
-            if finding := stored_tree.finding(cursor):
-                return report(finding)
+    windows = _windows(app, store, through)
+    for start, end, events, stored in _read_ahead(windows) if store.postgres else windows:
+        # The walk: each event's link and tree leaf, made from its bytes once; then the tree's
+        # nodes, a level at a time.
+        walked, tree_before, leaves = _Walked(checked, prev_hash), Frontier(frontier.size, list(frontier.nodes)), []
+        for event in events:
+            canonical = canonical_bytes(event, event.originator_id)
+            prev_hash = hashlib.sha256(prev_hash + canonical).digest()  # link(prev_hash, event)
+            walked.links.append(prev_hash.hex())
+            leaves.append(leaf_hash(canonical))
+            snapshotted.saw(event)
+        walked.positions = [event.id for event in events]
+        made = frontier.extend(leaves)
+        checked += len(events)
+        at, done = tree_before, 0  # the tree grown leaf by leaf up to each published size in this window
+        for size in (size for size in published_sizes if walked.checked_before < size <= checked):
+            index = size - walked.checked_before
+            for leaf in leaves[done:index]:
+                at.append(leaf)
+            done, position = index, walked.positions[index - 1]
+            if finding := (_published_finding(published, position, size, walked.links[index - 1])
+                           or _published_tree_finding(published, position, at)):
+                walked.published.append((index, finding))  # the first only: it ends verify
+                break
+        # The stored rows against the walk. Findings come in log order: a chain row's before a
+        # published head's at a later event, the tree's last.
+        chain = None
+        if not walked.chain_matches(stored):
+            with store.read() as cursor:
+                chain = walked.chain_finding(cursor, events, start, end)
+        first_published = walked.published[0] if walked.published else None
+        if chain is not None and (first_published is None or chain[0] < first_published[0]):
+            return report(chain[1], walked.at(chain[0]))
+        if first_published is not None:
+            return report(first_published[1], walked.at(first_published[0]))
+        if tree := _tree_finding(walked.checked_before, walked.positions, made, stored):
+            return report(tree)
         if progress is not None:
             progress(end, through)
     if progress is not None:
@@ -365,7 +471,7 @@ def verify_chain(
         if published_count is not None and published_count > checked:
             return report(Finding(chained_last, f"{kept.source} published a chain of {published_count} events, but "
                                                 f"the store holds only {checked}: events were removed"))
-    if finding := stored_tree.size_finding(checked, chained_last):
+    if finding := _tree_size_finding(store, checked, chained_last):
         return report(finding)
     return report(snapshotted.finding())
 
@@ -381,75 +487,155 @@ class _Compared(NamedTuple):
 
 @dataclass
 class _SnapshottedAggregate:
-    """One aggregate's snapshots, and its events rebuilt as the walk reaches them, up to the last
-    snapshot's version (then dropped): each event decoded once, however many snapshots it is under."""
+    """One aggregate's snapshots, as listed by the snapshot store, and the log positions of the
+    events at their versions as the walk passed them."""
 
-    snapshots: list[Any]  # as the snapshot store lists them; let go once all are compared
+    snapshots: list[Any]  # as the snapshot store lists them
     versions_listed: list[int] = field(default_factory=list)  # their versions, in the same order
-    listed_at: dict[int, list[int]] = field(init=False)  # version → the indexes of its snapshots (one lookup per event)
-    last_listed: int = field(init=False)  # the last snapshot's version
     unreadable: str | None = None  # why its snapshots cannot be read, if so
     positions: dict[int, int] = field(default_factory=dict)  # snapshot version → log position of that event
     last_position: int = 0
-    rebuilt: Any = None
-    rebuilding: bool = False  # events still to apply before the last snapshot's version
-    compared: dict[int, _Compared] = field(default_factory=dict)  # snapshot index → how it compared
+    compared: dict[int, _Compared] | None = None  # snapshot index → how it compared, once checked
 
     def __post_init__(self) -> None:
-        self.listed_at = {}
-        for index, version in enumerate(self.versions_listed):
-            self.listed_at.setdefault(version, []).append(index)
-        self.last_listed = max(self.versions_listed, default=0)
+        self.listed = set(self.versions_listed)
+
+
+def _comparable(app: Application[Any], state: dict[str, Any]) -> Any:
+    """Through the library's own JSON, so a tuple and the list it is stored as compare equal."""
+    return json.loads(app.mapper.transcoder.encode(state))
+
+
+def _compare(app: Application[Any], snapshot: Any, rebuilt: Any) -> _Compared:
+    expected, stored = _comparable(app, type(snapshot).take(rebuilt).state), _comparable(app, snapshot.state)
+    altered = sorted(name for name in expected.keys() & stored.keys() if expected[name] != stored[name])
+    return _Compared(altered, sorted(expected.keys() - stored.keys()), sorted(stored.keys() - expected.keys()))
+
+
+def _compared_snapshots(app: Application[Any], aggregate_id: str) -> tuple[list[int], dict[int, _Compared]] | None:
+    """(versions, snapshot index → how it compared): every snapshot of the aggregate against the
+    aggregate rebuilt from its events, in one pass up to the last snapshot's version, each event
+    decoded once. None if anything is unexpected (events out of order, one that no longer
+    decodes): `_Snapshotted._check` meets the problem the long way."""
+    try:
+        snapshots = list(app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
+        listed_at: dict[int, list[int]] = {}
+        for index, snapshot in enumerate(snapshots):
+            listed_at.setdefault(snapshot.originator_version, []).append(index)
+        rebuilt, compared = None, {}
+        for event in app.events.get(UUID(aggregate_id), lte=max(listed_at, default=0)):
+            if rebuilt is not None and event.originator_version != rebuilt.version + 1:
+                return None
+            rebuilt = event.mutate(rebuilt)
+            for index in listed_at.get(event.originator_version, ()):
+                compared[index] = _compare(app, snapshots[index], rebuilt)
+        return [snapshot.originator_version for snapshot in snapshots], compared
+    except Exception:  # noqa: BLE001 — `_check` rebuilds it the long way and meets the problem there
+        return None
+
+
+def _check_snapshots_apart(app_class: type[Application[Any]], env: dict[str, str], ids: Any, results: Any) -> None:
+    """In a process of its own, with its own connections: `_compared_snapshots` for each aggregate
+    id sent, until None."""
+    app = app_class(env=env)
+    try:
+        while (aggregate_id := ids.get()) is not None:
+            results.put((aggregate_id, _compared_snapshots(app, aggregate_id)))
+    finally:
+        results.put(None)
+        app.close()
+
+
+def _apart_possible(app: Application[Any]) -> bool:
+    """Another process sees the same history: a PostgreSQL database or an SQLite file (not a
+    database in this process's memory), and this system can fork."""
+    env = app.env
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if env.get("PERSISTENCE_MODULE") == POSTGRES_PERSISTENCE:
+        return True
+    name = env.get("SQLITE_DBNAME", "")
+    return env.get("PERSISTENCE_MODULE", "").endswith("sqlite") and bool(name) and ":memory:" not in name \
+        and "mode=memory" not in name
 
 
 class _Snapshotted:
     """Snapshots are not in the log, so the chain does not cover them; a snapshot edited to give
     an account beans it never earned would still be believed. Each must equal the aggregate
-    rebuilt from the (verified) events it summarises."""
+    rebuilt from the (verified) events it summarises.
+
+    Rebuilding is a third of verify's work (each event of a snapshotted aggregate decoded and
+    applied), so where another process can read the same database it is done there, beside the
+    walk: the walk sends each snapshotted aggregate as it first meets it, and notes the log
+    positions of the events at the snapshots' versions."""
 
     def __init__(self, app: Application[Any]) -> None:
         self.app = app
         self.topic_prefixes = tuple(f"{cls.__module__}:{cls.__qualname__}." for cls in app.snapshotting_intervals)
         self.aggregates: dict[str, _SnapshottedAggregate] = {}  # aggregate id → its snapshots, in first-seen order
         self.notes: list[str] = []
+        self.apart: Any = None
 
-    def saw(self, event: Notification, originator: str) -> None:
+    def start_apart(self, events: int) -> None:
+        """Rebuild in another process if the log is long enough to repay starting one (a fork, an
+        application and its connections: tens of milliseconds) and one can read the database."""
+        if events >= SNAPSHOTS_APART_FROM and self.app.snapshots is not None and _apart_possible(self.app):
+            context = multiprocessing.get_context("fork")
+            self.ids, self.results = context.SimpleQueue(), context.Queue()
+            self.apart = context.Process(target=_check_snapshots_apart, name="verify-snapshots", daemon=True,
+                                         args=(type(self.app), dict(self.app.env), self.ids, self.results))
+            self.apart.start()
+
+    def close(self) -> None:
+        """Stops the other process if verify ended before asking for its comparisons."""
+        if self.apart is not None and self.apart.is_alive():
+            self.apart.terminate()
+        if self.apart is not None:
+            self.apart.join()
+
+    def saw(self, event: LoggedEvent) -> None:
         if self.app.snapshots is None or not event.topic.startswith(self.topic_prefixes):
             return
-        aggregate = self.aggregates.get(originator)
+        aggregate = self.aggregates.get(event.originator_id)
         if aggregate is None:
-            aggregate = self.aggregates[originator] = self._read(originator)
+            aggregate = self.aggregates[event.originator_id] = self._read(event.originator_id)
+            if self.apart is not None and aggregate.versions_listed:
+                self.ids.put(event.originator_id)
         aggregate.last_position = event.id
-        if event.originator_version in aggregate.listed_at:
+        if event.originator_version in aggregate.listed:
             aggregate.positions[event.originator_version] = event.id
-        if aggregate.rebuilding:
-            self._rebuild(aggregate, event)
 
     def _read(self, aggregate_id: str) -> _SnapshottedAggregate:
         try:
             snapshots = list(self.app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 — a snapshot altered past decoding is the finding
             return _SnapshottedAggregate([], unreadable=repr(exc))
-        return _SnapshottedAggregate(snapshots, [snapshot.originator_version for snapshot in snapshots],
-                                     rebuilding=bool(snapshots))
+        return _SnapshottedAggregate(snapshots, [snapshot.originator_version for snapshot in snapshots])
 
-    def _rebuild(self, aggregate: _SnapshottedAggregate, event: Notification) -> None:
-        """Apply one event; compare the snapshots taken at its version. Anything unexpected (an event
-        out of version order, one that no longer decodes) leaves this aggregate to `_check`."""
-        version = event.originator_version
-        try:
-            if aggregate.rebuilt is not None and version != aggregate.rebuilt.version + 1:
-                raise ValueError(f"version {version} after {aggregate.rebuilt.version}")
-            aggregate.rebuilt = self.app.mapper.to_domain_event(event).mutate(aggregate.rebuilt)
-            for index in aggregate.listed_at.get(version, ()):
-                aggregate.compared[index] = self._compare(aggregate.snapshots[index], aggregate.rebuilt)
-        except Exception:  # noqa: BLE001 — `_check` rebuilds it the long way and meets the problem there
-            aggregate.compared, aggregate.rebuilt, aggregate.rebuilding = {}, None, False
-            return
-        if version >= aggregate.last_listed:
-            aggregate.snapshots, aggregate.rebuilt, aggregate.rebuilding = [], None, False
+    def _collect(self) -> None:
+        """Each aggregate's comparisons: from the other process (all it sent before it stopped),
+        else made here."""
+        if self.apart is not None:
+            self.ids.put(None)
+            while self.apart.is_alive() or not self.results.empty():
+                try:
+                    sent = self.results.get(timeout=1)
+                except queue.Empty:
+                    continue
+                if sent is None:
+                    break
+                aggregate_id, checked = sent
+                aggregate = self.aggregates[aggregate_id]
+                if checked is not None and checked[0] == aggregate.versions_listed:
+                    aggregate.compared = checked[1]
+            self.apart.join()
+        for aggregate_id, aggregate in self.aggregates.items():
+            if aggregate.compared is None and aggregate.versions_listed:
+                checked = _compared_snapshots(self.app, aggregate_id)
+                aggregate.compared = checked[1] if checked is not None and checked[0] == aggregate.versions_listed else {}
 
     def finding(self) -> Finding | None:
+        self._collect()
         for aggregate_id, aggregate in self.aggregates.items():
             if aggregate.unreadable is not None:
                 return Finding(aggregate.last_position, f"a snapshot of {aggregate_id} cannot be read "
@@ -459,25 +645,16 @@ class _Snapshotted:
                     return finding
         return None
 
-    def _comparable(self, state: dict[str, Any]) -> Any:
-        """Through the library's own JSON, so a tuple and the list it is stored as compare equal."""
-        return json.loads(self.app.mapper.transcoder.encode(state))
-
-    def _compare(self, snapshot: Any, rebuilt: Any) -> _Compared:
-        expected, stored = self._comparable(type(snapshot).take(rebuilt).state), self._comparable(snapshot.state)
-        altered = sorted(name for name in expected.keys() & stored.keys() if expected[name] != stored[name])
-        return _Compared(altered, sorted(expected.keys() - stored.keys()), sorted(stored.keys() - expected.keys()))
-
     def _check(self, aggregate_id: str, aggregate: _SnapshottedAggregate, index: int) -> Finding | None:
         version = aggregate.versions_listed[index]
         position = aggregate.positions.get(version)
         if position is None:
             return Finding(aggregate.last_position, f"a snapshot of {aggregate_id} at version {version} has no such "
                                                     "event behind it")
-        compared = aggregate.compared.get(index)
+        compared = (aggregate.compared or {}).get(index)
         if compared is None:
             events = self.app.events.get(UUID(aggregate_id), lte=version)
-            compared = self._compare(aggregate.snapshots[index], project_aggregate(None, events))
+            compared = _compare(self.app, aggregate.snapshots[index], project_aggregate(None, events))
         if compared.altered:
             return Finding(position, f"the snapshot of {aggregate_id} at version {version} differs from its events "
                                      f"in {', '.join(compared.altered)}: snapshot altered")

@@ -19,6 +19,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from domain.writer import PROJECT_INSERTED
+from projections.chain import LoggedEvent
 
 ProjectInserted = Callable[[Any, Sequence[Notification]], object]
 
@@ -32,6 +33,18 @@ def notifications_of(stored_events: Sequence[StoredEvent], ids: Sequence[int]) -
 
 
 class ProjectingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    def logged_events(self, after: int, through: int, limit: int) -> list[LoggedEvent]:
+        """The log's events after `after` up to `through`, `limit` at most, as plain tuples. The
+        library stores a UUID originator as its 32 hex digits; SQLite spells it back canonically."""
+        hex_id = "originator_id"
+        canonical = "||'-'||".join(f"substr({hex_id}, {start}, {length})"
+                                   for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12)))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid, CASE WHEN length({hex_id}) = 32 THEN {canonical} ELSE {hex_id} END, "  # noqa: S608
+                      f"originator_version, topic, state FROM {self.events_table_name} "
+                      "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?", (after, through, limit))
+            return [LoggedEvent(*row) for row in c.fetchall()]
+
     def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
         """Every stored event of these aggregates, in one statement (the writer's prefetch)."""
         marks = ", ".join("?" for _ in ids)

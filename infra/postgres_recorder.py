@@ -19,11 +19,13 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from domain.writer import PROJECT_INSERTED
 from infra.in_transaction import ProjectInserted, notifications_of
 from infra.persistence import FailFastApplicationRecorder
+from projections.chain import LoggedEvent
 
 INSERT_FUNCTION_PREFIX = "jindou_insert_events_"
 
@@ -46,6 +48,10 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
         self.sql_events_of = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(schema=schema, table=Identifier(self.events_table_name))
+        self.sql_logged_events = SQL(
+            "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(schema=schema, table=Identifier(self.events_table_name))
         self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) "
@@ -90,6 +96,21 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
             ids = [row[self.pg_function_name_insert_events] for row in curs.fetchall()]
             project(curs, notifications_of(stored_events, ids))
         return ids
+
+    def logged_events(self, after: int, through: int, limit: int) -> list[LoggedEvent]:
+        """The log's events after `after` up to `through`, `limit` at most, as plain tuples with the
+        originator as text (made by the server): a third of what `select_notifications` costs,
+        which builds a dict, a UUID and a `Notification` per row.
+
+        `through` is applied here, not in the statement: with a bound on both sides, a planner
+        without fresh statistics on the table (a new or fast-growing log) reads every row to the
+        bound and sorts them for each window, so a walk of the log grows with its square."""
+        with self.datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.sql_logged_events, (after, limit), prepare=True)
+            rows = curs.fetchall()
+        if rows and rows[-1][0] > through:
+            rows = [row for row in rows if row[0] <= through]
+        return list(map(LoggedEvent._make, rows))
 
     def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
         """Every stored event of these aggregates, in one statement (the writer's prefetch),

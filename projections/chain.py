@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
@@ -45,6 +45,18 @@ def originator_text(originator_id: UUID | str) -> str:
         return str(UUID(str(originator_id)))
     except ValueError:
         return str(originator_id)
+
+
+class LoggedEvent(NamedTuple):
+    """A stored event as the chain reads it in bulk (`logged_events` of our recorders): its
+    originator already in canonical text, so a walk of the log makes no UUID per event. Has a
+    `Notification`'s fields, so `canonical_bytes(event, event.originator_id)` takes it as is."""
+
+    id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
 
 
 def canonical_bytes(notification: Notification, originator: str | None = None) -> bytes:

@@ -4,6 +4,7 @@ aggregate once: what it finds must not depend on where a window ends or how many
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -125,3 +126,42 @@ def test_every_snapshot_of_an_aggregate_is_checked_from_one_rebuild(history: Ser
     assert finding is not None and finding.position == position
     assert finding.problem == (f"the snapshot of {volunteer} at version 2 differs from its events in status: "
                                "snapshot altered")
+
+
+@STORED
+def test_on_a_long_log_snapshots_are_checked_in_another_process(history: Services, monkeypatch) -> None:
+    """Past SNAPSHOTS_APART_FROM events the rebuilding is done by a forked process with its own
+    connections: this one decodes none of the aggregate's events, yet an altered snapshot is found
+    where it was found before, and the other process never outlives verify."""
+    monkeypatch.setattr(audit, "SNAPSHOTS_APART_FROM", 0)
+    volunteer = UUID(make_history_volunteer(history))
+    latest = history.app.repository.get(volunteer).version
+    history.app.take_snapshot(volunteer, version=2)
+    history.app.take_snapshot(volunteer)
+    decoded: list[int] = []
+    to_domain_event = history.app.mapper.to_domain_event
+
+    def counted(stored: Any) -> Any:
+        if stored.originator_id in (volunteer, str(volunteer)) and "Snapshot" not in stored.topic:
+            decoded.append(stored.originator_version)
+        return to_domain_event(stored)
+
+    monkeypatch.setattr(history.app.mapper, "to_domain_event", counted)
+    assert verify_chain(history.app, history.store).ok
+    assert decoded == [] and latest >= 3  # rebuilt elsewhere
+
+    table, rows = snapshot_rows(history)
+    earlier = json.loads(bytes(rows[0]["state"]))
+    earlier["state"]["status"] = "frozen"
+    raw = RawDatabase(history)
+    raw.execute(f"UPDATE {table} SET state = ? WHERE originator_version = 2", (json.dumps(earlier).encode(),))
+    finding = verify_chain(history.app, history.store).finding
+    assert finding is not None and finding.problem == (
+        f"the snapshot of {volunteer} at version 2 differs from its events in status: snapshot altered")
+    assert decoded == []
+    assert multiprocessing.active_children() == []
+
+    raw.execute("UPDATE audit_chain SET hash = ? WHERE position = 1", ("ab" * 32,))  # verify stops at event 1
+    finding = verify_chain(history.app, history.store).finding
+    assert finding is not None and finding.position == 1
+    assert multiprocessing.active_children() == []
