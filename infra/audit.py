@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import multiprocessing
 import queue
@@ -33,6 +34,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.rows import dict_row, tuple_row
 from rich.console import Console
@@ -50,6 +52,7 @@ from domain.accounts import Account
 from domain.community import Community
 from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persistence_env
 from infra.transparency import SigningKeyError, known_public_keys
+from infra.verify_in_database import Vouched, published_heads_hold, snapshot_positions, vouched_for
 from infra.wiring import Services, build_services
 from projections import fund, ledger, transparency
 from projections.chain import GENESIS_HASH, LoggedEvent, canonical_bytes, originator_text
@@ -316,11 +319,16 @@ def _tree_finding(first_leaf: int, positions: Sequence[int], made: Sequence[tupl
     for node and leaf for leaf: a window's leaves (from `first_leaf`, the events at `positions`)
     and the nodes they completed (`made`, from `Frontier.extend`) against the rows as read, in the
     same order; where they differ, the first event whose leaf or node is wrong."""
-    leaves = [(first_leaf + offset, position) for offset, position in enumerate(positions)]
+    leaves = list(zip(range(first_leaf, first_leaf + len(positions)), positions))
+    # The nodes compared as two columns, each made and read without a Python step per node.
+    if (stored.leaves == leaves
+            and list(map(itemgetter(0, 1), stored.nodes)) == list(itertools.chain.from_iterable(
+                zip(itertools.repeat(level), range(first, first + len(hashes))) for level, (first, hashes) in enumerate(made)))
+            and list(map(itemgetter(2), stored.nodes)) == list(itertools.chain.from_iterable(
+                map(bytes.hex, hashes) for _, hashes in made))):
+        return None
     nodes = [(level, first + offset, hashed.hex()) for level, (first, hashes) in enumerate(made)
              for offset, hashed in enumerate(hashes)]
-    if stored.leaves == leaves and stored.nodes == nodes:
-        return None
     stored_positions, stored_hashes = dict(stored.leaves), {(level, index): hashed for level, index, hashed in stored.nodes}
     wrong = [position for index, position in leaves if stored_positions.get(index) != position]
     # node i of level l was completed by leaf (i + 1)·2^l − 1
@@ -398,6 +406,35 @@ def verify_chain(
         snapshotted.close()
 
 
+def _vouched_by_database(
+    app: Application[Any], store: ReadStore, snapshotted: _Snapshotted, through: int, progress: Progress | None,
+    published: Sequence[PublishedHead],
+) -> Vouched | None:
+    """On PostgreSQL, the database checks the chain and the tree itself (infra/verify_in_database.py)
+    and the walk is needed only if it finds anything amiss, to say what and where. The snapshotted
+    aggregates are noted first, so their rebuilding (in another process) goes on meanwhile."""
+    recorder, snapshots = app.recorder, getattr(app.snapshots, "recorder", None)
+    if not (store.postgres and isinstance(recorder, PostgresApplicationRecorder)
+            and isinstance(snapshots, PostgresAggregateRecorder)):
+        return None
+    events_table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+    snapshots_table = f'"{snapshots.datastore.schema}"."{snapshots.events_table_name}"'
+    with store.read() as cursor:
+        for aggregate_id, last_position, positions in snapshot_positions(cursor, events_table, snapshots_table, through):
+            snapshotted.noted(aggregate_id, last_position, positions)
+    vouched = vouched_for(store, events_table, through, progress)
+    if vouched is None:
+        return None
+    with store.read() as cursor:
+        chain_heads = [(kept.events_count, kept.head) for kept in published
+                       if kept.events_count and kept.head is not None and kept.events_count <= vouched.events]
+        tree_heads = [(kept.tree_head["tree_size"], kept.tree_head["root_hash"]) for kept in published
+                      if kept.tree_head is not None and 0 < kept.tree_head["tree_size"] <= vouched.events]
+        if not published_heads_hold(cursor, chain_heads, tree_heads, transparency.root_hash):
+            return None
+    return vouched
+
+
 def _verify_chain(
     app: Application[Any], store: ReadStore, snapshotted: _Snapshotted, progress: Progress | None,
     published: Sequence[PublishedHead],
@@ -422,7 +459,10 @@ def _verify_chain(
         kept.tree_head["tree_size"] for kept in published if kept.tree_head is not None})
     if progress is not None:
         progress(0, through)
-    windows = _windows(app, store, through)
+    vouched = _vouched_by_database(app, store, snapshotted, through, progress, published)
+    if vouched is not None:
+        checked, prev_hash = vouched.events, bytes.fromhex(vouched.head)
+    windows = _windows(app, store, through if vouched is None else 0)
     for start, end, events, stored in _read_ahead(windows) if store.postgres else windows:
         # The walk: each event's link and tree leaf, made from its bytes once; then the tree's
         # nodes, a level at a time.
@@ -592,6 +632,16 @@ class _Snapshotted:
             self.apart.terminate()
         if self.apart is not None:
             self.apart.join()
+
+    def noted(self, aggregate_id: str, last_position: int, positions: dict[int, int]) -> None:
+        """What the walk would note of this aggregate passing its events, from the database."""
+        aggregate = self.aggregates.get(aggregate_id)
+        if aggregate is None:
+            aggregate = self.aggregates[aggregate_id] = self._read(aggregate_id)
+            if self.apart is not None and aggregate.versions_listed:
+                self.ids.put(aggregate_id)
+        aggregate.last_position = last_position
+        aggregate.positions = {version: position for version, position in positions.items() if version in aggregate.listed}
 
     def saw(self, event: LoggedEvent) -> None:
         if self.app.snapshots is None or not event.topic.startswith(self.topic_prefixes):

@@ -32,7 +32,7 @@ def _field(value: bytes) -> bytes:
     return struct.pack(">I", len(value)) + value
 
 
-_VERSION_FIELD = _field(CANONICAL_VERSION)
+VERSION_FIELD = _field(CANONICAL_VERSION)
 _NUMBER_THEN_LENGTH = struct.Struct(">qI")  # a position or version, then the next field's length
 _LENGTH = struct.Struct(">I")
 
@@ -66,7 +66,7 @@ def canonical_bytes(notification: Notification, originator: str | None = None) -
     aggregate, topic, state = originator.encode("utf-8"), notification.topic.encode("utf-8"), bytes(notification.state)
     return b"".join(
         (
-            _VERSION_FIELD,
+            VERSION_FIELD,
             _NUMBER_THEN_LENGTH.pack(notification.id, len(aggregate)), aggregate,
             _NUMBER_THEN_LENGTH.pack(notification.originator_version, len(topic)), topic,
             _LENGTH.pack(len(state)), state,

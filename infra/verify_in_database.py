@@ -1,0 +1,181 @@
+"""`jindou audit verify` on PostgreSQL: the database checks every link, leaf and node itself.
+
+The chain is valid when each stored link is the SHA-256 of the stored link before it and its
+event's canonical bytes, and the first follows the genesis hash: by induction, then, every link is
+the one a walk from event 1 would compute. That is a property of each row and its predecessor, so
+PostgreSQL can check all rows at once, set-based, with its own `sha256()` (PostgreSQL 11+), and
+the tree the same way: each leaf is the event it should be, each node of level 0 the leaf hash of
+its event, each node above the hash of its two children. Nothing is read into Python per event.
+
+This answers only "all is well". On any difference (or a row that does not even decode) it
+answers None, and the walk in infra/audit.py, which reads and recomputes everything, finds the
+first problem and names it, as it always has. See docs/decisions/0021-verify-in-the-database.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import psycopg
+
+from projections.chain import GENESIS_HEX, VERSION_FIELD
+from projections.store import Cursor, ReadStore
+
+RANGE = 10_000  # log positions per statement: a step of progress, and what a core checks at a time
+WORK_MEM = "32MB"  # for the sorts of a range (no statistics on a new log: the planner sorts what it reads)
+
+# The canonical bytes of projections/chain.py (version 1), spelled in SQL: each field is its length
+# (4 bytes, big-endian), then its bytes; the position and the version are 8 bytes, big-endian.
+CANONICAL = (
+    "?::bytea || int8send(e.notification_id) || int4send(octet_length(f.aggregate)) || f.aggregate"
+    " || int8send(e.originator_version::bigint) || int4send(octet_length(f.topic)) || f.topic"
+    " || int4send(octet_length(e.state)) || e.state"
+)
+
+
+@dataclass(frozen=True)
+class Vouched:
+    """What the database found true of the log up to `through`."""
+
+    events: int  # events, each paired with its chain link, its leaf and its node
+    head: str  # the last link, hex
+
+
+def _range_statement(events_table: str) -> str:
+    """One range of the log in one pass: each event joined to its chain row, its leaf and its node
+    of level 0 (its canonical bytes made once), counting those that hold. A range starts from the
+    stored link and leaf of the last event before it, which the range before vouches for: so the
+    ranges can be checked at once, and the log holds if every range does."""
+    return f"""
+        WITH start AS (
+            SELECT COALESCE((SELECT hash FROM audit_chain WHERE position <= ? ORDER BY position DESC LIMIT 1), ?) AS link,
+                   COALESCE((SELECT leaf_index + 1 FROM transparency_leaves WHERE position <= ?
+                             ORDER BY position DESC LIMIT 1), 0) AS leaf
+        ), ev AS (
+            SELECT e.notification_id AS position, row_number() OVER (ORDER BY e.notification_id) - 1 + start.leaf AS k,
+                   {CANONICAL} AS canonical
+            FROM start, {events_table} e,
+                 LATERAL (SELECT convert_to(e.originator_id::text, 'UTF8') AS aggregate,
+                                 convert_to(e.topic, 'UTF8') AS topic) f
+            WHERE e.notification_id > ? AND e.notification_id <= ?
+        ), ch AS (
+            SELECT position, hash, lag(hash, 1, start.link) OVER (ORDER BY position) AS prev
+            FROM start, audit_chain WHERE position > ? AND position <= ?
+        ), lv AS (  -- the range has at most `high - low` events, so its leaves lie in these
+            SELECT leaf_index, position FROM start, transparency_leaves
+            WHERE leaf_index >= start.leaf AND leaf_index < start.leaf + ?
+        ), nd AS (
+            SELECT node_index, hash FROM start, transparency_nodes
+            WHERE level = 0 AND node_index >= start.leaf AND node_index < start.leaf + ?
+        )
+        SELECT COUNT(*) AS events,
+               COUNT(*) FILTER (WHERE ch.hash = encode(sha256(decode(ch.prev, 'hex') || ev.canonical), 'hex')) AS linked,
+               COUNT(*) FILTER (WHERE l.position = ev.position) AS leaves,
+               COUNT(*) FILTER (WHERE n.hash = encode(sha256('\\x00'::bytea || ev.canonical), 'hex')) AS leaf_nodes,
+               (SELECT COUNT(*) FROM ch) AS links,
+               (SELECT hash FROM ch ORDER BY position DESC LIMIT 1) AS last_link
+        FROM ev LEFT JOIN ch USING (position)
+             LEFT JOIN lv l ON l.leaf_index = ev.k
+             LEFT JOIN nd n ON n.node_index = ev.k
+        """  # table names from the recorders, values as parameters
+
+
+NODES_STATEMENT = """
+    SELECT (SELECT COUNT(*) FROM transparency_nodes WHERE level >= 1 AND node_index < (?::bigint >> level)) AS nodes,
+           (SELECT COUNT(*) FROM transparency_nodes p
+              JOIN transparency_nodes l ON l.level = p.level - 1 AND l.node_index = 2 * p.node_index
+              JOIN transparency_nodes r ON r.level = p.level - 1 AND r.node_index = 2 * p.node_index + 1
+             WHERE p.level >= 1 AND p.node_index < (?::bigint >> p.level)
+               AND p.hash = encode(sha256('\\x01'::bytea || decode(l.hash, 'hex') || decode(r.hash, 'hex')), 'hex')
+           ) AS linked
+    """
+
+
+def _range_holds(store: ReadStore, statement: str, low: int, high: int) -> tuple[int, str | None] | None:
+    """(events, last link) of the range (low, high] if all of it holds, else None."""
+    with store.read() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        try:
+            row = cursor.one(statement, (low, GENESIS_HEX, low, VERSION_FIELD, low, high, low, high,
+                                         high - low, high - low))
+        except psycopg.DataError:  # a stored hash that is not even hex: the walk will say where
+            return None
+    assert row is not None
+    counted = int(row["events"])
+    if not counted == row["links"] == row["linked"] == row["leaves"] == row["leaf_nodes"]:
+        return None
+    return counted, row["last_link"]
+
+
+def _nodes_hold(store: ReadStore, size: int) -> bool:
+    """Every node above the leaves of a tree of `size` leaves: as many per level as it should have,
+    and each the hash of its two children (which exist: they are counted at their own level)."""
+    with store.read() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        try:
+            row = cursor.one(NODES_STATEMENT, (size, size))
+        except psycopg.DataError:
+            return False
+    assert row is not None
+    return sum(size >> level for level in range(1, size.bit_length())) == row["nodes"] == row["linked"]
+
+
+def vouched_for(
+    store: ReadStore, events_table: str, through: int, progress: Callable[[int, int], None] | None = None
+) -> Vouched | None:
+    """The log up to `through` checked by the database, a range at a time on as many connections
+    as there are cores, the tree's upper nodes beside them: each event paired with a chain row at
+    its position and no chain row without one, each link right after the one before, the tree's
+    leaves and nodes those of the events. None if anything differs anywhere."""
+    statement = _range_statement(events_table)
+    row = store.one(f"SELECT COUNT(*) AS events FROM {events_table} WHERE notification_id <= ?", (through,))
+    size = int(row["events"]) if row is not None else 0
+    ranges = [(low, min(low + RANGE, through)) for low in range(0, through, RANGE)]
+    with ThreadPoolExecutor(max(2, os.cpu_count() or 1), thread_name_prefix="verify-database") as pool:
+        nodes = pool.submit(_nodes_hold, store, size)
+        checks = [pool.submit(_range_holds, store, statement, low, high) for low, high in ranges]
+        events, head = 0, GENESIS_HEX
+        for (_, high), check in zip(ranges, checks, strict=True):
+            held = check.result()
+            if held is None:
+                for waiting in checks:
+                    waiting.cancel()
+                return None
+            events, head = events + held[0], held[1] or head
+            if progress is not None:
+                progress(high, through)
+        if events != size or not nodes.result():
+            return None
+    return Vouched(events, head)
+
+
+def snapshot_positions(
+    cursor: Cursor, events_table: str, snapshots_table: str, through: int
+) -> list[tuple[str, int, dict[int, int]]]:
+    """(aggregate id, the last position of its events, snapshot version → position of the event at
+    that version) of every snapshotted aggregate with events up to `through`: what the walk notes
+    for the snapshot check when it passes them."""
+    rows = cursor.all(
+        f"SELECT e.originator_id::text AS aggregate, MAX(e.notification_id) AS last,"
+        f" array_agg(e.originator_version) FILTER (WHERE s.originator_version IS NOT NULL) AS versions,"
+        f" array_agg(e.notification_id) FILTER (WHERE s.originator_version IS NOT NULL) AS positions"
+        f" FROM {events_table} e LEFT JOIN {snapshots_table} s"
+        f"  ON s.originator_id = e.originator_id AND s.originator_version = e.originator_version"
+        f" WHERE e.notification_id <= ? AND e.originator_id IN (SELECT originator_id FROM {snapshots_table})"
+        f" GROUP BY e.originator_id ORDER BY MIN(e.notification_id)", (through,))
+    return [(row["aggregate"], int(row["last"]), dict(zip(row["versions"] or [], row["positions"] or [], strict=True)))
+            for row in rows]
+
+
+def published_heads_hold(cursor: Cursor, chain_heads: Sequence[tuple[int, str]], tree_heads: Sequence[tuple[int, str]],
+                         root_hash: Callable[[Cursor, int], str]) -> bool:
+    """Each (events count, head) published is the stored link at that count, and each (tree size,
+    root) the root of the stored tree of that size (both already vouched for)."""
+    for count, published in chain_heads:
+        row = cursor.one("SELECT hash FROM audit_chain ORDER BY position OFFSET ? LIMIT 1", (count - 1,))
+        if row is None or row["hash"] != published:
+            return False
+    return all(root_hash(cursor, size) == published for size, published in tree_heads)

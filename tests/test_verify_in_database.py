@@ -1,0 +1,82 @@
+"""On PostgreSQL `jindou audit verify` lets the database check the chain and the tree
+(infra/verify_in_database.py) and walks the log only to name what it found amiss. The tamper tests
+elsewhere show that verify still names every problem; these show that the database's check alone
+vouches for an honest log (no walk), and vouches for none of the altered ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from infra import audit, verify_in_database
+from infra.audit import verify_chain
+from infra.settings import Settings
+from infra.wiring import Services, build_services
+from projections.chain import chain_summary
+from tests.audit_history import RawDatabase, make_history
+from tests.conftest import ADMIN_TOKEN
+
+pytestmark = pytest.mark.backends("postgres")
+
+
+@pytest.fixture
+def history(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    make_history(services, seed=11, steps=14)
+    monkeypatch.setattr(verify_in_database, "RANGE", 7)  # a short log spans many ranges, checked at once
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def vouched(services: Services) -> verify_in_database.Vouched | None:
+    recorder = services.app.recorder
+    table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'  # type: ignore[attr-defined]
+    return verify_in_database.vouched_for(services.store, table, recorder.max_notification_id())
+
+
+def test_an_honest_log_is_vouched_for_without_a_walk(history: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    with history.store.read() as cursor:
+        events_count, head = chain_summary(cursor)
+    assert events_count > 5 * verify_in_database.RANGE
+    assert vouched(history) == verify_in_database.Vouched(events_count, head)
+
+    walked: list[int] = []
+    event_windows = audit._event_windows
+
+    def counted(app: object, through: int) -> Iterator[object]:
+        walked.append(through)
+        return event_windows(app, through)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "_event_windows", counted)
+    report = verify_chain(history.app, history.store)
+    assert report.ok and (report.events_checked, report.head) == (events_count, head)
+    assert walked == [0]  # the walk was asked for no event
+
+
+def _edit_state(raw: RawDatabase) -> None:
+    raw.edit_state(raw.positions_of("Donation.Made")[0], amount=1_000)
+
+
+TAMPERS: dict[str, Callable[[RawDatabase], object]] = {
+    "an event's state": _edit_state,
+    "an event removed": lambda raw: raw.delete_event(20),
+    "a link": lambda raw: raw.execute("UPDATE audit_chain SET hash = ? WHERE position = 30", ("ab" * 32,)),
+    "a link that is not hex": lambda raw: raw.execute("UPDATE audit_chain SET hash = 'zz' WHERE position = 30"),
+    "a chain row removed": lambda raw: raw.execute("DELETE FROM audit_chain WHERE position = 30"),
+    "a leaf": lambda raw: raw.execute("UPDATE transparency_leaves SET position = position + 100000 WHERE leaf_index = 9"),
+    "a leaf node": lambda raw: raw.execute("UPDATE transparency_nodes SET hash = ? WHERE level = 0 AND node_index = 9",
+                                           ("ab" * 32,)),
+    "a node above": lambda raw: raw.execute("UPDATE transparency_nodes SET hash = ? WHERE level = 2 AND node_index = 1",
+                                            ("ab" * 32,)),
+    "a node removed": lambda raw: raw.execute("DELETE FROM transparency_nodes WHERE level = 3 AND node_index = 0"),
+}
+
+
+@pytest.mark.parametrize("tamper", TAMPERS, ids=list(TAMPERS))
+def test_an_altered_log_is_not_vouched_for_and_the_walk_names_it(history: Services, tamper: str) -> None:
+    TAMPERS[tamper](RawDatabase(history))
+    assert vouched(history) is None
+    assert verify_chain(history.app, history.store).finding is not None
