@@ -194,13 +194,16 @@ def audit_verify(
         show_default=False,
     )] = None,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    walk: Annotated[bool, typer.Option(
+        "--walk", help="Recompute every hash in this process even on PostgreSQL, which otherwise checks them itself.",
+    )] = False,
 ) -> None:
     """Recompute the hash chain from the store; name the first altered, removed or inserted event."""
     from infra.audit import run_verify
 
     _logging("warning", DEFAULT_LOG_FORMAT)
     kept = [str(p) for p in [*(published or []), *(files or [])]]
-    raise typer.Exit(run_verify(_settings(database_url), sys.stdout, sys.stderr, published_files=kept))
+    raise typer.Exit(run_verify(_settings(database_url), sys.stdout, sys.stderr, published_files=kept, walk=walk))
 
 
 @audit_app.command("replay")

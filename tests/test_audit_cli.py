@@ -66,6 +66,19 @@ def test_verify_names_an_event_whose_state_was_edited(history: Services, capsys)
 
 
 @STORED
+def test_verify_walk_recomputes_here_and_finds_the_same(history: Services, capsys) -> None:
+    """`--walk`: every hash recomputed in this process (PostgreSQL would otherwise check them itself)."""
+    events = history.app.recorder.max_notification_id()
+    assert main(["audit", "verify", "--walk"]) == 0
+    assert capsys.readouterr().out.startswith(f"OK: {events} events verified")
+    raw = RawDatabase(history)
+    position = raw.positions_of("Donation.Made")[0]
+    raw.edit_state(position, amount=1000)
+    assert main(["audit", "verify", "--walk"]) == 1
+    assert capsys.readouterr().out.startswith(f"FAILED at position {position}: hash mismatch")
+
+
+@STORED
 def test_verify_names_an_edited_topic(history: Services, capsys) -> None:
     raw = RawDatabase(history)
     position = raw.positions_of("Report.Verified")[-1]

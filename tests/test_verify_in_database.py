@@ -55,6 +55,11 @@ def test_an_honest_log_is_vouched_for_without_a_walk(history: Services, monkeypa
     assert report.ok and (report.events_checked, report.head) == (events_count, head)
     assert walked == [0]  # the walk was asked for no event
 
+    walked.clear()
+    report = verify_chain(history.app, history.store, walk=True)  # `jindou audit verify --walk`
+    assert report.ok and (report.events_checked, report.head) == (events_count, head)
+    assert walked == [history.app.recorder.max_notification_id()]
+
 
 def _edit_state(raw: RawDatabase) -> None:
     raw.edit_state(raw.positions_of("Donation.Made")[0], amount=1_000)
