@@ -84,7 +84,8 @@ def _range_statement(events_table: str) -> str:
 
 
 NODES_STATEMENT = """
-    SELECT (SELECT COUNT(*) FROM transparency_nodes WHERE level >= 1 AND node_index < (?::bigint >> level)) AS nodes,
+    SELECT (SELECT COUNT(DISTINCT (level, node_index)) FROM transparency_nodes
+             WHERE level >= 1 AND node_index < (?::bigint >> level)) AS nodes,
            (SELECT COUNT(*) FROM transparency_nodes p
               JOIN transparency_nodes l ON l.level = p.level - 1 AND l.node_index = 2 * p.node_index
               JOIN transparency_nodes r ON r.level = p.level - 1 AND r.node_index = 2 * p.node_index + 1

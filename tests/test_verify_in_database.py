@@ -77,6 +77,16 @@ TAMPERS: dict[str, Callable[[RawDatabase], object]] = {
     "a node above": lambda raw: raw.execute("UPDATE transparency_nodes SET hash = ? WHERE level = 2 AND node_index = 1",
                                             ("ab" * 32,)),
     "a node removed": lambda raw: raw.execute("DELETE FROM transparency_nodes WHERE level = 3 AND node_index = 0"),
+    # without its key a table can hold a node twice in place of another: (2, 4) twice and (2, 1)
+    # gone leave as many rows, and as many parents made of their children ((3, 2) counted twice)
+    "a node twice in place of another": lambda raw: raw.execute(
+        "ALTER TABLE transparency_nodes DROP CONSTRAINT transparency_nodes_pkey;"
+        " INSERT INTO transparency_nodes SELECT * FROM transparency_nodes WHERE level = 2 AND node_index = 4;"
+        " DELETE FROM transparency_nodes WHERE level = 2 AND node_index = 1"),
+    "a chain row twice in place of another": lambda raw: raw.execute(
+        "ALTER TABLE audit_chain DROP CONSTRAINT audit_chain_pkey;"
+        " INSERT INTO audit_chain SELECT * FROM audit_chain WHERE position = 30;"
+        " DELETE FROM audit_chain WHERE position = 31"),
 }
 
 
