@@ -287,8 +287,8 @@ def _stored_rows(store: ReadStore, start: int, end: int, first_leaf: int, last_l
 
 
 class _Window(NamedTuple):
-    """A window of the log as stored: its events after `start` up to `end`, and the digests of the
-    read model's rows for them."""
+    """A window of the log as stored: its events after `start` up to `end`, and the read model's
+    rows for them."""
 
     start: int
     end: int

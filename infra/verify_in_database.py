@@ -51,8 +51,11 @@ def _range_statement(events_table: str) -> str:
     ranges can be checked at once, and the log holds if every range does."""
     return f"""
         WITH start AS (
-            SELECT COALESCE((SELECT hash FROM audit_chain WHERE position <= ? ORDER BY position DESC LIMIT 1), ?) AS link,
-                   COALESCE((SELECT leaf_index + 1 FROM transparency_leaves WHERE position <= ?
+            -- (no event is at a position below 1: the first range starts from the genesis hash,
+            -- whatever rows were put there)
+            SELECT COALESCE((SELECT hash FROM audit_chain WHERE position > 0 AND position <= ?
+                             ORDER BY position DESC LIMIT 1), ?) AS link,
+                   COALESCE((SELECT leaf_index + 1 FROM transparency_leaves WHERE position > 0 AND position <= ?
                              ORDER BY position DESC LIMIT 1), 0) AS leaf
         ), ev AS (
             SELECT e.notification_id AS position, row_number() OVER (ORDER BY e.notification_id) - 1 + start.leaf AS k,
@@ -176,7 +179,8 @@ def published_heads_hold(cursor: Cursor, chain_heads: Sequence[tuple[int, str]],
     """Each (events count, head) published is the stored link at that count, and each (tree size,
     root) the root of the stored tree of that size (both already vouched for)."""
     for count, published in chain_heads:
-        row = cursor.one("SELECT hash FROM audit_chain ORDER BY position OFFSET ? LIMIT 1", (count - 1,))
+        row = cursor.one("SELECT hash FROM audit_chain WHERE position > 0 ORDER BY position OFFSET ? LIMIT 1",
+                         (count - 1,))
         if row is None or row["hash"] != published:
             return False
     return all(root_hash(cursor, size) == published for size, published in tree_heads)

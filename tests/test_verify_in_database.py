@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from eventsourcing.persistence import Notification
 
 from infra import audit, verify_in_database
 from infra.audit import verify_chain
 from infra.settings import Settings
 from infra.wiring import Services, build_services
-from projections.chain import chain_summary
+from projections.chain import chain_summary, link
 from tests.audit_history import RawDatabase, make_history
 from tests.conftest import ADMIN_TOKEN
 
@@ -65,7 +66,20 @@ def _edit_state(raw: RawDatabase) -> None:
     raw.edit_state(raw.positions_of("Donation.Made")[0], amount=1_000)
 
 
+def _chain_from_a_false_start(raw: RawDatabase) -> None:
+    """A row put before the first event, and every link recomputed from it: each row then holds
+    against the one before it, but the chain no longer starts from the genesis hash."""
+    prev = bytes.fromhex("ab" * 32)
+    raw.execute("INSERT INTO audit_chain VALUES (0, 'x', 0, 'x', ?)", (prev.hex(),))
+    for row in raw.execute(f"SELECT * FROM {raw.events_table} ORDER BY notification_id"):
+        event = Notification(id=row["notification_id"], originator_id=row["originator_id"], topic=row["topic"],
+                             originator_version=row["originator_version"], state=bytes(row["state"]))
+        prev = link(prev, event)
+        raw.execute("UPDATE audit_chain SET hash = ? WHERE position = ?", (prev.hex(), event.id))
+
+
 TAMPERS: dict[str, Callable[[RawDatabase], object]] = {
+    "the chain from a false start": _chain_from_a_false_start,
     "an event's state": _edit_state,
     "an event removed": lambda raw: raw.delete_event(20),
     "a link": lambda raw: raw.execute("UPDATE audit_chain SET hash = ? WHERE position = 30", ("ab" * 32,)),
