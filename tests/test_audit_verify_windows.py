@@ -93,8 +93,9 @@ def snapshot_rows(history: Services) -> tuple[str, list[dict[str, Any]]]:
     return table, rows
 
 
-@STORED
-def test_every_snapshot_of_an_aggregate_is_checked_from_one_rebuild(history: Services, monkeypatch) -> None:
+def snapshotted_twice(history: Services, monkeypatch: pytest.MonkeyPatch) -> tuple[UUID, int, list[int]]:
+    """A volunteer snapshotted at version 2 and at its latest: (its id, its latest version, the
+    versions of its events this process decodes from now on, as they are decoded)."""
     volunteer = UUID(make_history_volunteer(history))
     latest = history.app.repository.get(volunteer).version
     assert latest >= 3
@@ -109,6 +110,12 @@ def test_every_snapshot_of_an_aggregate_is_checked_from_one_rebuild(history: Ser
         return to_domain_event(stored)
 
     monkeypatch.setattr(history.app.mapper, "to_domain_event", counted)
+    return volunteer, latest, decoded
+
+
+@STORED
+def test_every_snapshot_of_an_aggregate_is_checked_from_one_rebuild(history: Services, monkeypatch) -> None:
+    volunteer, latest, decoded = snapshotted_twice(history, monkeypatch)
     assert verify_chain(history.app, history.store).ok
     assert decoded == list(range(1, latest + 1))  # each of its events once, not once per snapshot
 
@@ -134,19 +141,7 @@ def test_on_a_long_log_snapshots_are_checked_in_another_process(history: Service
     connections: this one decodes none of the aggregate's events, yet an altered snapshot is found
     where it was found before, and the other process never outlives verify."""
     monkeypatch.setattr(audit, "SNAPSHOTS_APART_FROM", 0)
-    volunteer = UUID(make_history_volunteer(history))
-    latest = history.app.repository.get(volunteer).version
-    history.app.take_snapshot(volunteer, version=2)
-    history.app.take_snapshot(volunteer)
-    decoded: list[int] = []
-    to_domain_event = history.app.mapper.to_domain_event
-
-    def counted(stored: Any) -> Any:
-        if stored.originator_id in (volunteer, str(volunteer)) and "Snapshot" not in stored.topic:
-            decoded.append(stored.originator_version)
-        return to_domain_event(stored)
-
-    monkeypatch.setattr(history.app.mapper, "to_domain_event", counted)
+    volunteer, latest, decoded = snapshotted_twice(history, monkeypatch)
     assert verify_chain(history.app, history.store).ok
     assert decoded == [] and latest >= 3  # rebuilt elsewhere
 
