@@ -52,7 +52,7 @@ from domain.accounts import Account
 from domain.community import Community
 from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persistence_env
 from infra.transparency import SigningKeyError, known_public_keys
-from infra.verify_in_database import Vouched, published_heads_hold, snapshot_positions, vouched_for
+from infra.verify_in_database import Vouched, published_heads_hold, snapshot_positions, table_of, vouched_for
 from infra.wiring import Services, build_services
 from projections import fund, ledger, transparency
 from projections.chain import GENESIS_HASH, LoggedEvent, canonical_bytes, originator_text
@@ -421,8 +421,7 @@ def _vouched_by_database(
     if not (store.postgres and isinstance(recorder, PostgresApplicationRecorder)
             and isinstance(snapshots, PostgresAggregateRecorder)):
         return None
-    events_table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-    snapshots_table = f'"{snapshots.datastore.schema}"."{snapshots.events_table_name}"'
+    events_table, snapshots_table = table_of(recorder), table_of(snapshots)
     with store.read() as cursor:
         for aggregate_id, last_position, positions in snapshot_positions(cursor, events_table, snapshots_table, through):
             snapshotted.noted(aggregate_id, last_position, positions)
@@ -434,7 +433,7 @@ def _vouched_by_database(
                        if kept.events_count and kept.head is not None and kept.events_count <= vouched.events]
         tree_heads = [(kept.tree_head["tree_size"], kept.tree_head["root_hash"]) for kept in published
                       if kept.tree_head is not None and 0 < kept.tree_head["tree_size"] <= vouched.events]
-        if not published_heads_hold(cursor, chain_heads, tree_heads, transparency.root_hash):
+        if not published_heads_hold(cursor, chain_heads, tree_heads):
             return None
     return vouched
 
@@ -556,13 +555,16 @@ def _compare(app: Application[Any], snapshot: Any, rebuilt: Any) -> _Compared:
     return _Compared(altered, sorted(expected.keys() - stored.keys()), sorted(stored.keys() - expected.keys()))
 
 
-def _compared_snapshots(app: Application[Any], aggregate_id: str) -> tuple[list[int], dict[int, _Compared]] | None:
-    """(versions, snapshot index → how it compared): every snapshot of the aggregate against the
-    aggregate rebuilt from its events, in one pass up to the last snapshot's version, each event
-    decoded once. None if anything is unexpected (events out of order, one that no longer
-    decodes): `_Snapshotted._check` meets the problem the long way."""
+def _compared_snapshots(
+    app: Application[Any], aggregate_id: str, snapshots: list[Any] | None = None
+) -> tuple[list[int], dict[int, _Compared]] | None:
+    """(versions, snapshot index → how it compared): every snapshot of the aggregate (read here
+    unless given) against the aggregate rebuilt from its events, in one pass up to the last
+    snapshot's version, each event decoded once. None if anything is unexpected (events out of
+    order, one that no longer decodes): `_Snapshotted._check` meets the problem the long way."""
     try:
-        snapshots = list(app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
+        if snapshots is None:
+            snapshots = list(app.snapshots.get(UUID(aggregate_id)))  # type: ignore[union-attr]
         listed_at: dict[int, list[int]] = {}
         for index, snapshot in enumerate(snapshots):
             listed_at.setdefault(snapshot.originator_version, []).append(index)
@@ -639,25 +641,26 @@ class _Snapshotted:
 
     def noted(self, aggregate_id: str, last_position: int, positions: dict[int, int]) -> None:
         """What the walk would note of this aggregate passing its events, from the database."""
-        aggregate = self.aggregates.get(aggregate_id)
-        if aggregate is None:
-            aggregate = self.aggregates[aggregate_id] = self._read(aggregate_id)
-            if self.apart is not None and aggregate.versions_listed:
-                self.ids.put(aggregate_id)
+        aggregate = self._aggregate(aggregate_id)
         aggregate.last_position = last_position
         aggregate.positions = {version: position for version, position in positions.items() if version in aggregate.listed}
 
     def saw(self, event: LoggedEvent) -> None:
         if self.app.snapshots is None or not event.topic.startswith(self.topic_prefixes):
             return
-        aggregate = self.aggregates.get(event.originator_id)
-        if aggregate is None:
-            aggregate = self.aggregates[event.originator_id] = self._read(event.originator_id)
-            if self.apart is not None and aggregate.versions_listed:
-                self.ids.put(event.originator_id)
+        aggregate = self._aggregate(event.originator_id)
         aggregate.last_position = event.id
         if event.originator_version in aggregate.listed:
             aggregate.positions[event.originator_version] = event.id
+
+    def _aggregate(self, aggregate_id: str) -> _SnapshottedAggregate:
+        """The aggregate's snapshots, read when first met (and sent to the other process then)."""
+        aggregate = self.aggregates.get(aggregate_id)
+        if aggregate is None:
+            aggregate = self.aggregates[aggregate_id] = self._read(aggregate_id)
+            if self.apart is not None and aggregate.versions_listed:
+                self.ids.put(aggregate_id)
+        return aggregate
 
     def _read(self, aggregate_id: str) -> _SnapshottedAggregate:
         try:
@@ -685,8 +688,8 @@ class _Snapshotted:
             self.apart.join()
         for aggregate_id, aggregate in self.aggregates.items():
             if aggregate.compared is None and aggregate.versions_listed:
-                checked = _compared_snapshots(self.app, aggregate_id)
-                aggregate.compared = checked[1] if checked is not None and checked[0] == aggregate.versions_listed else {}
+                checked = _compared_snapshots(self.app, aggregate_id, aggregate.snapshots)
+                aggregate.compared = {} if checked is None else checked[1]
 
     def finding(self) -> Finding | None:
         self._collect()

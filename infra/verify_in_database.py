@@ -18,9 +18,12 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
+from eventsourcing.postgres import PostgresAggregateRecorder
 
+from projections import transparency
 from projections.chain import GENESIS_HEX, VERSION_FIELD
 from projections.store import Cursor, ReadStore
 
@@ -34,6 +37,11 @@ CANONICAL = (
     " || int8send(e.originator_version::bigint) || int4send(octet_length(f.topic)) || f.topic"
     " || int4send(octet_length(e.state)) || e.state"
 )
+
+
+def table_of(recorder: PostgresAggregateRecorder) -> str:
+    """A recorder's table of events (or snapshots), named with its schema, for these statements."""
+    return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
 
 
 @dataclass(frozen=True)
@@ -98,16 +106,24 @@ NODES_STATEMENT = """
     """
 
 
-def _range_holds(store: ReadStore, statement: str, low: int, high: int) -> tuple[int, str | None] | None:
-    """(events, last link) of the range (low, high] if all of it holds, else None."""
+def _checked(store: ReadStore, statement: str, params: Sequence[object]) -> dict[str, Any] | None:
+    """The one row of a checking statement, in a read transaction with room for its sorts; None if
+    a stored hash is not even hex (the walk will say where)."""
     with store.read() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         try:
-            row = cursor.one(statement, (low, GENESIS_HEX, low, VERSION_FIELD, low, high, low, high,
-                                         high - low, high - low))
-        except psycopg.DataError:  # a stored hash that is not even hex: the walk will say where
+            row = cursor.one(statement, params)
+        except psycopg.DataError:
             return None
     assert row is not None
+    return row
+
+
+def _range_holds(store: ReadStore, statement: str, low: int, high: int) -> tuple[int, str | None] | None:
+    """(events, last link) of the range (low, high] if all of it holds, else None."""
+    row = _checked(store, statement, (low, GENESIS_HEX, low, VERSION_FIELD, low, high, low, high, high - low, high - low))
+    if row is None:
+        return None
     counted = int(row["events"])
     if not counted == row["links"] == row["linked"] == row["leaves"] == row["leaf_nodes"]:
         return None
@@ -117,14 +133,8 @@ def _range_holds(store: ReadStore, statement: str, low: int, high: int) -> tuple
 def _nodes_hold(store: ReadStore, size: int) -> bool:
     """Every node above the leaves of a tree of `size` leaves: as many per level as it should have,
     and each the hash of its two children (which exist: they are counted at their own level)."""
-    with store.read() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        try:
-            row = cursor.one(NODES_STATEMENT, (size, size))
-        except psycopg.DataError:
-            return False
-    assert row is not None
-    return sum(size >> level for level in range(1, size.bit_length())) == row["nodes"] == row["linked"]
+    row = _checked(store, NODES_STATEMENT, (size, size))
+    return row is not None and sum(size >> level for level in range(1, size.bit_length())) == row["nodes"] == row["linked"]
 
 
 def vouched_for(
@@ -174,8 +184,7 @@ def snapshot_positions(
             for row in rows]
 
 
-def published_heads_hold(cursor: Cursor, chain_heads: Sequence[tuple[int, str]], tree_heads: Sequence[tuple[int, str]],
-                         root_hash: Callable[[Cursor, int], str]) -> bool:
+def published_heads_hold(cursor: Cursor, chain_heads: Sequence[tuple[int, str]], tree_heads: Sequence[tuple[int, str]]) -> bool:
     """Each (events count, head) published is the stored link at that count, and each (tree size,
     root) the root of the stored tree of that size (both already vouched for)."""
     for count, published in chain_heads:
@@ -183,4 +192,4 @@ def published_heads_hold(cursor: Cursor, chain_heads: Sequence[tuple[int, str]],
                          (count - 1,))
         if row is None or row["hash"] != published:
             return False
-    return all(root_hash(cursor, size) == published for size, published in tree_heads)
+    return all(transparency.root_hash(cursor, size) == published for size, published in tree_heads)

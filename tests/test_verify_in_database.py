@@ -34,7 +34,7 @@ def history(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serv
 
 def vouched(services: Services) -> verify_in_database.Vouched | None:
     recorder = services.app.recorder
-    table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'  # type: ignore[attr-defined]
+    table = verify_in_database.table_of(recorder)  # type: ignore[arg-type]
     return verify_in_database.vouched_for(services.store, table, recorder.max_notification_id())
 
 
