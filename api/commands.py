@@ -15,23 +15,24 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServicesDep, check_idempotency_key, path_id, require
 from api.errors import ApiError
-from api.responses import written
+from api.responses import written, written_async
 from domain.bus import Actor, Command
+from infra.ratelimit import FailureWindow
 from infra.wiring import Services
 
 PATH_PARAMETER = re.compile(r"{(\w+)}")
-Guard = Callable[[Services, Actor], AbstractContextManager[None]]
 
 
 class Key(Enum):
@@ -44,29 +45,36 @@ class Key(Enum):
 
 def execute(services: Services, command: Command, actor: Actor, idempotency_key: str | None, status: int) -> JSONResponse:
     """Put a command on the bus and answer with its outcome (the read model already has it): what
-    every write route does once it has built its command."""
+    a write route does once it has built its command, from a thread."""
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
     return written(services, services.app.execute(command, actor, idempotency_key), status)
 
 
-def _no_guard(_services: Services, _actor: Actor) -> AbstractContextManager[None]:
-    return nullcontext()
+@dataclass(frozen=True)
+class Guesses:
+    """A guessing limit on a route: its principal is refused while over the limit (the writer
+    asks, once for its whole group), and each `counted` refusal is one more failure."""
+
+    limiter: Callable[[Services], FailureWindow]
+    counted: type[Exception]
 
 
 def command_route(
     router: APIRouter, method: str, path: str, *, roles: tuple[str, ...], status: int = 201,
     body: type[BaseModel] | None = None, command: Callable[..., Command] | None = None,
-    key: Key = Key.OPTIONAL, guard: Guard = _no_guard, name: str, summary: str | None = None,
+    key: Key = Key.OPTIONAL, guesses: Guesses | None = None, name: str, summary: str | None = None,
 ) -> None:
-    """Declare the write route `method path` for the command the body (or `command`) builds."""
+    """Declare the write route `method path` for the command the body (or `command`) builds.
+    It runs on the event loop: the credential comes from memory and the writer's group is
+    awaited, so no thread is held for a write (what may read the database goes to a thread)."""
     if (body is None) == (command is None):
         raise TypeError("a command route has a body that builds its command, or names the command")
     ids = PATH_PARAMETER.findall(path)
     builder = body.command if body is not None else command  # type: ignore[attr-defined]
     wants_key = "idempotency_key" in inspect.signature(builder).parameters  # e.g. a sale named by its key
 
-    def endpoint(request: Request, services: Services, actor: Actor, **arguments: Any) -> JSONResponse:
+    async def endpoint(request: Request, services: Services, actor: Actor, **arguments: Any) -> JSONResponse:
         sent = arguments.get("idempotency_key")
         if key is Key.REQUIRED and sent is None:
             raise ApiError("validation_error", "this request needs an Idempotency-Key header", field="Idempotency-Key")
@@ -76,8 +84,16 @@ def command_route(
         if wants_key:
             given["idempotency_key"] = sent
         built = arguments["body"].command(**given) if body is not None else builder(**given)
-        with guard(services, actor):
-            return execute(services, built, actor, sent, status)
+        window = None if guesses is None else guesses.limiter(services)
+        client = str(actor.principal_id)
+        try:
+            outcome = await services.app.execute_async(
+                built, actor, sent, limit=None if window is None else (window, client))
+        except Exception as refusal:
+            if window is not None and isinstance(refusal, guesses.counted):  # type: ignore[union-attr]
+                await run_in_threadpool(window.record_failure, client)
+            raise
+        return await written_async(services, outcome, status)
 
     parameters = [inspect.Parameter(id_, inspect.Parameter.KEYWORD_ONLY, annotation=str) for id_ in ids]
     if body is not None:
@@ -86,7 +102,7 @@ def command_route(
         inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
         inspect.Parameter("services", inspect.Parameter.KEYWORD_ONLY, annotation=ServicesDep),
         inspect.Parameter("actor", inspect.Parameter.KEYWORD_ONLY,
-                          annotation=Annotated[Actor, Depends(require(*roles))]),
+                          annotation=Annotated[Actor, Depends(require(*roles, command=True))]),
     ]
     if key is not Key.NONE:
         parameters.append(inspect.Parameter(
@@ -94,25 +110,10 @@ def command_route(
             annotation=Annotated[str | None, Header(alias="Idempotency-Key")],
         ))
 
-    def route(**arguments: Any) -> JSONResponse:
-        return endpoint(arguments.pop("request"), arguments.pop("services"), arguments.pop("actor"), **arguments)
+    async def route(**arguments: Any) -> JSONResponse:
+        return await endpoint(arguments.pop("request"), arguments.pop("services"), arguments.pop("actor"), **arguments)
 
     route.__signature__ = inspect.Signature(parameters, return_annotation=JSONResponse)  # type: ignore[attr-defined]
     route.__name__ = route.__qualname__ = name
     route.__doc__ = summary
     router.add_api_route(path, route, methods=[method], status_code=status, name=name)
-
-
-def guesses(limiter: Callable[[Services], Any], counted: type[Exception]) -> Guard:
-    """A guard that refuses a principal who guessed wrong too often, and counts `counted`."""
-
-    def guard(services: Services, actor: Actor) -> Iterator[None]:
-        window = limiter(services)
-        window.check(actor.principal_id)
-        try:
-            yield
-        except counted:
-            window.record_failure(actor.principal_id)
-            raise
-
-    return contextmanager(guard)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from domain.application import Jindou
@@ -46,28 +48,52 @@ async def get_app(services: ServicesDep) -> Jindou:
 AppDep = Annotated[Jindou, Depends(get_app)]
 
 
-def authenticate(request: Request, app: AppDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
+def _token(authorization: str | None) -> str:
     if not authorization:
         raise ApiError("unauthorized", "send Authorization: Bearer TOKEN")
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > TOKEN_LENGTH_MAX:
         raise ApiError("unauthorized", "send Authorization: Bearer TOKEN")
-    actor = app.authenticate(token)
+    return token
+
+
+def _admitted(request: Request, actor: Actor | None) -> Actor:
     if actor is None:
         raise ApiError("unauthorized", "this token is not valid")
     request.state.principal_id = str(actor.principal_id)  # for the request's log line
     return actor
 
 
-def require(*roles: str) -> Callable[..., Actor]:
-    """A dependency admitting only the given roles (401 without a valid token, 403 otherwise)."""
+def authenticate(request: Request, app: AppDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    return _admitted(request, app.authenticate(_token(authorization)))
 
-    async def dependency(actor: Annotated[Actor, Depends(authenticate)]) -> Actor:
+
+async def authenticate_for_command(
+    request: Request, app: AppDep, authorization: Annotated[str | None, Header()] = None,
+) -> Actor:
+    """For a write: a credential this process knows live is taken at once, on the event loop (the
+    writer checks it again as it decides); anything else is looked up as for a read."""
+    token = _token(authorization)
+    actor = app.authenticate_known(token)
+    if actor is None:
+        actor = await run_in_threadpool(app.authenticate, token)
+    return _admitted(request, actor)
+
+
+def require(*roles: str, command: bool = False) -> Callable[..., Actor]:
+    """A dependency admitting only the given roles (401 without a valid token, 403 otherwise);
+    `command`: the actor is about to execute a command (see `authenticate_for_command`)."""
+
+    async def dependency(actor: Actor) -> Actor:
         if actor.role not in roles:
             raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", role=actor.role)
         return actor
 
+    authenticated = authenticate_for_command if command else authenticate
+    dependency.__signature__ = inspect.Signature([inspect.Parameter(  # type: ignore[attr-defined]
+        "actor", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Actor, Depends(authenticated)],
+    )], return_annotation=Actor)
     return dependency
 
 

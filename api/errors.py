@@ -111,6 +111,8 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         if getattr(exc, "replayed", False):  # a declined outcome kept under its Idempotency-Key
             headers["Idempotent-Replayed"] = "true"
+        if exc.code == "unauthorized":  # a credential revoked while its command waited
+            headers["WWW-Authenticate"] = "Bearer"
         return error_response(exc.code, exc.message, exc.details, headers or None)
 
     @app.exception_handler(ApiError)

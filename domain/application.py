@@ -3,11 +3,12 @@ commands (each feature module's `HANDLERS`), and the writer that decides and rec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain import (
@@ -25,9 +26,10 @@ from domain.accounts import Account
 from domain.bus import Actor, Bus, Command, Result, UnitOfWork
 from domain.community import Credential, Staff, StaffRole
 from domain.credentials import Keyring, hash_token
+from domain.errors import Unauthenticated
 from domain.ids import derived_id
 from domain.welfare import WELFARE_MONTHS_AHEAD_DEFAULT, WELFARE_MONTHS_AHEAD_SETTING
-from domain.writer import AggregateCache, IdempotencyKey, Outcome, Writer
+from domain.writer import AggregateCache, Decide, IdempotencyKey, Limit, Outcome, Writer
 
 BUS = Bus(paying.HANDLERS, people.HANDLERS, credentialing.HANDLERS, card_sheets.HANDLERS, earning.HANDLERS,
           donating.HANDLERS, wishing.HANDLERS, month.HANDLERS)
@@ -58,13 +60,29 @@ class Jindou(Application[UUID]):
         self.writer.close()
         super().close()
 
-    def execute(self, command: Command, actor: Actor, idempotency_key: str | None = None) -> Outcome:
+    def execute(
+        self, command: Command, actor: Actor, idempotency_key: str | None = None, *, limit: tuple[Limit, str] | None = None,
+    ) -> Outcome:
         """Decide and record `command` for `actor`: exactly once per Idempotency-Key, whose
-        earlier outcome is replayed (a different command under the same key is a conflict)."""
+        earlier outcome is replayed (a different command under the same key is a conflict).
+        `limit`: refused while the client is over it (a guessing limit)."""
+        return self.writer.submit(*self._job(command, actor, idempotency_key), limit=limit)
+
+    async def execute_async(
+        self, command: Command, actor: Actor, idempotency_key: str | None = None, *, limit: tuple[Limit, str] | None = None,
+    ) -> Outcome:
+        """`execute` for a request on the event loop, whose actor may come from
+        `authenticate_known`: no thread waits for the group, and the writer checks that the
+        actor's credential is still live as it decides."""
+        return await self.writer.submit_async(*self._job(command, actor, idempotency_key),
+                                              admit=_credential_live(actor), limit=limit)
+
+    @staticmethod
+    def _job(command: Command, actor: Actor, idempotency_key: str | None) -> tuple[Decide, IdempotencyKey | None]:
         handler = BUS.handler_for(command)
         key = None if idempotency_key is None else IdempotencyKey(actor.principal_id, idempotency_key,
                                                                    command.fingerprint())
-        return self.writer.submit(lambda uow: handler(command, actor, uow), key)
+        return (lambda uow: handler(command, actor, uow)), key
 
     def preview(self, command: Command, actor: Actor) -> Result:
         """What `execute` would answer now, recording nothing."""
@@ -79,13 +97,27 @@ class Jindou(Application[UUID]):
     # --- authentication ---------------------------------------------------------------------
 
     def authenticate(self, token: str) -> Actor | None:
-        self.cache.sync()  # another process may have revoked it: one look at the log's head
-        credential = self.cache.get(Credential.id_for(hash_token(token)))
+        """Who holds `token`, as of the log's head (another process may have revoked it)."""
+        self.cache.sync()
+        return self._actor(token, self.cache.get)
+
+    def authenticate_known(self, token: str) -> Actor | None:
+        """Who holds `token`, from what this process already knows, without reading anything:
+        None unless it knows the credential live. Only for an actor who is about to execute a
+        command: the writer checks the credential again as it decides, after its own look at
+        the log, so a revocation by another process still refuses the command."""
+        return self._actor(token, self.cache.known)
+
+    @staticmethod
+    def _actor(token: str, get: Callable[[UUID], Aggregate | None]) -> Actor | None:
+        credential = get(Credential.id_for(hash_token(token)))
         if not isinstance(credential, Credential) or credential.revoked:
             return None
         if credential.role in {r.value for r in StaffRole}:
-            staff = self.cache.get(credential.principal_id)
-            account_id = staff.account_id if isinstance(staff, Staff) else None
+            staff = get(credential.principal_id)
+            if not isinstance(staff, Staff):
+                return None
+            account_id = staff.account_id
         else:
             account_id = credential.principal_id
         return Actor(credential.role, credential.principal_id, credential.community_id, account_id, credential.id)
@@ -109,3 +141,18 @@ class Jindou(Application[UUID]):
             self.save(staff, credential, keyring)
         except IntegrityError:
             pass  # another process bootstrapped the same token first
+
+
+def _credential_live(actor: Actor) -> Callable[[UnitOfWork], None]:
+    """The writer's check, as it decides, that the actor's credential was not revoked meanwhile
+    (by this process's earlier commands or by another process: the writer has just looked at the
+    log). Actors without a credential (the console, a sign-in) have nothing to revoke."""
+
+    def admit(uow: UnitOfWork) -> None:
+        if actor.credential_id is None:
+            return
+        credential = uow.look(Credential, actor.credential_id)
+        if credential is None or credential.revoked:
+            raise Unauthenticated("this token is not valid")
+
+    return admit

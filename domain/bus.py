@@ -118,6 +118,11 @@ class UnitOfWork:
             self._touched[aggregate_id] = aggregate
         return aggregate if isinstance(aggregate, cls) else None
 
+    def look(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """Read an aggregate without it taking part in the command (nothing of it is saved)."""
+        aggregate = self._touched.get(aggregate_id) or self._load(aggregate_id)
+        return aggregate if isinstance(aggregate, cls) else None
+
     def prefetch(self, aggregate_ids: Sequence[UUID]) -> None:
         """A hint: these are about to be found, read them together (one query, not one each)."""
         if self._prefetch is not None:

@@ -43,6 +43,12 @@ class Unavailable(DomainError):
     code = "unavailable"
 
 
+class Unauthenticated(DomainError):
+    """The credential a request came with is no longer valid (revoked since it was checked)."""
+
+    code = "unauthorized"
+
+
 class NotFound(DomainError):
     code = "not_found"
 

@@ -20,14 +20,15 @@ the group alone, with the bounded retries below, exactly as a lone command runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from copy import deepcopy
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from copy import copy, deepcopy
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -123,6 +124,14 @@ class Outcome:
 
 
 Decide = Callable[[UnitOfWork], Result]
+Admit = Callable[[UnitOfWork], None]  # refuses (raises a DomainError) who may no longer submit
+
+
+class Limit(Protocol):
+    """A limit on how often a client may try something (infra/ratelimit.py): asked once per group
+    for every client of the group it limits."""
+
+    def refusals(self, clients: Collection[str]) -> Mapping[str, DomainError]: ...
 PROJECT_INSERTED = "project_inserted"  # the save keyword our recorders pass on (infra/in_transaction.py)
 
 
@@ -207,6 +216,12 @@ class AggregateCache:
                 self._keep(aggregate_id, None if aggregate is None else private_copy(aggregate))
         return aggregate
 
+    def known(self, aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate if this process holds it, reading nothing (None: not held, or absent)."""
+        with self._lock:
+            hit = self._entries.get(aggregate_id)
+            return None if hit is None else private_copy(hit)
+
     def prefetch(self, aggregate_ids: Sequence[UUID]) -> None:
         """Read these aggregates' events in one statement (our recorders can) and keep those with a
         short history, so the loads that follow are answered from memory."""
@@ -274,6 +289,9 @@ class AggregateCache:
 class _Job:
     decide: Decide
     key: IdempotencyKey | None
+    admit: Admit | None = None
+    limit: tuple[Limit, str] | None = None  # the limit this command counts against, and its client
+    on_done: Callable[[], None] | None = None  # an awaiting request's wake-up (`submit_async`)
     done: threading.Event = field(default_factory=threading.Event)
     taken: bool = False
     cancelled: bool = False
@@ -283,6 +301,14 @@ class _Job:
     def finish(self, outcome: Outcome | None = None, error: BaseException | None = None) -> None:
         self.outcome, self.error = outcome, error
         self.done.set()
+        if self.on_done is not None:
+            self.on_done()
+
+    def answer(self) -> Outcome:
+        if self.error is not None:
+            raise self.error
+        assert self.outcome is not None
+        return self.outcome
 
 
 @dataclass
@@ -315,22 +341,60 @@ class Writer:
 
     # --- what request threads call ------------------------------------------------------------
 
-    def submit(self, decide: Decide, key: IdempotencyKey | None = None) -> Outcome:
-        """Decide and record `decide` in the writer's next group; its own outcome or refusal."""
-        job = _Job(decide, key)
+    def submit(
+        self, decide: Decide, key: IdempotencyKey | None = None, *, admit: Admit | None = None,
+        limit: tuple[Limit, str] | None = None,
+    ) -> Outcome:
+        """Decide and record `decide` in the writer's next group; its own outcome or refusal.
+        `admit` runs first, on the group's state (e.g. the credential is still live); `limit`:
+        refused without a decision while its client is over it."""
+        job = _Job(decide, key, admit, limit)
+        self._enqueue(job)
+        if not job.done.wait(WRITE_QUEUE_WAIT_S):
+            self._give_up_unless_taken(job)
+            job.done.wait()  # it is being recorded: its outcome comes within the database's own timeouts
+        return job.answer()
+
+    async def submit_async(
+        self, decide: Decide, key: IdempotencyKey | None = None, *, admit: Admit | None = None,
+        limit: tuple[Limit, str] | None = None,
+    ) -> Outcome:
+        """`submit` for a coroutine: the event loop waits for the group, no thread is held."""
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        def wake_from_writer() -> None:
+            try:
+                loop.call_soon_threadsafe(wake)
+            except RuntimeError:  # the loop has closed (shutdown): nobody is waiting any more
+                pass
+
+        job = _Job(decide, key, admit, limit, on_done=wake_from_writer)
+        self._enqueue(job)
+        timer = loop.call_later(WRITE_QUEUE_WAIT_S, wake)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+        if not job.done.is_set():
+            self._give_up_unless_taken(job)
+            await loop.run_in_executor(None, job.done.wait)  # being recorded: see `submit`
+        return job.answer()
+
+    def _enqueue(self, job: _Job) -> None:
         self._start()
         self._queue.put(job)
-        if not job.done.wait(WRITE_QUEUE_WAIT_S):
-            with self._lock:
-                if not job.taken:
-                    job.cancelled = True
-            if job.cancelled:
-                raise Unavailable("too many changes are waiting for the database; retry shortly")
-            job.done.wait()  # it is being recorded: its outcome comes within the database's own timeouts
-        if job.error is not None:
-            raise job.error
-        assert job.outcome is not None
-        return job.outcome
+
+    def _give_up_unless_taken(self, job: _Job) -> None:
+        with self._lock:
+            if not job.taken:
+                job.cancelled = True
+        if job.cancelled:
+            raise Unavailable("too many changes are waiting for the database; retry shortly")
 
     def preview(self, decide: Decide) -> Result:
         """What `decide` would answer now, recording nothing."""
@@ -389,6 +453,9 @@ class Writer:
             return
         # The log's head, and the group's Idempotency-Keys (mostly absent), in one round trip.
         self.cache.sync(prefetch=[job.key.record_id for job in group if job.key is not None])
+        group = self._within_limits(group)
+        if not group:
+            return
         if len(group) == 1:
             self._record_alone(group[0])
             return
@@ -433,6 +500,26 @@ class Writer:
         for decision in decided:
             self._answer(decision, position)
 
+    @staticmethod
+    def _within_limits(group: list[_Job]) -> list[_Job]:
+        """Answer the commands whose client is over its limit (one question per limit for the
+        whole group); the others go on to be decided."""
+        clients: dict[Limit, set[str]] = {}
+        for job in group:
+            if job.limit is not None:
+                clients.setdefault(job.limit[0], set()).add(job.limit[1])
+        if not clients:
+            return group
+        refusals = {limit: limit.refusals(limited) for limit, limited in clients.items()}
+        admitted = []
+        for job in group:
+            refusal = None if job.limit is None else refusals[job.limit[0]].get(job.limit[1])
+            if refusal is None:
+                admitted.append(job)
+            else:
+                job.finish(error=copy(refusal))  # each request raises its own
+        return admitted
+
     def _record_alone(self, job: _Job) -> None:
         """One command, retried on optimistic-concurrency collisions with other processes."""
         for attempt in range(SAVE_ATTEMPTS_MAX):
@@ -459,6 +546,11 @@ class Writer:
 
     def _decide(self, job: _Job, uow: UnitOfWork) -> _Decided:
         key = job.key
+        if job.admit is not None:
+            try:
+                job.admit(uow)
+            except DomainError as refusal:
+                return _Decided(job, refusal=refusal)
         try:
             if key is not None:
                 record = uow.find(IdempotencyRecord, key.record_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from domain.errors import RateLimited
 from projections.store import ReadStore
@@ -46,17 +46,28 @@ class FailureWindow:
         self.clock = clock
 
     def check(self, client: object) -> None:
+        refusal = self.refusals([_client_key(client)]).get(_client_key(client))
+        if refusal is not None:
+            raise refusal
+
+    def refusals(self, clients: Collection[str]) -> dict[str, RateLimited]:
+        """The refusal of each of these clients that is over the limit, in one query (the
+        writer asks once per group)."""
         now = self.clock()
-        row = self.store.one(
-            "SELECT COUNT(*) AS failures, MIN(failed_at) AS oldest FROM guess_failures"
-            " WHERE scope = ? AND client = ? AND failed_at > ?",
-            (self.scope, _client_key(client), now - self.window_seconds),
+        keys = sorted({_client_key(client) for client in clients})
+        if not keys:
+            return {}
+        rows = self.store.all(
+            "SELECT client, COUNT(*) AS failures, MIN(failed_at) AS oldest FROM guess_failures"
+            f" WHERE scope = ? AND failed_at > ? AND client IN ({', '.join('?' * len(keys))})"
+            " GROUP BY client HAVING COUNT(*) >= ?",
+            (self.scope, now - self.window_seconds, *keys, self.failures_max),
         )
-        assert row is not None
-        if int(row["failures"]) < self.failures_max:
-            return
-        retry_after_seconds = max(1, math.ceil(float(row["oldest"]) + self.window_seconds - now))
-        raise RateLimited(self.message, retry_after_seconds=retry_after_seconds)
+        return {
+            str(row["client"]): RateLimited(self.message, retry_after_seconds=max(
+                1, math.ceil(float(row["oldest"]) + self.window_seconds - now)))
+            for row in rows
+        }
 
     def record_failure(self, client: object) -> None:
         now = self.clock()

@@ -298,17 +298,26 @@ class ReadStore:
         return self.transaction(commit=False)
 
     def one(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        """One row of one statement. On PostgreSQL outside any transaction (its connections
-        autocommit, and one statement sees one snapshot anyway): one round trip where a read
-        transaction takes three (BEGIN, the statement, ROLLBACK)."""
+        """One row of one statement (see `_alone`)."""
+        row: dict[str, Any] | None = self._alone(lambda cursor: cursor.one(statement, params))
+        return row
+
+    def all(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The rows of one statement (see `_alone`)."""
+        rows: list[dict[str, Any]] = self._alone(lambda cursor: cursor.all(statement, params))
+        return rows
+
+    def _alone(self, ask: Callable[[Cursor], Any]) -> Any:
+        """One statement. On PostgreSQL outside any transaction (its connections autocommit, and
+        one statement sees one snapshot anyway): one round trip where a read transaction takes
+        three (BEGIN, the statement, ROLLBACK)."""
         if not self.postgres:
             with self.read() as cursor:
-                row: dict[str, Any] | None = cursor.one(statement, params)
-                return row
+                return ask(cursor)
         datastore = self.tracking.datastore
         assert isinstance(datastore, PostgresDatastore)
         with datastore.get_connection() as connection, connection.cursor() as raw:
-            return Cursor(raw, postgres=True).one(statement, params)
+            return ask(Cursor(raw, postgres=True))
 
     def create_tables(self, statements: Sequence[str]) -> None:
         self.tracking.create_table()
@@ -327,7 +336,7 @@ class ReadStore:
             row = cursor.raw.fetchone()
             return int(row["max"] or 0)
         assert isinstance(tracking, SQLiteTrackingRecorder)
-        return tracking._max_tracking_id(name, cursor.raw) or 0  # noqa: SLF001 (the library's own query, our transaction)
+        return tracking._max_tracking_id(name, cursor.raw) or 0
 
     def record_position(self, cursor: Cursor, name: str, position: int, *, held: bool = False) -> None:
         """Inside the batch's transaction: raises IntegrityError if another process got there first.
@@ -340,7 +349,7 @@ class ReadStore:
             cursor.raw.execute(tracking.insert_tracking_statement,
                                {"application_name": name, "notification_id": position}, prepare=True)
             return
-        tracking._insert_tracking(cursor.raw, Tracking(name, position))  # noqa: SLF001 (the library's documented pattern)
+        tracking._insert_tracking(cursor.raw, Tracking(name, position))
 
     def close(self) -> None:
         self.tracking.datastore.close()

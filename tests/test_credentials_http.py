@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 import re
 from typing import Any
+from uuid import UUID
 
 import pypdf
 import pytest
 
-from domain.credentials import SIGN_IN_CODE_DIGITS
+from domain.community import Credential
+from domain.credentialing import IssueAccountToken
+from domain.credentials import SIGN_IN_CODE_DIGITS, hash_token
 from infra.ratelimit import SIGN_IN_CODE_FAILURES_MAX
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -44,7 +47,7 @@ class Town:
 
 
 @pytest.fixture
-def api(services: Services):  # noqa: ANN201
+def api(services: Services):
     with api_for(services, ADMIN_TOKEN) as client:
         yield client
 
@@ -318,3 +321,46 @@ def test_a_long_card_sheet_takes_several_pages_with_the_communitys_limit(api: Ap
     text = "".join(page.extract_text() for page in reader.pages)
     assert text.count("每日限额 25 元") == 9 and all(f"居民{i}" in text for i in range(9))
     assert [len(found) for found in decode_pdf_pages(response.content)] == [16, 2]
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_a_token_another_process_revoked_writes_nothing_though_this_one_knew_it_live(database_url: str) -> None:
+    """A write route takes a credential this process knows live from memory, reading nothing;
+    the writer checks it again as it decides, after its own look at the log, so a revocation
+    made by another server process still refuses the command (401) and nothing is recorded."""
+    here = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    there = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        with api_for(here, ADMIN_TOKEN) as api:
+            community = api.community()
+            volunteer = api.account(community["id"], "volunteer", "小李")
+            report = {"category": "fire", "description": "楼道有烟"}
+            api.ok("POST", "/v1/reports", volunteer["token"], report, status=201)
+            assert here.app.authenticate_known(volunteer["token"]) is not None  # held live here
+            staff_there = there.app.authenticate(ADMIN_TOKEN)
+            assert staff_there is not None
+            there.app.execute(IssueAccountToken(account_id=UUID(volunteer["id"])), staff_there)  # revokes the old one
+            assert here.app.authenticate_known(volunteer["token"]) is not None  # nothing read here since
+            head = here.projector.head()
+            refused = api.call("POST", "/v1/reports", volunteer["token"], report)
+            assert refused.status_code == 401 and error_code(refused) == "unauthorized", refused.text
+            assert refused.headers["WWW-Authenticate"] == "Bearer"
+            assert here.projector.head() == head
+            again = api.call("POST", "/v1/reports", volunteer["token"], report)  # now known revoked here too
+            assert again.status_code == 401 and here.app.authenticate_known(volunteer["token"]) is None
+    finally:
+        here.close()
+        there.close()
+
+
+def test_a_write_with_a_token_this_process_has_not_seen_yet_is_looked_up(api: Api) -> None:
+    """A credential that is not in memory (made by another process, or evicted) is read from the
+    database, as for a read, before the command is accepted."""
+    community = api.community()
+    volunteer = api.account(community["id"], "volunteer", "小李")
+    services: Services = api.client.app.state.services  # type: ignore[attr-defined]
+    services.app.cache.evict([Credential.id_for(hash_token(volunteer["token"]))])
+    assert services.app.authenticate_known(volunteer["token"]) is None
+    api.ok("POST", "/v1/reports", volunteer["token"], {"category": "fire", "description": "楼道有烟"}, status=201)
+    assert services.app.authenticate_known(volunteer["token"]) is not None
+    assert api.call("POST", "/v1/reports", "jd_" + "x" * 43, {"category": "fire", "description": "x"}).status_code == 401

@@ -3,6 +3,7 @@ shapes, status codes, roles, idempotency headers, QR codes, paging and the guess
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -294,6 +295,43 @@ def test_the_failure_window_slides() -> None:
     window.record_failure("shop")
     with pytest.raises(RateLimited):
         window.check("shop")
+
+
+def test_the_failure_window_answers_for_a_whole_group_of_clients_at_once() -> None:
+    """The writer asks once per group: every client over the limit, each with its own wait."""
+    now = [1000.0]
+    store = memory_read_store()
+    store.create_tables(TABLES)
+    window = FailureWindow(store, "payment_code", failures_max=2, window_seconds=100, clock=lambda: now[0])
+    for client, failures in (("shop", 2), ("stall", 1), ("canteen", 3)):
+        for _ in range(failures):
+            window.record_failure(client)
+            now[0] += 10
+    refusals = window.refusals(["shop", "stall", "canteen", "barber", "shop"])
+    assert sorted(refusals) == ["canteen", "shop"]
+    assert now[0] == 1060 and refusals["shop"].details["retry_after_seconds"] == 1000 + 100 - 1060
+    assert refusals["canteen"].details["retry_after_seconds"] == 1030 + 100 - 1060
+    assert window.refusals([]) == {}
+    other_scope = FailureWindow(store, "sign_in_code", failures_max=1, window_seconds=60, clock=lambda: now[0])
+    assert other_scope.refusals(["shop", "canteen"]) == {}
+
+
+def test_merchants_guessing_at_once_are_each_refused_once_over_the_limit(town: Town) -> None:
+    """Concurrent redemptions are decided in groups, where the limit is asked once for the group:
+    a merchant over it gets 429 on every request, another merchant in the same groups does not."""
+    api = town.api
+    api.earn(town.volunteer, town.staff["token"], "fire")
+    for guess in range(CODE_FAILURES_PER_WINDOW_MAX):
+        assert redeem(api, town.barber, str(guess).zfill(20), 1).status_code == 409
+    codes = [code_for(api, town.volunteer) for _ in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        guessing = [pool.submit(redeem, api, town.barber, str(99 + i).zfill(20), 1) for i in range(8)]
+        paying = [pool.submit(redeem, api, town.canteen, code, 1) for code in codes]
+        refused = [future.result() for future in guessing]
+        paid = [future.result() for future in paying]
+    assert {(r.status_code, error_code(r)) for r in refused} == {(429, "rate_limited")}
+    assert len({r.json()["error"]["message"] for r in refused}) == 1
+    assert [r.status_code for r in paid] == [201] * 4
 
 
 def test_malformed_input_never_gets_a_5xx(town: Town) -> None:

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, StrictInt
 
-from api.commands import Key, command_route, guesses
+from api.commands import Guesses, Key, command_route
 from api.deps import (
     ADMIN,
     BENEFICIARY,
@@ -60,7 +60,7 @@ command_route(router, "POST", "/accounts/{account_id}/payment-codes", command=Is
               roles=(VOLUNTEER, BENEFICIARY), key=Key.NONE, name="issue_payment_code")
 command_route(router, "POST", "/accounts/{account_id}/cards", body=CardIn, roles=(ADMIN, STAFF), name="issue_card")
 command_route(router, "POST", "/redemptions", body=RedemptionIn, roles=(MERCHANT,), key=Key.REQUIRED,
-              guard=guesses(lambda services: services.payment_code_guesses, UnknownPaymentCode), name="redeem")
+              guesses=Guesses(lambda services: services.payment_code_guesses, UnknownPaymentCode), name="redeem")
 command_route(router, "POST", "/redemptions/{redemption_id}/reverse", command=ReverseRedemption, roles=(MERCHANT,),
               status=200, name="reverse")
 
