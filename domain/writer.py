@@ -216,6 +216,11 @@ class AggregateCache:
                 self._keep(aggregate_id, None if aggregate is None else private_copy(aggregate))
         return aggregate
 
+    @property
+    def position(self) -> int | None:
+        """The log position the cache is coherent with (None before the first sync); never goes back."""
+        return self._position
+
     def known(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate if this process holds it, reading nothing (None: not held, or absent)."""
         with self._lock:

@@ -14,6 +14,7 @@ import pytest
 from domain.community import Credential
 from domain.credentialing import IssueAccountToken
 from domain.credentials import SIGN_IN_CODE_DIGITS, hash_token
+from domain.earning import VerifyReport
 from infra.ratelimit import SIGN_IN_CODE_FAILURES_MAX
 from infra.settings import Settings
 from infra.wiring import Services, build_services
@@ -364,3 +365,32 @@ def test_a_write_with_a_token_this_process_has_not_seen_yet_is_looked_up(api: Ap
     api.ok("POST", "/v1/reports", volunteer["token"], {"category": "fire", "description": "楼道有烟"}, status=201)
     assert services.app.authenticate_known(volunteer["token"]) is not None
     assert api.call("POST", "/v1/reports", "jd_" + "x" * 43, {"category": "fire", "description": "x"}).status_code == 401
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_an_authenticated_read_sees_another_process_write_and_asks_for_the_head_once(database_url: str) -> None:
+    """A read's authentication looks at the log's head; the read model is brought up to that
+    same head (one look, not two) and so holds what another process acknowledged before."""
+    here = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    there = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        with api_for(here, ADMIN_TOKEN) as api:
+            community = api.community()
+            volunteer = api.account(community["id"], "volunteer", "小李")
+            staff = api.staff(community["id"])
+            report = api.ok("POST", "/v1/reports", volunteer["token"], {"category": "fire", "description": "楼道有烟"})
+            admin_there = there.app.authenticate(staff["token"])
+            assert admin_there is not None
+            there.app.execute(VerifyReport(report_id=UUID(report["id"]), award=7), admin_there)  # acknowledged there
+            looks = []
+            recorder = here.app.recorder
+            original = recorder.max_notification_id
+            recorder.max_notification_id = lambda: looks.append(1) or original()  # type: ignore[method-assign]
+            try:
+                assert api.balances(volunteer["id"], volunteer["token"])["bean"] == 7
+            finally:
+                recorder.max_notification_id = original  # type: ignore[method-assign]
+            assert len(looks) == 1
+    finally:
+        here.close()
+        there.close()

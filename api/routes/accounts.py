@@ -17,6 +17,7 @@ from api.deps import (
     STAFF,
     ServicesDep,
     body_id,
+    caught_up,
     check_may_read_account,
     decode_cursor,
     encode_cursor,
@@ -66,7 +67,7 @@ def get_account(
     account = reader.get(Account, path_id(account_id, "account"), "account")
     check_may_read_account(actor, account.id, account.community_id)
     moment = None if as_of is None else as_of_moment(as_of)
-    services.projector.catch_up()
+    caught_up(services)
     with services.store.read() as cursor:
         if moment is None:
             return account_view(account) | {"balances": ledger.balances(cursor, str(account.id))}
@@ -85,7 +86,7 @@ def get_entries(
     check_may_read_account(actor, account.id, account.community_id)
     timezone = reader.get(Community, account.community_id, "community").timezone
     before = tuple(decode_cursor(cursor, 2)) if cursor else None
-    services.projector.catch_up()
+    caught_up(services)
     with services.store.read() as read:
         rows = ledger.entries(read, str(account.id), limit=limit + 1, before=before)  # type: ignore[arg-type]
     more = len(rows) > limit

@@ -12,6 +12,7 @@ from api.deps import (
     PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
     ServicesDep,
+    caught_up,
     require,
 )
 from domain.bus import Actor
@@ -25,7 +26,7 @@ AuditorDep = Annotated[Actor, Depends(require(AUDITOR, ADMIN))]
 
 @router.get("/chain")
 def get_chain(services: ServicesDep, actor: AuditorDep) -> dict[str, Any]:
-    services.projector.catch_up()
+    caught_up(services)
     with services.store.read() as cursor:
         events_count, head = chain_summary(cursor)
     return {"events_count": events_count, "head": head, "canonical_version": CANONICAL_VERSION.decode()}
@@ -38,7 +39,7 @@ def get_events(
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
 ) -> dict[str, Any]:
     """A community-bound auditor or admin sees only its own community's events."""
-    services.projector.catch_up()
+    caught_up(services)
     if actor.community_id is None:
         items, next_position = chained_events(services.app, services.store, after=after, limit=limit)
     else:

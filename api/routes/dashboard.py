@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import PEOPLE_WHO_RUN, ServicesDep, path_id, require
+from api.deps import PEOPLE_WHO_RUN, ServicesDep, caught_up, path_id, require
 from domain.bus import Actor
 from domain.community import community_for
 from domain.periods import check_period, period_of
@@ -26,6 +26,6 @@ def community_dashboard(
     active volunteers and the top merchants of one month (the community's calendar month)."""
     community = community_for(services.app.reader(), actor, path_id(community_id, "community"))
     month = check_period(period) if period is not None else period_of(datetime.now(utc_timezone.utc), community.timezone)
-    services.projector.catch_up()
+    caught_up(services)
     with services.store.read() as cursor:
         return {"community_id": str(community.id)} | dashboard.month(cursor, str(community.id), month)

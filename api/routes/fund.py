@@ -14,6 +14,7 @@ from api.deps import (
     STAFF,
     ServicesDep,
     body_id,
+    caught_up,
     path_id,
     require,
 )
@@ -52,7 +53,7 @@ def fund_balance(
     """Cash, outstanding units and cover as the books stood at `as_of` (default now)."""
     community = community_for(services.app.reader(), actor, path_id(community_id, "community"))
     moment = as_of_moment(as_of)
-    services.projector.catch_up()
+    caught_up(services)
     with services.store.read() as cursor:
         position = fund.fund_position(cursor, str(community.id), moment)
     return position | {"as_of": local_time(moment, community.timezone)}

@@ -23,6 +23,7 @@ from api.deps import (
     PEOPLE_WHO_RUN,
     VOLUNTEER,
     ServicesDep,
+    caught_up,
     check_may_read_account,
     decode_cursor,
     encode_cursor,
@@ -86,7 +87,7 @@ def read_page(
     """One page of rows (after the read model caught up with every acknowledged write) and the
     cursor of the next page, if any."""
     before = decode_cursor(cursor, 1)[0] if cursor else None  # the last position of the previous page
-    services.projector.catch_up()
+    caught_up(services)
     with services.store.read() as read:
         rows = rows_of(read, key, limit=limit + 1, before=before, **options)
     next_cursor = encode_cursor(int(rows[limit - 1]["position"])) if len(rows) > limit else None

@@ -14,6 +14,7 @@ from api.deps import (
     PAGE_LIMIT_MAX,
     PEOPLE_WHO_RUN,
     ServicesDep,
+    caught_up,
     check_may_read_account,
     decode_cursor,
     encode_cursor,
@@ -56,7 +57,7 @@ def merchant_redemptions(
     timezone = services.app.reader().get(Community, merchant.community_id, "community").timezone
     month = check_period(period) if period is not None else period_of(datetime.now(utc_timezone.utc), timezone)
     after_position = decode_cursor(cursor, 1)[0] if cursor else None
-    services.projector.catch_up()
+    caught_up(services)
     with services.store.read() as read:
         rows = redemptions.for_merchant(read, str(merchant.id), month, limit=limit + 1, after_position=after_position)
     more = len(rows) > limit
@@ -84,7 +85,7 @@ def merchant_month(merchant_id: str, period: str, services: ServicesDep, actor: 
     merchant = _readable_merchant(services, actor, merchant_id)
     month = check_period(period)
     community = services.app.reader().get(Community, merchant.community_id, "community")
-    services.projector.catch_up()
+    caught_up(services)
     with services.store.read() as read:
         totals = redemptions.month_totals(read, str(merchant.id), month)
     redeemed = totals["welfare"] + totals["bean"]

@@ -18,6 +18,7 @@ from api.deps import (
     IdempotencyKeyHeader,
     ServicesDep,
     body_id,
+    caught_up,
     check_idempotency_key,
     path_id,
     require,
@@ -67,7 +68,7 @@ def propose(
         check_idempotency_key(key)
     community_id = body_id(body.community_id)
     check_period(body.period)  # before the read model is queried with it (a NUL fails in PostgreSQL)
-    services.projector.catch_up()  # the candidates: the period's unsettled completed sales as read
+    caught_up(services)  # the candidates: the period's unsettled completed sales as read
     with services.store.read() as cursor:
         waiting = redemptions.unsettled_completed(cursor, str(community_id), body.period)
     command = ProposeSettlement(
