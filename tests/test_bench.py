@@ -57,3 +57,47 @@ def test_the_bench_runs_on_sqlite(tmp_path: Path) -> None:
 def test_the_bench_runs_on_postgres(tmp_path: Path) -> None:
     require_postgres()
     check_figures(run_small_bench(POSTGRES_ADMIN_URL, tmp_path / "bench.json"), "postgres", COMMON | {"insert"})
+
+
+def test_the_load_generator_counts_every_request_and_every_answer_that_is_not_a_success() -> None:
+    """The bench's own HTTP/1.1 client against a server that answers 201, then 409, then 201 and
+    closes the connection, in turn: every request timed, the 409s counted as errors, and a closed
+    connection opened again for the next request."""
+    import asyncio
+
+    from infra.bench_load import drive
+
+    answered: list[tuple[bytes, bytes]] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while request_line := await reader.readline():
+            headers = {}
+            while (line := await reader.readline()) != b"\r\n":
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers[b"content-length"]))
+            answered.append((request_line, headers.get(b"idempotency-key", b"") + b" " + body))
+            turn = len(answered) % 3
+            status, close = ((b"201 Created", True), (b"201 Created", False), (b"409 Conflict", False))[turn]
+            payload = b'{"ok": true}'
+            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n"
+                         + (b"Connection: close\r\n" if close else b"") + b"\r\n" + payload)
+            await writer.drain()
+            if close:
+                break
+        writer.close()
+
+    async def run() -> dict[str, object]:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await drive({"base_url": f"http://127.0.0.1:{port}", "path": "/sale", "clients": 2,
+                                "requests_per_client": 6, "headers": {"Authorization": "Bearer t"},
+                                "key_prefix": "k", "bodies": [{"amount": 1}, {"amount": 2}]})
+
+    figures = asyncio.run(run())
+    assert len(figures["latencies_ms"]) == 12 and len(answered) == 12  # type: ignore[arg-type]
+    assert figures["errors"] == 4  # every third answer was a 409
+    assert all(line == b"POST /sale HTTP/1.1\r\n" for line, _ in answered)
+    assert {sent for _, sent in answered} == {f"k-{c}-{n} {{\"amount\": {c + 1}}}".encode()
+                                             for c in range(2) for n in range(6)}
