@@ -80,7 +80,7 @@ async def _client(spec: dict[str, Any], index: int, latencies: list[float], erro
             started = time.perf_counter()
             try:
                 ok = await asyncio.wait_for(connection.post(path, body, headers), CLIENT_TIMEOUT_S) in OK_STATUSES
-            except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, TimeoutError):
                 connection.close()  # a fresh connection for the next request
                 ok = False
             latencies.append((time.perf_counter() - started) * 1000)
