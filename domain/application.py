@@ -60,20 +60,18 @@ class Jindou(Application[UUID]):
         self.writer.close()
         super().close()
 
-    def execute(
-        self, command: Command, actor: Actor, idempotency_key: str | None = None, *, limit: tuple[Limit, str] | None = None,
-    ) -> Outcome:
+    def execute(self, command: Command, actor: Actor, idempotency_key: str | None = None) -> Outcome:
         """Decide and record `command` for `actor`: exactly once per Idempotency-Key, whose
-        earlier outcome is replayed (a different command under the same key is a conflict).
-        `limit`: refused while the client is over it (a guessing limit)."""
-        return self.writer.submit(*self._job(command, actor, idempotency_key), limit=limit)
+        earlier outcome is replayed (a different command under the same key is a conflict)."""
+        return self.writer.submit(*self._job(command, actor, idempotency_key))
 
     async def execute_async(
         self, command: Command, actor: Actor, idempotency_key: str | None = None, *, limit: tuple[Limit, str] | None = None,
     ) -> Outcome:
         """`execute` for a request on the event loop, whose actor may come from
         `authenticate_known`: no thread waits for the group, and the writer checks that the
-        actor's credential is still live as it decides."""
+        actor's credential is still live as it decides. `limit`: refused while the client is
+        over it (a guessing limit)."""
         return await self.writer.submit_async(*self._job(command, actor, idempotency_key),
                                               admit=_credential_live(actor), limit=limit)
 

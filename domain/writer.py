@@ -346,14 +346,9 @@ class Writer:
 
     # --- what request threads call ------------------------------------------------------------
 
-    def submit(
-        self, decide: Decide, key: IdempotencyKey | None = None, *, admit: Admit | None = None,
-        limit: tuple[Limit, str] | None = None,
-    ) -> Outcome:
-        """Decide and record `decide` in the writer's next group; its own outcome or refusal.
-        `admit` runs first, on the group's state (e.g. the credential is still live); `limit`:
-        refused without a decision while its client is over it."""
-        job = _Job(decide, key, admit, limit)
+    def submit(self, decide: Decide, key: IdempotencyKey | None = None) -> Outcome:
+        """Decide and record `decide` in the writer's next group; its own outcome or refusal."""
+        job = _Job(decide, key)
         self._enqueue(job)
         if not job.done.wait(WRITE_QUEUE_WAIT_S):
             self._give_up_unless_taken(job)
@@ -364,7 +359,9 @@ class Writer:
         self, decide: Decide, key: IdempotencyKey | None = None, *, admit: Admit | None = None,
         limit: tuple[Limit, str] | None = None,
     ) -> Outcome:
-        """`submit` for a coroutine: the event loop waits for the group, no thread is held."""
+        """`submit` for a coroutine: the event loop waits for the group, no thread is held.
+        `admit` runs first in the decision, on the group's state (e.g. the credential is still
+        live); `limit`: refused without a decision while its client is over it."""
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
 
