@@ -46,7 +46,8 @@ class FailureWindow:
         self.clock = clock
 
     def check(self, client: object) -> None:
-        refusal = self.refusals([_client_key(client)]).get(_client_key(client))
+        key = _client_key(client)
+        refusal = self.refusals([key]).get(key)
         if refusal is not None:
             raise refusal
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -324,34 +326,42 @@ def test_a_long_card_sheet_takes_several_pages_with_the_communitys_limit(api: Ap
     assert [len(found) for found in decode_pdf_pages(response.content)] == [16, 2]
 
 
+@contextmanager
+def served_beside_another_process(database_url: str) -> Iterator[tuple[Api, Services, Services]]:
+    """This process's API over `database_url`, and another server process's services on the
+    same database (what it does is seen here only through the database)."""
+    here = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    there = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        with api_for(here, ADMIN_TOKEN) as api:
+            yield api, here, there
+    finally:
+        here.close()
+        there.close()
+
+
 @pytest.mark.backends("sqlite", "postgres")
 def test_a_token_another_process_revoked_writes_nothing_though_this_one_knew_it_live(database_url: str) -> None:
     """A write route takes a credential this process knows live from memory, reading nothing;
     the writer checks it again as it decides, after its own look at the log, so a revocation
     made by another server process still refuses the command (401) and nothing is recorded."""
-    here = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    there = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    try:
-        with api_for(here, ADMIN_TOKEN) as api:
-            community = api.community()
-            volunteer = api.account(community["id"], "volunteer", "小李")
-            report = {"category": "fire", "description": "楼道有烟"}
-            api.ok("POST", "/v1/reports", volunteer["token"], report, status=201)
-            assert here.app.authenticate_known(volunteer["token"]) is not None  # held live here
-            staff_there = there.app.authenticate(ADMIN_TOKEN)
-            assert staff_there is not None
-            there.app.execute(IssueAccountToken(account_id=UUID(volunteer["id"])), staff_there)  # revokes the old one
-            assert here.app.authenticate_known(volunteer["token"]) is not None  # nothing read here since
-            head = here.projector.head()
-            refused = api.call("POST", "/v1/reports", volunteer["token"], report)
-            assert refused.status_code == 401 and error_code(refused) == "unauthorized", refused.text
-            assert refused.headers["WWW-Authenticate"] == "Bearer"
-            assert here.projector.head() == head
-            again = api.call("POST", "/v1/reports", volunteer["token"], report)  # now known revoked here too
-            assert again.status_code == 401 and here.app.authenticate_known(volunteer["token"]) is None
-    finally:
-        here.close()
-        there.close()
+    with served_beside_another_process(database_url) as (api, here, there):
+        community = api.community()
+        volunteer = api.account(community["id"], "volunteer", "小李")
+        report = {"category": "fire", "description": "楼道有烟"}
+        api.ok("POST", "/v1/reports", volunteer["token"], report, status=201)
+        assert here.app.authenticate_known(volunteer["token"]) is not None  # held live here
+        staff_there = there.app.authenticate(ADMIN_TOKEN)
+        assert staff_there is not None
+        there.app.execute(IssueAccountToken(account_id=UUID(volunteer["id"])), staff_there)  # revokes the old one
+        assert here.app.authenticate_known(volunteer["token"]) is not None  # nothing read here since
+        head = here.projector.head()
+        refused = api.call("POST", "/v1/reports", volunteer["token"], report)
+        assert refused.status_code == 401 and error_code(refused) == "unauthorized", refused.text
+        assert refused.headers["WWW-Authenticate"] == "Bearer"
+        assert here.projector.head() == head
+        again = api.call("POST", "/v1/reports", volunteer["token"], report)  # now known revoked here too
+        assert again.status_code == 401 and here.app.authenticate_known(volunteer["token"]) is None
 
 
 def test_a_write_with_a_token_this_process_has_not_seen_yet_is_looked_up(api: Api) -> None:
@@ -371,26 +381,20 @@ def test_a_write_with_a_token_this_process_has_not_seen_yet_is_looked_up(api: Ap
 def test_an_authenticated_read_sees_another_process_write_and_asks_for_the_head_once(database_url: str) -> None:
     """A read's authentication looks at the log's head; the read model is brought up to that
     same head (one look, not two) and so holds what another process acknowledged before."""
-    here = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    there = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    try:
-        with api_for(here, ADMIN_TOKEN) as api:
-            community = api.community()
-            volunteer = api.account(community["id"], "volunteer", "小李")
-            staff = api.staff(community["id"])
-            report = api.ok("POST", "/v1/reports", volunteer["token"], {"category": "fire", "description": "楼道有烟"})
-            admin_there = there.app.authenticate(staff["token"])
-            assert admin_there is not None
-            there.app.execute(VerifyReport(report_id=UUID(report["id"]), award=7), admin_there)  # acknowledged there
-            looks = []
-            recorder = here.app.recorder
-            original = recorder.max_notification_id
-            recorder.max_notification_id = lambda: looks.append(1) or original()  # type: ignore[method-assign]
-            try:
-                assert api.balances(volunteer["id"], volunteer["token"])["bean"] == 7
-            finally:
-                recorder.max_notification_id = original  # type: ignore[method-assign]
-            assert len(looks) == 1
-    finally:
-        here.close()
-        there.close()
+    with served_beside_another_process(database_url) as (api, here, there):
+        community = api.community()
+        volunteer = api.account(community["id"], "volunteer", "小李")
+        staff = api.staff(community["id"])
+        report = api.ok("POST", "/v1/reports", volunteer["token"], {"category": "fire", "description": "楼道有烟"})
+        admin_there = there.app.authenticate(staff["token"])
+        assert admin_there is not None
+        there.app.execute(VerifyReport(report_id=UUID(report["id"]), award=7), admin_there)  # acknowledged there
+        looks = []
+        recorder = here.app.recorder
+        original = recorder.max_notification_id
+        recorder.max_notification_id = lambda: looks.append(1) or original()  # type: ignore[method-assign]
+        try:
+            assert api.balances(volunteer["id"], volunteer["token"])["bean"] == 7
+        finally:
+            recorder.max_notification_id = original  # type: ignore[method-assign]
+        assert len(looks) == 1
