@@ -14,18 +14,28 @@ without a body name the command type instead (`command=RotateToken`).
 from __future__ import annotations
 
 import inspect
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
-from api.deps import ServicesDep, check_idempotency_key, path_id, require
+from api.deps import (
+    ServicesDep,
+    authenticate_for_command,
+    check_idempotency_key,
+    check_role,
+    path_id,
+    require,
+)
 from api.errors import ApiError
 from api.responses import written, written_async
 from domain.bus import Actor, Command
@@ -113,7 +123,52 @@ def command_route(
     async def route(**arguments: Any) -> JSONResponse:
         return await endpoint(arguments.pop("request"), arguments.pop("services"), arguments.pop("actor"), **arguments)
 
+    async def direct(request: Request) -> JSONResponse | None:
+        """The usual request, taken as FastAPI would take it from the signature above, without its
+        dependency machinery; None for anything else (FastAPI then answers, with its own errors)."""
+        arguments: dict[str, Any] = {id_: request.path_params[id_] for id_ in ids}
+        if body is not None:
+            arguments["body"] = usual_body(request.headers.get("content-type"), await request.body(), body)
+            if arguments["body"] is None:
+                return None
+        services: Services = request.app.state.services
+        authenticated = await authenticate_for_command(request, services.app, request.headers.get("authorization"))
+        if key is not Key.NONE:
+            arguments["idempotency_key"] = request.headers.get("idempotency-key")
+        return await endpoint(request, services, check_role(authenticated, roles), **arguments)
+
     route.__signature__ = inspect.Signature(parameters, return_annotation=JSONResponse)  # type: ignore[attr-defined]
     route.__name__ = route.__qualname__ = name
     route.__doc__ = summary
-    router.add_api_route(path, route, methods=[method], status_code=status, name=name)
+    route.direct = direct  # type: ignore[attr-defined]
+    router.add_api_route(path, route, methods=[method], status_code=status, name=name, route_class_override=CommandRoute)
+
+
+class CommandRoute(APIRoute):
+    """A write route that answers the usual request itself (`direct` in `command_route`): a JSON
+    body its model accepts, or no body. FastAPI's handler, built from the same declaration,
+    answers everything else, so every error and the order they are found in stay FastAPI's.
+    Measured: FastAPI's dependency solving and body handling took a fifth of the event loop's
+    time per sale (decision 0023)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        declared = super().get_route_handler()
+        direct: Callable[[Request], Awaitable[Response | None]] = self.endpoint.direct  # type: ignore[attr-defined]
+
+        async def handler(request: Request) -> Response:
+            response = await direct(request)
+            return response if response is not None else await declared(request)
+
+        return handler
+
+
+def usual_body(content_type: str | None, sent: bytes, model: type[BaseModel]) -> BaseModel | None:
+    """The body as FastAPI reads it for `model` (`json.loads`, then the model's validation of
+    the result), when it is sent as JSON and valid; None otherwise, whatever the reason (the
+    model's own validators included), so that FastAPI finds and words the problem."""
+    if content_type != "application/json":
+        return None
+    try:
+        return model.model_validate(json.loads(sent), from_attributes=True)
+    except Exception:  # noqa: BLE001 — any doubt goes to FastAPI, which answers as it always did
+        return None

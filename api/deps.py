@@ -94,15 +94,19 @@ def require(*roles: str, command: bool = False) -> Callable[..., Actor]:
     `command`: the actor is about to execute a command (see `authenticate_for_command`)."""
 
     async def dependency(actor: Actor) -> Actor:
-        if actor.role not in roles:
-            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", role=actor.role)
-        return actor
+        return check_role(actor, roles)
 
     authenticated = authenticate_for_command if command else authenticate
     dependency.__signature__ = inspect.Signature([inspect.Parameter(  # type: ignore[attr-defined]
         "actor", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Actor, Depends(authenticated)],
     )], return_annotation=Actor)
     return dependency
+
+
+def check_role(actor: Actor, roles: tuple[str, ...]) -> Actor:
+    if actor.role not in roles:
+        raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", role=actor.role)
+    return actor
 
 
 def path_id(value: str, what: str) -> UUID:
