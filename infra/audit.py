@@ -33,9 +33,10 @@ from typing import Any, NamedTuple, TextIO
 from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import InterfaceError, InternalError, Notification, OperationalError
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore, SQLiteTrackingRecorder
+import psycopg
 from psycopg.rows import dict_row, tuple_row
 from rich.console import Console
 from rich.progress import (
@@ -969,6 +970,10 @@ def _snapshot(store: ReadStore) -> Iterator[Cursor]:
     with store.read() as cursor:
         if store.postgres:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            # Idle while the whole history replays (minutes for a million events): exempt, for
+            # this transaction only, from the limit the service sets on its sessions
+            # (infra/settings.py), which would otherwise end it before the comparison.
+            cursor.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
         yield cursor
 
 
@@ -1226,6 +1231,10 @@ def run_replay(settings: Settings, out: TextIO, err: TextIO) -> int:
     bar = ProgressBar(err, "replay")
     try:
         report = replay_and_compare(services.app, services.store, bar)
+    except (InterfaceError, InternalError, OperationalError, psycopg.InterfaceError, psycopg.OperationalError) as exc:
+        bar.finish()
+        out.write(f"FAILED: the database ended the replay ({exc!r}); nothing was compared, run it again\n")
+        return 1
     except Exception as exc:  # noqa: BLE001 — an event that cannot be applied any more is the finding
         bar.finish()
         out.write(f"FAILED: replay stopped on an event it could not apply ({exc!r}); run `jindou audit verify`\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,29 @@ def test_replay_checks_guarded_accounts_own_balances_against_an_edited_transacti
 def test_replay_of_an_honest_history_finds_every_guarded_account_in_agreement(history: Services) -> None:
     report = replay_and_compare(history.app, history.store)
     assert report.ok, [t.shown for t in report.tables if t.count]
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_a_replay_longer_than_the_services_idle_limit_still_compares(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live side's snapshot is idle while the history replays; a service's sessions are ended
+    after a while idle in a transaction (30 s; 1 s here), which once ended every replay of more
+    than about 400k events on PostgreSQL before it could compare."""
+    env = Settings.application_env
+    monkeypatch.setattr(Settings, "application_env", lambda self: env(self) | {
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "1"})
+    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    try:
+        make_history(services, seed=11, steps=6)
+        waited: list[int] = []
+
+        def slow_progress(done: int, total: int) -> None:  # as a long history keeps the snapshot idle
+            if not waited:
+                waited.append(done)
+                time.sleep(2.5)
+
+        report = replay_and_compare(services.app, services.store, slow_progress)
+        assert waited and report.ok, [table.shown for table in report.tables if table.count]
+    finally:
+        services.close()
