@@ -7,9 +7,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from uuid import UUID
 
-from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from typing import Any
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.persistence import IntegrityError, Recording
 
 from domain import (
     card_sheets,
@@ -59,6 +61,18 @@ class Jindou(Application[UUID]):
     def close(self) -> None:
         self.writer.close()
         super().close()
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's `save`. What the writer passes, its group's events (it takes the
+        snapshots itself, and nothing here listens to `notify`), is recorded without the runtime
+        `Protocol` check the library makes of each object it is given: about a twentieth of the
+        writer's time in a busy group."""
+        if not objs or not all(isinstance(obj, DomainEvent) for obj in objs):
+            return super().save(*objs, **kwargs)
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.events.extend(objs)
+        processing.saved_kwargs.update(kwargs)
+        return self._record(processing)
 
     def execute(self, command: Command, actor: Actor, idempotency_key: str | None = None) -> Outcome:
         """Decide and record `command` for `actor`: exactly once per Idempotency-Key, whose

@@ -611,14 +611,23 @@ class Writer:
         return recordings, all(projected) and bool(projected)
 
     def _take_snapshots(self, aggregates: list[Aggregate], events: list[Any]) -> None:
-        """As the library's own save would: every `snapshotting_intervals` events of a kind."""
+        """As the library's own save would: every `snapshotting_intervals` events of a kind. An
+        aggregate the group left at that very version is snapshotted from memory; the library's
+        `take_snapshot` would first read and replay its events since the last snapshot (up to an
+        interval's worth: a busy merchant's every 500th sale stalled its group for them)."""
         intervals = self._app.snapshotting_intervals or {}
         if not self._app.snapshots or not intervals:
             return
-        kinds = {aggregate.id: type(aggregate) for aggregate in aggregates}
+        saved = {aggregate.id: aggregate for aggregate in aggregates}
         for event in events:
-            interval = intervals.get(kinds[event.originator_id])
-            if interval and event.originator_version % interval == 0:
+            aggregate = saved[event.originator_id]
+            interval = intervals.get(type(aggregate))
+            if not interval or event.originator_version % interval:
+                continue
+            snapshot_class = getattr(type(aggregate), "Snapshot", self._app.snapshot_class)
+            if aggregate.version == event.originator_version and snapshot_class is not None:
+                self._app.snapshots.put([snapshot_class.take(aggregate)])
+            else:
                 self._app.take_snapshot(event.originator_id, version=event.originator_version)
 
     def _recorded(self, recordings: list[Recording[UUID]], projected: bool) -> int | None:
