@@ -91,8 +91,10 @@ def _copied(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN or isinstance(value, Enum):
         return value
-    if kind is dict:
-        return {key: _copied(item) for key, item in value.items()}  # keys are hashable, hence plain
+    if kind is dict:  # keys are hashable, hence plain
+        if all(map(_PLAIN.__contains__, map(type, value.values()))):  # e.g. a card's sales of the day
+            return dict(value)
+        return {key: _copied(item) for key, item in value.items()}
     if kind is list:
         return [_copied(item) for item in value]
     if kind is set or kind is frozenset:
