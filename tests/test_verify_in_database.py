@@ -5,6 +5,7 @@ vouches for an honest log (no walk), and vouches for none of the altered ones.""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -78,6 +79,19 @@ def _chain_from_a_false_start(raw: RawDatabase) -> None:
         raw.execute("UPDATE audit_chain SET hash = ? WHERE position = ?", (prev.hex(), event.id))
 
 
+def _unpaired_node_replaced_below_index_zero(raw: RawDatabase) -> None:
+    """The last node of a level with an odd number of nodes has no parent to vouch for it: gone,
+    and a made-up node of level 1 made of its two children in its place, at an index no tree has
+    (below 0; the leaves' level is checked only where the tree's leaves are)."""
+    size = raw.execute("SELECT COUNT(*) AS n FROM transparency_leaves")[0]["n"]
+    level = next(level for level in range(1, size.bit_length()) if (size >> level) % 2)
+    raw.execute("DELETE FROM transparency_nodes WHERE level = ? AND node_index = ?", (level, (size >> level) - 1))
+    left, right = hashlib.sha256(b"left").digest(), hashlib.sha256(b"right").digest()
+    for index, child in ((-2, left), (-1, right)):
+        raw.execute("INSERT INTO transparency_nodes VALUES (0, ?, ?)", (index, child.hex()))
+    raw.execute("INSERT INTO transparency_nodes VALUES (1, -1, ?)", (hashlib.sha256(b"\x01" + left + right).hexdigest(),))
+
+
 TAMPERS: dict[str, Callable[[RawDatabase], object]] = {
     "the chain from a false start": _chain_from_a_false_start,
     "an event's state": _edit_state,
@@ -97,6 +111,7 @@ TAMPERS: dict[str, Callable[[RawDatabase], object]] = {
         "ALTER TABLE transparency_nodes DROP CONSTRAINT transparency_nodes_pkey;"
         " INSERT INTO transparency_nodes SELECT * FROM transparency_nodes WHERE level = 2 AND node_index = 4;"
         " DELETE FROM transparency_nodes WHERE level = 2 AND node_index = 1"),
+    "a node without a parent replaced by one below index 0": _unpaired_node_replaced_below_index_zero,
     "a chain row twice in place of another": lambda raw: raw.execute(
         "ALTER TABLE audit_chain DROP CONSTRAINT audit_chain_pkey;"
         " INSERT INTO audit_chain SELECT * FROM audit_chain WHERE position = 30;"
