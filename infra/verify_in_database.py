@@ -94,17 +94,19 @@ def _range_statement(events_table: str) -> str:
         """  # table names from the recorders, values as parameters
 
 
-# The nodes a tree of n leaves has above them are (level, index) for 1 <= level, 0 <= index < n >> level:
-# as many distinct ones of those as it should have means every one is there. (level, index) is
-# counted as one bigint, index * 64 + level (level < 64, index < 2^57 for any log under 2^58 events):
-# distinct records sorted ten times slower (3.3 s against 0.4 s for a million nodes).
+# The nodes a tree of n leaves has above them are (level, index) for 1 <= level < 64 and
+# 0 <= index < n >> level: as many distinct ones of those as it should have means every one is
+# there. Both bounds on each side matter: PostgreSQL shifts a bigint by its count modulo 64 (so a
+# row at level 64 + k would pass for one of level k), and an index below 0 passes any upper bound.
+# (level, index) is counted as one bigint, index * 64 + level (index < 2^57 for any log under 2^58
+# events): distinct records sorted ten times slower (3.3 s against 0.4 s for a million nodes).
 NODES_STATEMENT = """
     SELECT (SELECT COUNT(DISTINCT (node_index << 6) | level) FROM transparency_nodes
-             WHERE level >= 1 AND node_index >= 0 AND node_index < (?::bigint >> level)) AS nodes,
+             WHERE level BETWEEN 1 AND 63 AND node_index >= 0 AND node_index < (?::bigint >> level)) AS nodes,
            (SELECT COUNT(*) FROM transparency_nodes p
               JOIN transparency_nodes l ON l.level = p.level - 1 AND l.node_index = 2 * p.node_index
               JOIN transparency_nodes r ON r.level = p.level - 1 AND r.node_index = 2 * p.node_index + 1
-             WHERE p.level >= 1 AND p.node_index >= 0 AND p.node_index < (?::bigint >> p.level)
+             WHERE p.level BETWEEN 1 AND 63 AND p.node_index >= 0 AND p.node_index < (?::bigint >> p.level)
                AND p.hash = encode(sha256('\\x01'::bytea || decode(l.hash, 'hex') || decode(r.hash, 'hex')), 'hex')
            ) AS linked
     """

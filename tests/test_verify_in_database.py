@@ -92,6 +92,20 @@ def _unpaired_node_replaced_below_index_zero(raw: RawDatabase) -> None:
     raw.execute("INSERT INTO transparency_nodes VALUES (1, -1, ?)", (hashlib.sha256(b"\x01" + left + right).hexdigest(),))
 
 
+def _unpaired_node_replaced_past_the_last_level(raw: RawDatabase) -> None:
+    """As above, but the made-up node sits 64 levels above the one it replaces: PostgreSQL shifts
+    a bigint by its count modulo 64, so `size >> level` bounds it as if it were that level."""
+    size = raw.execute("SELECT COUNT(*) AS n FROM transparency_leaves")[0]["n"]
+    level = next(level for level in range(2, size.bit_length()) if (size >> level) % 2)
+    last = (size >> level) - 1
+    raw.execute("DELETE FROM transparency_nodes WHERE level = ? AND node_index = ?", (level, last))
+    left, right = hashlib.sha256(b"left").digest(), hashlib.sha256(b"right").digest()
+    for index, child in ((2 * last, left), (2 * last + 1, right)):
+        raw.execute("INSERT INTO transparency_nodes VALUES (?, ?, ?)", (63 + level, index, child.hex()))
+    raw.execute("INSERT INTO transparency_nodes VALUES (?, ?, ?)",
+                (64 + level, last, hashlib.sha256(b"\x01" + left + right).hexdigest()))
+
+
 TAMPERS: dict[str, Callable[[RawDatabase], object]] = {
     "the chain from a false start": _chain_from_a_false_start,
     "an event's state": _edit_state,
@@ -112,6 +126,7 @@ TAMPERS: dict[str, Callable[[RawDatabase], object]] = {
         " INSERT INTO transparency_nodes SELECT * FROM transparency_nodes WHERE level = 2 AND node_index = 4;"
         " DELETE FROM transparency_nodes WHERE level = 2 AND node_index = 1"),
     "a node without a parent replaced by one below index 0": _unpaired_node_replaced_below_index_zero,
+    "a node without a parent replaced by one past the last level": _unpaired_node_replaced_past_the_last_level,
     "a chain row twice in place of another": lambda raw: raw.execute(
         "ALTER TABLE audit_chain DROP CONSTRAINT audit_chain_pkey;"
         " INSERT INTO audit_chain SELECT * FROM audit_chain WHERE position = 30;"
