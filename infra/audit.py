@@ -54,13 +54,13 @@ from domain.community import Community
 from infra.settings import POSTGRES_PERSISTENCE, Settings, SettingsError, persistence_env
 from infra.transparency import SigningKeyError, known_public_keys
 from infra.verify_in_database import Vouched, published_heads_hold, snapshot_positions, table_of, vouched_for
-from infra.wiring import Services, build_services
+from infra.wiring import Services, build_services, read_store_for
 from projections import fund, ledger, transparency
-from projections.chain import GENESIS_HASH, LoggedEvent, canonical_bytes, originator_text
+from projections.chain import GENESIS_HASH, ChainProjection, LoggedEvent, canonical_bytes, originator_text
 from projections.projector import TRACKING_NAME, Projection, Projector
 from projections.registry import all_projections
 from projections.store import Cursor, ReadStore
-from projections.transparency import Frontier
+from projections.transparency import Frontier, TransparencyProjection
 from tools.verify_jindou import head_problem, kept_head, leaf_hash, verify_consistency
 
 SCRATCH_CACHE_KIB = 32 * 1024  # SQLite page cache of each connection to the replay's scratch database
@@ -1049,37 +1049,144 @@ class _ScratchConnectionPool(SQLiteConnectionPool):
 
 
 @contextmanager
-def _scratch_store() -> Iterator[ReadStore]:
-    """The replay's read model: a SQLite file in a temporary folder, so a long history's tables
-    sit on disk, not in this process's memory; removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="jindou-replay-") as folder:
-        datastore = SQLiteDatastore(str(Path(folder) / "replay.db"))
-        datastore.pool = _ScratchConnectionPool(db_name=datastore.pool.db_name)
-        store = ReadStore(SQLiteTrackingRecorder(datastore))
+def _scratch_store(path: Path) -> Iterator[ReadStore]:
+    """A replay's read model: a SQLite file (in a temporary folder), so a long history's tables sit
+    on disk, not in this process's memory."""
+    datastore = SQLiteDatastore(str(path))
+    datastore.pool = _ScratchConnectionPool(db_name=datastore.pool.db_name)
+    store = ReadStore(SQLiteTrackingRecorder(datastore))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def _read_beside(store: ReadStore, apart: Path | None) -> Iterator[Cursor]:
+    """A read of the scratch store that also sees the tables of `apart` (attached outside any
+    transaction, as SQLite requires; a write transaction would lock every attached file)."""
+    datastore = store.tracking.datastore
+    assert isinstance(datastore, SQLiteDatastore)
+    with datastore.get_connection(commit=False) as connection:
+        if apart is not None:
+            connection.cursor().execute("ATTACH DATABASE ? AS apart", (str(apart),))
         try:
-            yield store
+            with connection.transaction(commit=False) as raw:
+                yield Cursor(raw, postgres=False)
         finally:
-            store.close()
+            if apart is not None:
+                connection.cursor().execute("DETACH DATABASE apart")
+
+
+# Replayed in another process on a long PostgreSQL history: they need nothing the others project,
+# and their tables (a row per event for the chain and the leaves, two for the tree's nodes) are
+# three quarters of the rows to compare.
+APART = (ChainProjection, TransparencyProjection)
+REPLAY_APART_FROM = 20_000  # events from which replay splits its work in two processes
+APART_WAIT_S = 1.0
+
+
+class _ReplayApart:
+    """The chain and the tree replayed, and compared with the live read model, by a forked
+    process with its own connections, while this one replays and compares everything else. It
+    reads the live side in the very snapshot this process holds (`pg_export_snapshot`), so both
+    halves compare one moment of the read model."""
+
+    def __init__(self, app: Application[Any], snapshot: str, position: int, path: Path) -> None:
+        context = multiprocessing.get_context("fork")
+        self.path, self.results = path, context.SimpleQueue()
+        self.process = context.Process(target=_replay_apart, name="replay-apart", daemon=True,
+                                       args=(type(app), dict(app.env), snapshot, position, str(path), self.results))
+        self.process.start()
+
+    @staticmethod
+    def possible(app: Application[Any], live: ReadStore, position: int) -> bool:
+        return live.postgres and position >= REPLAY_APART_FROM and _apart_possible(app)
+
+    def tables(self) -> list[TableDifferences]:
+        """Its comparisons, once it has done them; its failure, raised here."""
+        while self.results.empty():
+            self.process.join(APART_WAIT_S)
+            if not self.process.is_alive() and self.results.empty():
+                raise RuntimeError(f"the process replaying the chain and the tree stopped ({self.process.exitcode})")
+        outcome, found = self.results.get()
+        self.process.join()
+        if outcome != "ok":
+            raise RuntimeError(f"the chain and the tree could not be replayed: {found}")
+        tables: list[TableDifferences] = found
+        return tables
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+
+
+def _replay_apart(app_class: type[Application[Any]], env: dict[str, str], snapshot: str, position: int, path: str,
+                  results: Any) -> None:
+    app = app_class(env=env)
+    try:
+        live = read_store_for(app)  # type: ignore[arg-type]
+        projections: list[Projection] = [kind() for kind in APART]
+        with _scratch_store(Path(path)) as scratch:
+            projector = Projector(app, scratch, projections)
+            projector.create_tables()
+            projector.catch_up(until=position)
+            with live.read() as live_cursor, scratch.read() as cursor:
+                live_cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                live_cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot)}'")
+                tables = [compare_ordered(spec, _ordered_rows(live_cursor, spec), _ordered_rows(cursor, spec))
+                          for spec in table_specs(projections)]
+        results.put(("ok", tables))
+    except Exception as exc:  # noqa: BLE001 — said to the replay, which fails with it
+        results.put(("failed", repr(exc)))
+    finally:
+        app.close()
+
+
+SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+
+
+def _snapshot_id(snapshot: str) -> str:
+    """PostgreSQL's name for an exported snapshot, checked: it is spelled into the statement."""
+    if not SNAPSHOT_ID.match(snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    return snapshot
 
 
 def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progress | None = None) -> ReplayReport:
     """The live side is read in one snapshot, held while the replay runs, then both sides are
-    streamed table by table in key order: memory stays bounded however long the history."""
+    streamed table by table in key order: memory stays bounded however long the history. On a
+    long PostgreSQL history the chain and the tree are replayed and compared in another process
+    meanwhile (`_ReplayApart`)."""
     projections = all_projections()
-    specs = table_specs(projections)
     moment = datetime.now(UTC)  # the reports of both sides as they read at one moment
-    with _snapshot(live) as live_cursor, _scratch_store() as scratch:
+    with _snapshot(live) as live_cursor, tempfile.TemporaryDirectory(prefix="jindou-replay-") as folder:
         position = _tracked_position(live, live_cursor)
-        projector = Projector(app, scratch, projections)
-        projector.create_tables()
-        projector.catch_up(until=position, progress=progress)
-        with scratch.read() as cursor:
-            tables = [compare_ordered(spec, _ordered_rows(live_cursor, spec), _ordered_rows(cursor, spec))
-                      for spec in specs]
-            tables += [compare_reports(fund_reports(live_cursor, moment), fund_reports(cursor, moment)),
-                       _ledger_invariants(live_cursor, "live"), _ledger_invariants(cursor, "replay"),
-                       _guarded_balances(app, cursor)]
-            events_replayed = int(cursor.one("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_chain")["n"])  # type: ignore[index]
+        apart = None
+        if _ReplayApart.possible(app, live, position):
+            snapshot = live_cursor.one("SELECT pg_export_snapshot() AS id")
+            assert snapshot is not None
+            apart = _ReplayApart(app, str(snapshot["id"]), position, Path(folder) / "apart.db")
+            projections = [projection for projection in projections if not isinstance(projection, APART)]
+        try:
+            with _scratch_store(Path(folder) / "replay.db") as scratch:
+                projector = Projector(app, scratch, projections)
+                projector.create_tables()
+                projector.catch_up(until=position, progress=progress)
+                with _read_beside(scratch, None if apart is None else apart.path) as cursor:
+                    tables = [compare_ordered(spec, _ordered_rows(live_cursor, spec), _ordered_rows(cursor, spec))
+                              for spec in table_specs(projections)]
+                    if apart is not None:  # in the projections' order, as if all were replayed here
+                        order = [spec.name for spec in table_specs(all_projections())]
+                        tables = sorted([*apart.tables(), *tables], key=lambda table: order.index(table.table))
+                    tables += [compare_reports(fund_reports(live_cursor, moment), fund_reports(cursor, moment)),
+                               _ledger_invariants(live_cursor, "live"), _ledger_invariants(cursor, "replay"),
+                               _guarded_balances(app, cursor)]
+                    events_replayed = int(cursor.one("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_chain")["n"])  # type: ignore[index]
+        finally:
+            if apart is not None:
+                apart.stop()
     return ReplayReport(position=position, events_replayed=events_replayed, tables=tables)
 
 
