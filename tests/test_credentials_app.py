@@ -253,11 +253,10 @@ def test_sign_in_codes_are_shown_only_to_those_who_may_hand_them_over(community:
 
 
 def _two_processes(database_url: str) -> tuple[Services, Services]:
-    """Two application instances over one database, each with its own write lock as separate
+    """Two application instances over one database, each with its own writer as separate
     server processes have: only optimistic concurrency decides between them."""
     first = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
     second = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    second.app._write_lock = threading.Lock()  # noqa: SLF001
     return first, second
 
 

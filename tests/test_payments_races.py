@@ -1,5 +1,5 @@
 """Races at the till, on SQLite and PostgreSQL: several application instances over one database
-stand in for several server processes (each with its own write lock, so they really race and
+stand in for several server processes (each with its own writer, so they really race and
 only optimistic concurrency decides). The same code at two merchants, many sales on one
 account, a card's daily limit and one idempotency key sent twice: exactly the affordable,
 allowed sales win, and nothing moves twice."""
@@ -44,8 +44,6 @@ pytestmark = pytest.mark.backends("sqlite", "postgres")  # memory:// cannot be s
 @pytest.fixture
 def processes(services: Services, database_url: str) -> Iterator[list[Jindou]]:
     others = [Jindou(env=persistence_env(database_url)) for _ in range(PROCESSES - 1)]
-    for app in others:
-        app._write_lock = threading.Lock()  # one lock per "process", as in separate servers  # noqa: SLF001
     try:
         yield [services.app, *others]
     finally:

@@ -308,10 +308,8 @@ def test_the_wishes_list_and_the_fund_report_follow_the_wall(community: AppCommu
 @pytest.mark.backends("sqlite", "postgres")
 def test_several_processes_pledging_at_once_never_over_pledge(community: AppCommunity, database_url: str) -> None:
     """Four application instances over one database stand in for four server processes, each
-    with its own write lock: only the wish's version decides who fits."""
+    with its own writer: only the wish's version decides who fits."""
     others = [Jindou(env=persistence_env(database_url)) for _ in range(PROCESSES - 1)]
-    for app in others:
-        app._write_lock = threading.Lock()  # noqa: SLF001 — one lock per "process", as in separate servers
     apps = [community.app, *others]
     try:
         volunteers = [volunteer_with(community, 10) for _ in range(RACERS)]
