@@ -81,7 +81,7 @@ def command_route(
     if (body is None) == (command is None):
         raise TypeError("a command route has a body that builds its command, or names the command")
     ids = PATH_PARAMETER.findall(path)
-    builder = body.command if body is not None else command  # type: ignore[attr-defined]
+    builder: Callable[..., Command] = body.command if body is not None else command  # type: ignore[attr-defined,assignment]
     wants_key = "idempotency_key" in inspect.signature(builder).parameters  # e.g. a sale named by its key
 
     async def endpoint(request: Request, services: Services, actor: Actor, **arguments: Any) -> JSONResponse:
