@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -149,8 +150,19 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(services: Services | None = None, settings: Settings | None = None) -> FastAPI:
-    """An app over given services (tests), or over services built from settings at start-up."""
+def freeze_start_up_objects() -> None:
+    """Leave what start-up made (the libraries, the routes and their models, the services: about
+    110,000 objects the collector tracks) out of every later collection. Each full collection
+    walked them all: over 10,000 sales at 16 clients, 16 of them stopped the process for 1.2 s in
+    all, up to 107 ms at once; now 0.4 s, up to 55 ms (decision 0025). Only for a process that
+    serves: whatever is alive now is kept for as long as it runs."""
+    gc.collect()
+    gc.freeze()
+
+
+def create_app(services: Services | None = None, settings: Settings | None = None, *, freeze_start_up: bool = False) -> FastAPI:
+    """An app over given services (tests), or over services built from settings at start-up.
+    `freeze_start_up`: the process does nothing but serve this app (`jindou serve`): see `freeze_start_up_objects`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -160,6 +172,8 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         app.state.services.health.start()
         if owned:  # a new deployment makes its signing key now, so it can be backed up at once
             logging.getLogger("jindou").info("transparency log signing key id %s", app.state.services.signer.key_id)
+        if freeze_start_up:
+            freeze_start_up_objects()
         try:
             yield
         finally:

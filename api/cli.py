@@ -113,7 +113,7 @@ def serve(
     if hint:
         typer.echo(hint, err=True)
     if workers == 1:
-        uvicorn.run(create_app(settings=settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(create_app(settings=settings, freeze_start_up=True), host=host, port=port, log_config=None, access_log=False)
         return
     # Each worker process builds its own app (and writer) from what this process was told.
     os.environ.update({WORKER_DATABASE_URL: settings.database_url, WORKER_LOG_LEVEL: log_level,
@@ -127,7 +127,7 @@ def worker_app() -> FastAPI:
     from api.app import create_app
 
     _logging(os.environ[WORKER_LOG_LEVEL], os.environ[WORKER_LOG_FORMAT])
-    return create_app(settings=_settings(os.environ[WORKER_DATABASE_URL]))
+    return create_app(settings=_settings(os.environ[WORKER_DATABASE_URL]), freeze_start_up=True)
 
 
 @app.command()
