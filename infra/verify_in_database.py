@@ -112,12 +112,17 @@ NODES_STATEMENT = """
     """
 
 
-def _checked(store: ReadStore, statement: str, params: Sequence[object]) -> dict[str, Any] | None:
+def _checked(store: ReadStore, statement: str, params: Sequence[object], *, no_nested_loops: bool = False
+             ) -> dict[str, Any] | None:
     """The one row of a checking statement, in a read transaction with room for its sorts; None if
-    a stored hash is not even hex (the walk will say where)."""
+    a stored hash is not even hex (the walk will say where). `no_nested_loops`: for a statement
+    joining a whole table to itself, which a planner without statistics (a new or young log)
+    would otherwise join row by row against whole levels: 3.3 s against 0.02 s for 7,500 nodes."""
     with store.read() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         cursor.execute("SET LOCAL jit = off")  # compiling took a third of a range's first checks
+        if no_nested_loops:
+            cursor.execute("SET LOCAL enable_nestloop = off")
         try:
             row = cursor.one(statement, params)
         except psycopg.DataError:
@@ -140,7 +145,7 @@ def _range_holds(store: ReadStore, statement: str, low: int, high: int) -> tuple
 def _nodes_hold(store: ReadStore, size: int) -> bool:
     """Every node above the leaves of a tree of `size` leaves: as many per level as it should have,
     and each the hash of its two children (which exist: they are counted at their own level)."""
-    row = _checked(store, NODES_STATEMENT, (size, size))
+    row = _checked(store, NODES_STATEMENT, (size, size), no_nested_loops=True)
     return row is not None and sum(size >> level for level in range(1, size.bit_length())) == row["nodes"] == row["linked"]
 
 
