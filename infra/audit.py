@@ -965,11 +965,14 @@ def compare_ordered(spec: TableSpec, live: Iterable[dict[str, Any]], replayed: I
 
 
 @contextmanager
-def _snapshot(store: ReadStore) -> Iterator[Cursor]:
-    """One consistent view of the live read model while the service may keep writing."""
+def _snapshot(store: ReadStore, *, exported: str | None = None) -> Iterator[Cursor]:
+    """One consistent view of the live read model while the service may keep writing; on
+    PostgreSQL, `exported` (`pg_export_snapshot()` of another transaction) makes it that one's."""
     with store.read() as cursor:
         if store.postgres:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if exported is not None:
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(exported)}'")
             # Idle while the whole history replays (minutes for a million events): exempt, for
             # this transaction only, from the limit the service sets on its sessions
             # (infra/settings.py), which would otherwise end it before the comparison.
@@ -1126,17 +1129,11 @@ def _replay_apart(app_class: type[Application[Any]], env: dict[str, str], snapsh
                   results: Any) -> None:
     app = app_class(env=env)
     try:
-        live = read_store_for(app)  # type: ignore[arg-type]
         projections: list[Projection] = [kind() for kind in APART]
         with _scratch_store(Path(path)) as scratch:
-            projector = Projector(app, scratch, projections)
-            projector.create_tables()
-            projector.catch_up(until=position)
-            with live.read() as live_cursor, scratch.read() as cursor:
-                live_cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                live_cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot)}'")
-                tables = [compare_ordered(spec, _ordered_rows(live_cursor, spec), _ordered_rows(cursor, spec))
-                          for spec in table_specs(projections)]
+            _replay(app, scratch, projections, position)
+            with _snapshot(read_store_for(app), exported=snapshot) as live_cursor, scratch.read() as cursor:  # type: ignore[arg-type]
+                tables = _compared(projections, live_cursor, cursor)
         results.put(("ok", tables))
     except Exception as exc:  # noqa: BLE001 — said to the replay, which fails with it
         results.put(("failed", repr(exc)))
@@ -1154,12 +1151,26 @@ def _snapshot_id(snapshot: str) -> str:
     return snapshot
 
 
+def _replay(app: Application[Any], scratch: ReadStore, projections: list[Projection], position: int,
+            progress: Progress | None = None) -> None:
+    projector = Projector(app, scratch, projections)
+    projector.create_tables()
+    projector.catch_up(until=position, progress=progress)
+
+
+def _compared(projections: Sequence[Projection], live_cursor: Cursor, cursor: Cursor) -> list[TableDifferences]:
+    """Each of the projections' tables, live against replayed."""
+    return [compare_ordered(spec, _ordered_rows(live_cursor, spec), _ordered_rows(cursor, spec))
+            for spec in table_specs(projections)]
+
+
 def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progress | None = None) -> ReplayReport:
     """The live side is read in one snapshot, held while the replay runs, then both sides are
     streamed table by table in key order: memory stays bounded however long the history. On a
     long PostgreSQL history the chain and the tree are replayed and compared in another process
     meanwhile (`_ReplayApart`)."""
-    projections = all_projections()
+    every = all_projections()
+    here = every
     moment = datetime.now(UTC)  # the reports of both sides as they read at one moment
     with _snapshot(live) as live_cursor, tempfile.TemporaryDirectory(prefix="jindou-replay-") as folder:
         position = _tracked_position(live, live_cursor)
@@ -1168,17 +1179,14 @@ def replay_and_compare(app: Application[Any], live: ReadStore, progress: Progres
             snapshot = live_cursor.one("SELECT pg_export_snapshot() AS id")
             assert snapshot is not None
             apart = _ReplayApart(app, str(snapshot["id"]), position, Path(folder) / "apart.db")
-            projections = [projection for projection in projections if not isinstance(projection, APART)]
+            here = [projection for projection in every if not isinstance(projection, APART)]
         try:
             with _scratch_store(Path(folder) / "replay.db") as scratch:
-                projector = Projector(app, scratch, projections)
-                projector.create_tables()
-                projector.catch_up(until=position, progress=progress)
+                _replay(app, scratch, here, position, progress)
                 with _read_beside(scratch, None if apart is None else apart.path) as cursor:
-                    tables = [compare_ordered(spec, _ordered_rows(live_cursor, spec), _ordered_rows(cursor, spec))
-                              for spec in table_specs(projections)]
+                    tables = _compared(here, live_cursor, cursor)
                     if apart is not None:  # in the projections' order, as if all were replayed here
-                        order = [spec.name for spec in table_specs(all_projections())]
+                        order = [spec.name for spec in table_specs(every)]
                         tables = sorted([*apart.tables(), *tables], key=lambda table: order.index(table.table))
                     tables += [compare_reports(fund_reports(live_cursor, moment), fund_reports(cursor, moment)),
                                _ledger_invariants(live_cursor, "live"), _ledger_invariants(cursor, "replay"),
