@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
-from infra.wiring import Services
+from infra.settings import Settings
+from infra.wiring import Services, build_services
 from projections.chain import canonical_bytes, link
 from projections.transparency import Frontier
 from tests.conftest import ADMIN_TOKEN
@@ -19,6 +23,20 @@ from tests.support import Api, api_for, new_key
 from tools.verify_jindou import leaf_hash
 
 CATEGORIES = ("security", "fire", "dispute", "sanitation", "resident_need")
+
+
+@contextmanager
+def stored_history(database_url: str, monkeypatch: pytest.MonkeyPatch, *, seed: int) -> Iterator[Services]:
+    """A generated history, closed over in the database: the audit commands open it afresh
+    through the environment, as an operator would."""
+    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
+    make_history(services, seed=seed, steps=12)
+    monkeypatch.setenv("JINDOU_DATABASE_URL", database_url)
+    monkeypatch.delenv("JINDOU_ADMIN_TOKEN", raising=False)
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 def make_history(services: Services, *, seed: int, steps: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from domain.people import RegisterCommunity
 from infra.audit import ProgressBar, replay_and_compare, verify_chain
 from infra.settings import Settings
 from infra.wiring import Services, build_services
-from tests.audit_history import RawDatabase, make_history, rewrite_chain_and_tree
+from tests.audit_history import RawDatabase, make_history, rewrite_chain_and_tree, stored_history
 from tests.conftest import ADMIN_TOKEN
 from tests.support import api_for, new_key
 
@@ -32,14 +32,8 @@ JINDOU = Path(sys.executable).with_name("jindou")
 @pytest.fixture
 def history(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
     """A closed-over history in the database; the commands open it afresh through the env."""
-    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    make_history(services, seed=4, steps=12)
-    monkeypatch.setenv("JINDOU_DATABASE_URL", database_url)
-    monkeypatch.delenv("JINDOU_ADMIN_TOKEN", raising=False)
-    try:
+    with stored_history(database_url, monkeypatch, seed=4) as services:
         yield services
-    finally:
-        services.close()
 
 
 def audit(command: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -14,7 +14,7 @@ from api.cli import main
 from infra.audit import NO_PUBLISHED_HEAD_WARNING, replay_and_compare, verify_chain
 from infra.settings import Settings
 from infra.wiring import Services, build_services
-from tests.audit_history import RawDatabase, make_history
+from tests.audit_history import RawDatabase, make_history, stored_history
 from tests.conftest import ADMIN_TOKEN, PostgresDatabase, require_postgres
 from tests.audit_history import rewrite_chain_and_tree
 from tests.test_audit_cli import STORED
@@ -22,14 +22,8 @@ from tests.test_audit_cli import STORED
 
 @pytest.fixture
 def history(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
-    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    make_history(services, seed=10, steps=12)
-    monkeypatch.setenv("JINDOU_DATABASE_URL", database_url)
-    monkeypatch.delenv("JINDOU_ADMIN_TOKEN", raising=False)
-    try:
+    with stored_history(database_url, monkeypatch, seed=10) as services:
         yield services
-    finally:
-        services.close()
 
 
 def run(command: str, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:

@@ -14,9 +14,8 @@ import pytest
 from api.cli import main
 from infra import audit
 from infra.audit import replay_and_compare
-from infra.settings import Settings
-from infra.wiring import Services, build_services
-from tests.audit_history import RawDatabase, make_history
+from infra.wiring import Services
+from tests.audit_history import RawDatabase, stored_history
 from tests.conftest import ADMIN_TOKEN
 from tests.support import api_for
 
@@ -25,14 +24,8 @@ pytestmark = pytest.mark.backends("postgres")
 
 @pytest.fixture
 def history(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
-    services = build_services(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    make_history(services, seed=7, steps=12)
-    monkeypatch.setenv("JINDOU_DATABASE_URL", database_url)
-    monkeypatch.delenv("JINDOU_ADMIN_TOKEN", raising=False)
-    try:
+    with stored_history(database_url, monkeypatch, seed=7) as services:
         yield services
-    finally:
-        services.close()
 
 
 @pytest.fixture
