@@ -33,6 +33,7 @@ from api.deps import (
     authenticate_for_command,
     check_idempotency_key,
     check_role,
+    get_services,
     path_id,
     require,
 )
@@ -131,7 +132,7 @@ def command_route(
             arguments["body"] = usual_body(request.headers.get("content-type"), await request.body(), body)
             if arguments["body"] is None:
                 return None
-        services: Services = request.app.state.services
+        services = await get_services(request)
         authenticated = await authenticate_for_command(request, services.app, request.headers.get("authorization"))
         if key is not Key.NONE:
             arguments["idempotency_key"] = request.headers.get("idempotency-key")
