@@ -140,6 +140,8 @@ PROJECT_INSERTED = "project_inserted"  # the save keyword our recorders pass on 
 class ReadModel(Protocol):
     """What the writer needs of the projector."""
 
+    def lock_ahead(self, cursor: Any) -> None: ...
+
     def project_inserted(self, cursor: Any, notifications: Sequence[Notification]) -> bool: ...
 
     def advance(self, position: int) -> None: ...
@@ -290,6 +292,22 @@ class AggregateCache:
         self._entries.move_to_end(aggregate_id)
         while len(self._entries) > self._maxsize:
             self._entries.popitem(last=False)
+
+
+class _Projecting:
+    """The save's `project_inserted` callback (infra/in_transaction.py): the read model's lock and
+    position asked while the group's events are being inserted, then the group projected in
+    their transaction. `projected`: whether it was (the read model stood right before them)."""
+
+    def __init__(self, read_model: ReadModel) -> None:
+        self.read_model = read_model
+        self.projected = False
+
+    def lock_ahead(self, cursor: Any) -> None:
+        self.read_model.lock_ahead(cursor)
+
+    def __call__(self, cursor: Any, notifications: Sequence[Notification]) -> None:
+        self.projected = self.read_model.project_inserted(cursor, notifications)
 
 
 @dataclass(eq=False)
@@ -592,13 +610,8 @@ class Writer:
         """Record the events in one transaction, in the order they were decided, and project them
         in it when the recorder can (the second value says whether it did). A database that
         fails during the save may have committed it or not: say exactly that."""
-        projected: list[bool] = []
-        read_model = self.read_model
-        options = {} if read_model is None else {
-            PROJECT_INSERTED: lambda cursor, notifications: projected.append(
-                read_model.project_inserted(cursor, notifications)
-            )
-        }
+        projecting = None if self.read_model is None else _Projecting(self.read_model)
+        options = {} if projecting is None else {PROJECT_INSERTED: projecting}
         try:
             recordings = self._app.save(*events, **options)
         except (OperationalError, InterfaceError) as failure:
@@ -610,7 +623,7 @@ class Writer:
         saved = [aggregate for aggregate in aggregates if aggregate.id in recorded]
         self.cache.remember(saved, recordings)
         self._take_snapshots(saved, events)
-        return recordings, all(projected) and bool(projected)
+        return recordings, projecting is not None and projecting.projected
 
     def _take_snapshots(self, aggregates: list[Aggregate], events: list[Any]) -> None:
         """As the library's own save would: every `snapshotting_intervals` events of a kind. An

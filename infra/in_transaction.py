@@ -24,6 +24,14 @@ from projections.chain import LoggedEvent
 ProjectInserted = Callable[[Any, Sequence[Notification]], object]
 
 
+def send_ahead(project: ProjectInserted, cursor: Any) -> None:
+    """Whatever the callback asks to send before the events' ids are read (the writer's: the
+    read model's lock and position, so on PostgreSQL they share the insert's round trip)."""
+    lock_ahead = getattr(project, "lock_ahead", None)
+    if lock_ahead is not None:
+        lock_ahead(cursor)
+
+
 def notifications_of(stored_events: Sequence[StoredEvent], ids: Sequence[int]) -> list[Notification]:
     return [
         Notification(id=notification_id, originator_id=stored.originator_id,
@@ -64,5 +72,6 @@ class ProjectingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         project: ProjectInserted | None = kwargs.get(PROJECT_INSERTED)
         if project is not None and ids:
+            send_ahead(project, c)
             project(c, notifications_of(stored_events, ids))
         return ids

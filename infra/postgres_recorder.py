@@ -23,7 +23,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from domain.writer import PROJECT_INSERTED
-from infra.in_transaction import ProjectInserted, notifications_of
+from infra.in_transaction import ProjectInserted, notifications_of, send_ahead
 from infra.persistence import FailFastApplicationRecorder
 from projections.chain import LoggedEvent
 
@@ -87,12 +87,13 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
             )
             for e in stored_events
         ]
-        # In pipeline mode (projections/store.py `Cursor.pipelined`): BEGIN goes out with the
-        # insert, and COMMIT with the read model's last writes, so the transaction takes three
-        # round trips (insert; the read model's lock and position; its writes and the commit).
+        # In pipeline mode (projections/store.py `Cursor.pipelined`): BEGIN and the read model's
+        # lock and position go out with the insert, and COMMIT with the read model's writes, so
+        # the transaction takes two round trips.
         with self.datastore.get_connection() as connection, connection.pipeline(), connection.transaction():
             curs = connection.cursor()
             curs.execute(self.sql_invoke_pg_function_insert_events, (pg_stored_events,), prepare=True)
+            send_ahead(project, curs)
             ids = [row[self.pg_function_name_insert_events] for row in curs.fetchall()]
             project(curs, notifications_of(stored_events, ids))
         return ids

@@ -73,6 +73,7 @@ class Projector:
         self._carried = Carried()
         self._carried_lock = threading.Lock()
         self._unconfirmed: tuple[int, Carried, BatchCursor] | None = None
+        self._ahead: Callable[[], int] | None = None  # the position `lock_ahead` asked for
 
     def create_tables(self) -> None:
         self.store.create_tables([t for p in self.projections for t in p.tables])
@@ -113,17 +114,25 @@ class Projector:
             self._lock.release()
         return self._position
 
+    def lock_ahead(self, raw: Any) -> None:
+        """In the transaction that is inserting the writer's group, before the events' ids are
+        read: the read model's writer lock and the position it guards, asked on a cursor of
+        their own, so on PostgreSQL they go out with the insert (one round trip for the three).
+        `project_inserted` reads the answer."""
+        locking = Cursor(raw.connection.cursor() if self.store.postgres else raw, postgres=self.store.postgres)
+        if self.store.postgres:
+            locking.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_WRITER_LOCK,))
+        self._ahead = self.store.ask_position(locking, self.tracking_name)
+
     def project_inserted(self, raw: Any, notifications: Sequence[Notification]) -> bool:
-        """In the transaction that has just inserted `notifications` (the writer's group): apply
-        them there too, so events, read model and position commit together. Only when the read
-        model stands right before them; otherwise (another process's events are not projected
-        yet) it returns False and a catch-up after the commit does the work."""
+        """In the transaction that has just inserted `notifications` (the writer's group), after
+        `lock_ahead`: apply them there too, so events, read model and position commit together.
+        Only when the read model stands right before them; otherwise (another process's events
+        are not projected yet) it returns False and a catch-up after the commit does the work."""
         self._unconfirmed = None  # whatever an earlier transaction projected did not commit
-        locking = Cursor(raw, postgres=self.store.postgres)
-        with locking.pipelined():  # the lock and the position it guards: one round trip
-            if self.store.postgres:
-                locking.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_WRITER_LOCK,))
-            before = self.store.position_in(locking, self.tracking_name)
+        answer, self._ahead = self._ahead, None
+        assert answer is not None, "lock_ahead first, in the same transaction"
+        before = answer()
         if before != notifications[0].id - 1:
             return False
         carried = self._take_carried()

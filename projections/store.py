@@ -330,13 +330,19 @@ class ReadStore:
 
     def position_in(self, cursor: Cursor, name: str) -> int:
         """The recorded position, read inside `cursor`'s transaction."""
+        return self.ask_position(cursor, name)()
+
+    def ask_position(self, cursor: Cursor, name: str) -> Callable[[], int]:
+        """`position_in` in two steps: the question now, the answer when called. In a PostgreSQL
+        pipeline the question goes out with whatever is sent before the answer is read."""
         tracking = self.tracking
         if isinstance(tracking, PostgresTrackingRecorder):
             cursor.raw.execute(tracking.max_tracking_id_statement, (name,))
-            row = cursor.raw.fetchone()
-            return int(row["max"] or 0)
+            raw = cursor.raw
+            return lambda: int(raw.fetchone()["max"] or 0)
         assert isinstance(tracking, SQLiteTrackingRecorder)
-        return tracking._max_tracking_id(name, cursor.raw) or 0
+        position = tracking._max_tracking_id(name, cursor.raw) or 0
+        return lambda: position
 
     def record_position(self, cursor: Cursor, name: str, position: int, *, held: bool = False) -> None:
         """Inside the batch's transaction: raises IntegrityError if another process got there first.
