@@ -27,7 +27,8 @@ from projections import transparency
 from projections.chain import GENESIS_HEX, VERSION_FIELD
 from projections.store import Cursor, ReadStore
 
-RANGE = 10_000  # log positions per statement: a step of progress, and what a core checks at a time
+RANGE = 10_000  # log positions per statement at most: a step of progress, and what a core checks at a time
+RANGES_PER_WORKER = 2  # a shorter log is cut finer, so that every core checks some of it
 WORK_MEM = "32MB"  # for the sorts of a range (no statistics on a new log: the planner sorts what it reads)
 
 # The canonical bytes of projections/chain.py (version 1), spelled in SQL: each field is its length
@@ -159,8 +160,10 @@ def vouched_for(
     statement = _range_statement(events_table)
     row = store.one(f"SELECT COUNT(*) AS events FROM {events_table} WHERE notification_id <= ?", (through,))
     size = int(row["events"]) if row is not None else 0
-    ranges = [(low, min(low + RANGE, through)) for low in range(0, through, RANGE)]
-    with ThreadPoolExecutor(max(2, os.cpu_count() or 1), thread_name_prefix="verify-database") as pool:
+    workers = max(2, os.cpu_count() or 1)
+    step = max(1, min(RANGE, -(-through // (RANGES_PER_WORKER * workers))))
+    ranges = [(low, min(low + step, through)) for low in range(0, through, step)]
+    with ThreadPoolExecutor(workers, thread_name_prefix="verify-database") as pool:
         nodes = pool.submit(_nodes_hold, store, size)
         checks = [pool.submit(_range_holds, store, statement, low, high) for low, high in ranges]
         events, head = 0, GENESIS_HEX
