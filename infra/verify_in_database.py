@@ -160,9 +160,12 @@ def vouched_for(
     statement = _range_statement(events_table)
     row = store.one(f"SELECT COUNT(*) AS events FROM {events_table} WHERE notification_id <= ?", (through,))
     size = int(row["events"]) if row is not None else 0
-    workers = max(2, os.cpu_count() or 1)
-    step = max(1, min(RANGE, -(-through // (RANGES_PER_WORKER * workers))))
+    cores = max(2, os.cpu_count() or 1)
+    step = max(1, min(RANGE, -(-through // (RANGES_PER_WORKER * cores))))
     ranges = [(low, min(low + step, through)) for low in range(0, through, step)]
+    # A short log's few statements go at once (the threads then only wait); a long log's, a
+    # core's worth at a time.
+    workers = len(ranges) + 1 if step < RANGE else cores
     with ThreadPoolExecutor(workers, thread_name_prefix="verify-database") as pool:
         nodes = pool.submit(_nodes_hold, store, size)
         checks = [pool.submit(_range_holds, store, statement, low, high) for low, high in ranges]
