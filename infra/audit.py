@@ -20,6 +20,7 @@ import queue
 import re
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -423,6 +424,7 @@ def _vouched_by_database(
             and isinstance(snapshots, PostgresAggregateRecorder)):
         return None
     events_table, snapshots_table = table_of(recorder), table_of(snapshots)
+    snapshotted.start_beside()
     with store.read() as cursor:
         for aggregate_id, last_position, positions in snapshot_positions(cursor, events_table, snapshots_table, through):
             snapshotted.noted(aggregate_id, last_position, positions)
@@ -581,15 +583,21 @@ def _compared_snapshots(
         return None
 
 
-def _check_snapshots_apart(app_class: type[Application[Any]], env: dict[str, str], ids: Any, results: Any) -> None:
-    """In a process of its own, with its own connections: `_compared_snapshots` for each aggregate
-    id sent, until None."""
-    app = app_class(env=env)
+def _compare_each(app: Application[Any], ids: Any, results: Any) -> None:
+    """`_compared_snapshots` for each aggregate id sent, until None; then None."""
     try:
         while (aggregate_id := ids.get()) is not None:
             results.put((aggregate_id, _compared_snapshots(app, aggregate_id)))
     finally:
         results.put(None)
+
+
+def _check_snapshots_apart(app_class: type[Application[Any]], env: dict[str, str], ids: Any, results: Any) -> None:
+    """`_compare_each` in a process of its own, with its own connections."""
+    app = app_class(env=env)
+    try:
+        _compare_each(app, ids, results)
+    finally:
         app.close()
 
 
@@ -633,10 +641,23 @@ class _Snapshotted:
                                          args=(type(self.app), dict(self.app.env), self.ids, self.results))
             self.apart.start()
 
+    def start_beside(self) -> None:
+        """Rebuild in a thread of this process while the database checks the log (its threads
+        only wait on it), unless another process does already."""
+        if self.apart is None and self.app.snapshots is not None:
+            self.ids, self.results = queue.Queue(), queue.Queue()
+            self.apart = threading.Thread(target=_compare_each, name="verify-snapshots", daemon=True,
+                                          args=(self.app, self.ids, self.results))
+            self.apart.start()
+
     def close(self) -> None:
-        """Stops the other process if verify ended before asking for its comparisons."""
+        """Stops the other process (or thread, after its aggregate) if verify ended before asking
+        for its comparisons."""
         if self.apart is not None and self.apart.is_alive():
-            self.apart.terminate()
+            if isinstance(self.apart, threading.Thread):
+                self.ids.put(None)
+            else:
+                self.apart.terminate()
         if self.apart is not None:
             self.apart.join()
 

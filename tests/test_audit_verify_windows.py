@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import threading
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -133,6 +134,41 @@ def test_every_snapshot_of_an_aggregate_is_checked_from_one_rebuild(history: Ser
     assert finding is not None and finding.position == position
     assert finding.problem == (f"the snapshot of {volunteer} at version 2 differs from its events in status: "
                                "snapshot altered")
+
+
+@pytest.mark.backends("postgres")
+def test_on_postgresql_a_short_log_s_snapshots_are_rebuilt_beside_the_database_s_check(
+        history: Services, monkeypatch) -> None:
+    """While the database checks the log (verify's threads only wait on it), a thread of this
+    process rebuilds the snapshotted aggregates: each event decoded once, there and not in the
+    thread that verifies; an altered snapshot is still named; and no thread outlives verify,
+    also when verify stops at the first event."""
+    volunteer, latest, decoded = snapshotted_twice(history, monkeypatch)
+    threads: set[str] = set()
+    to_domain_event = history.app.mapper.to_domain_event
+
+    def noted(stored: Any) -> Any:
+        if "Snapshot" not in stored.topic:  # the snapshots themselves are read by verify's own thread
+            threads.add(threading.current_thread().name)
+        return to_domain_event(stored)
+
+    monkeypatch.setattr(history.app.mapper, "to_domain_event", noted)
+    assert verify_chain(history.app, history.store).ok
+    assert decoded == list(range(1, latest + 1)) and threads == {"verify-snapshots"}
+
+    table, rows = snapshot_rows(history)
+    earlier = json.loads(bytes(rows[0]["state"]))
+    earlier["state"]["status"] = "frozen"
+    raw = RawDatabase(history)
+    raw.execute(f"UPDATE {table} SET state = ? WHERE originator_version = 2", (json.dumps(earlier).encode(),))
+    finding = verify_chain(history.app, history.store).finding
+    assert finding is not None and finding.problem == (
+        f"the snapshot of {volunteer} at version 2 differs from its events in status: snapshot altered")
+
+    raw.execute("UPDATE audit_chain SET hash = ? WHERE position = 1", ("ab" * 32,))
+    finding = verify_chain(history.app, history.store).finding
+    assert finding is not None and finding.position == 1
+    assert [t.name for t in threading.enumerate() if t.name == "verify-snapshots"] == []
 
 
 @STORED
