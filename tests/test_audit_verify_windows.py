@@ -94,6 +94,20 @@ def snapshot_rows(history: Services) -> tuple[str, list[dict[str, Any]]]:
     return table, rows
 
 
+def alter_earlier_snapshot(history: Services) -> RawDatabase:
+    """The earlier of the two snapshots altered (its status), the later one left true."""
+    table, rows = snapshot_rows(history)
+    earlier = json.loads(bytes(rows[0]["state"]))
+    earlier["state"]["status"] = "frozen"
+    raw = RawDatabase(history)
+    raw.execute(f"UPDATE {table} SET state = ? WHERE originator_version = 2", (json.dumps(earlier).encode(),))
+    return raw
+
+
+def altered_snapshot(volunteer: UUID) -> str:
+    return f"the snapshot of {volunteer} at version 2 differs from its events in status: snapshot altered"
+
+
 def snapshotted_twice(history: Services, monkeypatch: pytest.MonkeyPatch) -> tuple[UUID, int, list[int]]:
     """A volunteer snapshotted at version 2 and at its latest: (its id, its latest version, the
     versions of its events this process decodes from now on, as they are decoded)."""
@@ -122,18 +136,14 @@ def test_every_snapshot_of_an_aggregate_is_checked_from_one_rebuild(history: Ser
 
     table, rows = snapshot_rows(history)
     assert [row["originator_version"] for row in rows] == [2, latest]
-    earlier = json.loads(bytes(rows[0]["state"]))
-    earlier["state"]["status"] = "frozen"  # the earlier snapshot altered, the later one left true
-    raw = RawDatabase(history)
-    raw.execute(f"UPDATE {table} SET state = ? WHERE originator_version = 2", (json.dumps(earlier).encode(),))
+    raw = alter_earlier_snapshot(history)
     position = raw.execute(
         f"SELECT {raw.position_column} AS position FROM {raw.events_table} WHERE originator_version = 2"
         " AND originator_id = (SELECT originator_id FROM " + table + " WHERE originator_version = 2)",
     )[0]["position"]
     finding = verify_chain(history.app, history.store).finding
     assert finding is not None and finding.position == position
-    assert finding.problem == (f"the snapshot of {volunteer} at version 2 differs from its events in status: "
-                               "snapshot altered")
+    assert finding.problem == altered_snapshot(volunteer)
 
 
 @pytest.mark.backends("postgres")
@@ -156,14 +166,9 @@ def test_on_postgresql_a_short_log_s_snapshots_are_rebuilt_beside_the_database_s
     assert verify_chain(history.app, history.store).ok
     assert decoded == list(range(1, latest + 1)) and threads == {"verify-snapshots"}
 
-    table, rows = snapshot_rows(history)
-    earlier = json.loads(bytes(rows[0]["state"]))
-    earlier["state"]["status"] = "frozen"
-    raw = RawDatabase(history)
-    raw.execute(f"UPDATE {table} SET state = ? WHERE originator_version = 2", (json.dumps(earlier).encode(),))
+    raw = alter_earlier_snapshot(history)
     finding = verify_chain(history.app, history.store).finding
-    assert finding is not None and finding.problem == (
-        f"the snapshot of {volunteer} at version 2 differs from its events in status: snapshot altered")
+    assert finding is not None and finding.problem == altered_snapshot(volunteer)
 
     raw.execute("UPDATE audit_chain SET hash = ? WHERE position = 1", ("ab" * 32,))
     finding = verify_chain(history.app, history.store).finding
@@ -181,14 +186,9 @@ def test_on_a_long_log_snapshots_are_checked_in_another_process(history: Service
     assert verify_chain(history.app, history.store).ok
     assert decoded == [] and latest >= 3  # rebuilt elsewhere
 
-    table, rows = snapshot_rows(history)
-    earlier = json.loads(bytes(rows[0]["state"]))
-    earlier["state"]["status"] = "frozen"
-    raw = RawDatabase(history)
-    raw.execute(f"UPDATE {table} SET state = ? WHERE originator_version = 2", (json.dumps(earlier).encode(),))
+    raw = alter_earlier_snapshot(history)
     finding = verify_chain(history.app, history.store).finding
-    assert finding is not None and finding.problem == (
-        f"the snapshot of {volunteer} at version 2 differs from its events in status: snapshot altered")
+    assert finding is not None and finding.problem == altered_snapshot(volunteer)
     assert decoded == []
     assert multiprocessing.active_children() == []
 
