@@ -25,7 +25,7 @@ class Metrics:
             buckets[-1] += 1
             self._sums[(method, route)] += seconds
 
-    def render(self, gauges: dict[str, int]) -> str:
+    def render(self, gauges: dict[str, float]) -> str:
         lines = ["# TYPE jindou_http_requests_total counter"]
         with self._lock:
             for (method, route, status), count in sorted(self._requests.items()):

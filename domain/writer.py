@@ -363,6 +363,9 @@ class Writer:
         self._thread: threading.Thread | None = None
         self.read_model: ReadModel | None = None  # the projector (infra/wiring.py)
         self.groups = self.commands = self.collisions = 0  # since start (GET /metrics)
+        # Since start: the writer's time on groups, and its thread's CPU in that time; the rest
+        # was waiting, for the database or for the interpreter (decision 0026).
+        self.seconds = self.cpu_seconds = 0.0
 
     # --- what request threads call ------------------------------------------------------------
 
@@ -453,12 +456,16 @@ class Writer:
                     break
                 group.append(job)
             group = self._take(group)
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 self._record_group(group)
             except BaseException as failure:  # noqa: BLE001 - every waiting request gets an answer
                 for job in group:
                     if not job.done.is_set():
                         job.finish(error=failure)
+            finally:
+                self.cpu_seconds += time.thread_time() - cpu
+                self.seconds += time.perf_counter() - started
 
     def _take(self, group: list[_Job]) -> list[_Job]:
         with self._lock:

@@ -132,6 +132,24 @@ def test_healthz_and_metrics(world: World) -> None:
 
 
 @memory_only
+def test_metrics_say_how_the_writer_spends_its_time(world: World) -> None:
+    """Seconds on groups, and the writer thread's CPU within them (decision 0026). The second
+    write's answer comes from a later group: the first group is counted by then."""
+    def writer_seconds() -> tuple[float, float]:
+        values = dict(line.split() for line in world.api.call("GET", "/metrics").text.splitlines()
+                      if line.startswith("jindou_writer_") and "seconds" in line)
+        return float(values["jindou_writer_seconds"]), float(values["jindou_writer_cpu_seconds"])
+
+    before = writer_seconds()
+    for _ in range(2):
+        world.api.ok("POST", "/v1/donations", world.volunteer["token"],
+                     {"to_account_id": world.beneficiary["id"], "amount": 1}, status=201)
+    seconds, cpu = writer_seconds()
+    assert seconds > before[0] and cpu > before[1]
+    assert cpu - before[1] <= seconds - before[0]  # the thread's CPU lies within its time on groups
+
+
+@memory_only
 def test_unknown_routes_and_methods_answer_in_the_error_shape(world: World) -> None:
     assert_error(world.api.call("GET", "/v1/nothing-here", ADMIN_TOKEN), 404, "not_found")
     assert_error(world.api.call("DELETE", f"/v1/accounts/{world.volunteer['id']}", ADMIN_TOKEN), 405, "method_not_allowed")
