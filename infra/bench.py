@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 import httpx
@@ -83,6 +83,9 @@ class Measurement:
     latencies_ms: list[float]
     errors: int = 0
     statements_per_operation: float | None = None  # counted where the run was in this process
+    # Jindou's HTTP runs on one server process: the share of the run its writer spent on groups,
+    # and the share its thread spent on CPU (GET /metrics, decision 0026)
+    writer: tuple[float, float] | None = None
 
     @property
     def rate(self) -> float:
@@ -99,7 +102,9 @@ class Measurement:
     def as_json(self) -> dict[str, Any]:
         return {"backend": self.backend, "run": self.name, "operations": self.operations, "seconds": self.seconds,
                 "per_second": self.rate, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "errors": self.errors,
-                "statements_per_operation": self.statements_per_operation}
+                "statements_per_operation": self.statements_per_operation,
+                "writer_busy": None if self.writer is None else self.writer[0],
+                "writer_cpu": None if self.writer is None else self.writer[1]}
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -450,7 +455,13 @@ def bench_http(label: str, url: str, requests: int, levels: Sequence[int], worke
                         "requests_per_client": per_client[clients], "key_prefix": f"bench-{uuid4().hex}",
                         "headers": {"Authorization": f"Bearer {merchant_token}"},
                         "bodies": [{"payment_code": card, "amount": 1} for card in cards[:clients]]}
-                results.append(_measured(label, f"http-{clients}", _load(spec)))
+                before = _writer_seconds(jindou)
+                load = _load(spec)
+                after = _writer_seconds(jindou)
+                between = after.answered - before.asked  # both readings lie within it
+                writer = None if workers > 1 and not url.startswith("memory") else (
+                    (after.seconds - before.seconds) / between, (after.cpu - before.cpu) / between)
+                results.append(_measured(label, f"http-{clients}", load, writer))
                 if reference is not None:
                     spec = {"base_url": reference, "path": "/sale", "clients": clients,
                             "requests_per_client": per_client[clients], "headers": {},
@@ -459,10 +470,26 @@ def bench_http(label: str, url: str, requests: int, levels: Sequence[int], worke
     return results
 
 
-def _measured(label: str, name: str, load: dict[str, object]) -> Measurement:
+def _measured(label: str, name: str, load: dict[str, object], writer: tuple[float, float] | None = None) -> Measurement:
     latencies = [float(v) for v in load["latencies_ms"]]  # type: ignore[attr-defined]
     return Measurement(label, name, len(latencies), float(load["seconds"]), latencies,  # type: ignore[arg-type]
-                       errors=int(load["errors"]))  # type: ignore[call-overload]
+                       errors=int(load["errors"]), writer=writer)  # type: ignore[call-overload]
+
+
+class _WriterSeconds(NamedTuple):
+    asked: float
+    answered: float
+    seconds: float  # the writer's time on groups since the server started
+    cpu: float  # its thread's CPU in that time
+
+
+def _writer_seconds(base: str) -> _WriterSeconds:
+    """The server's metrics of its writer, and when they were asked for and answered."""
+    asked = time.perf_counter()
+    lines = httpx.get(base + "/metrics", timeout=30).text.splitlines()
+    answered = time.perf_counter()
+    values = dict(line.split() for line in lines if line.startswith(("jindou_writer_seconds ", "jindou_writer_cpu_seconds ")))
+    return _WriterSeconds(asked, answered, float(values["jindou_writer_seconds"]), float(values["jindou_writer_cpu_seconds"]))
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -530,6 +557,10 @@ def run_bench(args: argparse.Namespace) -> int:
     console.print(_table(results))
     for backend, what, ratio in ratios(results):
         console.print(f"{backend:<9} {what}: [bold]{ratio:.2f}×[/bold]")
+    for m in results:
+        if m.writer is not None:
+            console.print(f"{m.backend:<9} {m.name}: the writer on groups {m.writer[0]:.0%} of the run, "
+                          f"on CPU {m.writer[1]:.0%}")
     output = Path(args.output)
     output.write_text(json.dumps({"results": [m.as_json() for m in results],
                                   "ratios": [{"backend": b, "what": w, "ratio": r} for b, w, r in ratios(results)]},

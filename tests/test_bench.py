@@ -35,6 +35,9 @@ def check_figures(figures: dict[str, object], backend: str, expected_runs: set[s
         assert runs[name]["operations"] == OPERATIONS and runs[name]["p50_ms"] is not None
     for name in ("http-1", "http-4", "ref-1", "ref-4"):
         assert runs[name]["operations"] == HTTP_REQUESTS and runs[name]["errors"] == 0  # every request counted
+    for name in ("http-1", "http-4"):  # read from the server's metrics around the run: CPU within the time on groups
+        assert 0 < runs[name]["writer_cpu"] <= runs[name]["writer_busy"] <= 1
+    assert runs["ref-4"]["writer_busy"] is None and runs["replay"]["writer_busy"] is None
     for name in ("replay", "verify", "scan+sha"):
         assert runs[name]["operations"] > 0 and runs[name]["p50_ms"] is None  # no per-event timing, so none shown
     assert runs["sale"]["statements_per_operation"] > 0 and runs["naive-save"]["statements_per_operation"] > 0
