@@ -444,7 +444,8 @@ def bench_http(label: str, url: str, requests: int, levels: Sequence[int], worke
     serve = [sys.executable, "-m", "api.cli", "serve", "--database-url", url, "--log-level", "warning",
              "--workers", str(1 if url.startswith("memory") else workers)]
     reference_url = url if not url.startswith("sqlite") else url + "-reference"
-    with _server(serve, {"JINDOU_ADMIN_TOKEN": BENCH_ADMIN_TOKEN}) as jindou:
+    with _signing_key() as key, _server(serve, {"JINDOU_ADMIN_TOKEN": BENCH_ADMIN_TOKEN,
+                                                 "JINDOU_TRANSPARENCY_KEY_FILE": key}) as jindou:
         merchant_token, cards = _cards_for(jindou, max(levels), sales_per_card)
         reference_server = contextlib.nullcontext(None) if url.startswith("memory") else _server(
             [sys.executable, "-m", "uvicorn", "infra.bench_reference:app", "--log-level", "warning"],
@@ -493,6 +494,14 @@ def _writer_seconds(base: str) -> _WriterSeconds:
 
 
 # --- the command -------------------------------------------------------------------------------
+
+@contextmanager
+def _signing_key() -> Iterator[str]:
+    """A transparency signing key file of the bench's own, gone afterwards: never the deployment's
+    default (`./jindou-signing.key` on PostgreSQL) wherever the bench was started."""
+    with tempfile.TemporaryDirectory(prefix="jindou-bench-key-") as folder:
+        yield str(Path(folder) / "signing.key")
+
 
 @contextmanager
 def _database(url: str) -> Iterator[str]:
@@ -545,11 +554,13 @@ def run_bench(args: argparse.Namespace) -> int:
         for target in targets:
             with _database(target) as url:
                 label = Settings(database_url=url).backend
-                services = build_services(Settings(database_url=url, admin_token=BENCH_ADMIN_TOKEN))
-                try:
-                    results += bench_backend(label, url, services, args.operations, args.threads)
-                finally:
-                    services.close()
+                with _signing_key() as key:
+                    services = build_services(Settings(database_url=url, admin_token=BENCH_ADMIN_TOKEN,
+                                                       transparency_key_file=key))
+                    try:
+                        results += bench_backend(label, url, services, args.operations, args.threads)
+                    finally:
+                        services.close()
                 progress.advance(task)
             with _database(target) as url:
                 results += bench_http(label, url, args.http_requests, levels, getattr(args, "server_workers", 1))

@@ -104,3 +104,16 @@ def test_the_load_generator_counts_every_request_and_every_answer_that_is_not_a_
     assert all(line == b"POST /sale HTTP/1.1\r\n" for line, _ in answered)
     assert {sent for _, sent in answered} == {f"k-{c}-{n} {{\"amount\": {c + 1}}}".encode()
                                              for c in range(2) for n in range(6)}
+
+
+@pytest.mark.postgres
+def test_the_bench_leaves_nothing_where_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its servers sign tree heads with a key of their own, made in a temporary folder: not the
+    PostgreSQL deployment's default `./jindou-signing.key`, which they would otherwise read, or
+    leave behind, wherever the bench was started."""
+    require_postgres()
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    run_small_bench(POSTGRES_ADMIN_URL, tmp_path / "bench.json")
+    assert list(here.iterdir()) == []
