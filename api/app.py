@@ -172,19 +172,22 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = services is None
-        app.state.services = services or build_services(settings or Settings.from_env())
-        anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.services.settings.server_threads
-        app.state.services.health.start()
-        if owned:  # a new deployment makes its signing key now, so it can be backed up at once
-            logging.getLogger("jindou").info("transparency log signing key id %s", app.state.services.signer.key_id)
+        # Services given (to create_app, or put on app.state before it starts) are served and left
+        # open; services it builds are its own, and closed when it stops.
+        given: Services | None = services or getattr(app.state, "services", None)
+        started = given or build_services(settings or Settings.from_env())
+        app.state.services = started
+        anyio.to_thread.current_default_thread_limiter().total_tokens = started.settings.server_threads
+        started.health.start()
+        if given is None:  # a new deployment makes its signing key now, so it can be backed up at once
+            logging.getLogger("jindou").info("transparency log signing key id %s", started.signer.key_id)
         if freeze_start_up:
             freeze_start_up_objects()
         try:
             yield
         finally:
-            if owned:
-                app.state.services.close()
+            if given is None:
+                started.close()
 
     app = FastAPI(
         title="Jindou 金豆",
