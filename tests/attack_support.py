@@ -55,6 +55,8 @@ class JindouServer:
     def _env(self) -> dict[str, str]:
         return os.environ | {
             "JINDOU_DATABASE_URL": self.database_url, "JINDOU_ADMIN_TOKEN": self.admin_token,
+            # the deployment's own key, kept across restarts; never ./jindou-signing.key in the checkout
+            "JINDOU_TRANSPARENCY_KEY_FILE": str(self.log_path.parent / "jindou-signing.key"),
             "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         }
 
