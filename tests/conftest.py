@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -20,6 +21,28 @@ from infra.wiring import Services, build_services
 ADMIN_TOKEN = "test-admin-token"
 POSTGRES_ADMIN_URL = os.environ.get("JINDOU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("memory", "sqlite", "postgres")
+
+
+# What a deployment keeps by default in its working directory (`jindou serve` on SQLite, its
+# signing key, and the PostgreSQL one's): a developer's own may be there, so no test may touch them.
+DEPLOYMENT_FILES = ("jindou.db", "jindou.db-wal", "jindou.db-shm", "jindou.db.signing-key", "jindou-signing.key")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _deployment_files_untouched() -> Iterator[None]:
+    here = Path.cwd()
+    before = {name: _stamp(here / name) for name in DEPLOYMENT_FILES}
+    yield
+    touched = [name for name in DEPLOYMENT_FILES if _stamp(here / name) != before[name]]
+    assert not touched, f"the tests wrote {touched} in {here}, where a deployment keeps its own"
 
 
 def _postgres_unavailable_reason() -> str | None:

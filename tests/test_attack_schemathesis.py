@@ -66,11 +66,12 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def target() -> Iterator[Target]:
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     require_postgres()
     database = PostgresDatabase()
     database.create()
-    services = build_services(Settings(database_url=database.url, admin_token=ADMIN_TOKEN))
+    key_file = str(tmp_path_factory.mktemp("schemathesis") / "signing.key")  # never ./jindou-signing.key
+    services = build_services(Settings(database_url=database.url, admin_token=ADMIN_TOKEN, transparency_key_file=key_file))
     try:
         with api_for(services, ADMIN_TOKEN) as api:
             world = World.build(api)
