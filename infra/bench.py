@@ -441,8 +441,9 @@ def bench_http(label: str, url: str, requests: int, levels: Sequence[int], worke
     results: list[Measurement] = []
     per_client = {clients: max(1, requests // clients) for clients in levels}
     sales_per_card = sum(per_client.values())  # card i serves client i at every level
+    processes = 1 if url.startswith("memory") else workers  # memory:// is one process
     serve = [sys.executable, "-m", "api.cli", "serve", "--database-url", url, "--log-level", "warning",
-             "--workers", str(1 if url.startswith("memory") else workers)]
+             "--workers", str(processes)]
     reference_url = url if not url.startswith("sqlite") else url + "-reference"
     with _signing_key() as key, _server(serve, {"JINDOU_ADMIN_TOKEN": BENCH_ADMIN_TOKEN,
                                                  "JINDOU_TRANSPARENCY_KEY_FILE": key}) as jindou:
@@ -460,7 +461,7 @@ def bench_http(label: str, url: str, requests: int, levels: Sequence[int], worke
                 load = _load(spec)
                 after = _writer_seconds(jindou)
                 between = after.answered - before.asked  # both readings lie within it
-                writer = None if workers > 1 and not url.startswith("memory") else (
+                writer = None if processes > 1 else (  # /metrics answers for one process only
                     (after.seconds - before.seconds) / between, (after.cpu - before.cpu) / between)
                 results.append(_measured(label, f"http-{clients}", load, writer))
                 if reference is not None:
