@@ -58,7 +58,7 @@ def redoc() -> HTMLResponse:
 <style>body{{margin:0;padding:0}}</style></head>
 <body>
 <noscript>ReDoc 需要 JavaScript。ReDoc needs JavaScript.</noscript>
-<redoc spec-url="{OPENAPI_URL}"></redoc>
+<redoc spec-url="{OPENAPI_URL}" disable-telemetry="true"></redoc>
 <script type="module" src="{REDOC_SCRIPT}"></script>
 </body></html>
 """, headers=DOCS_HEADERS)
