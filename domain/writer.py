@@ -142,7 +142,7 @@ class ReadModel(Protocol):
 
     def lock_ahead(self, cursor: Any) -> None: ...
 
-    def project_inserted(self, cursor: Any, notifications: Sequence[Notification]) -> bool: ...
+    def project_inserted(self, cursor: Any, notifications: Sequence[Notification], events: Sequence[Any]) -> bool: ...
 
     def advance(self, position: int) -> None: ...
 
@@ -297,17 +297,20 @@ class AggregateCache:
 class _Projecting:
     """The save's `project_inserted` callback (infra/in_transaction.py): the read model's lock and
     position asked while the group's events are being inserted, then the group projected in
-    their transaction. `projected`: whether it was (the read model stood right before them)."""
+    their transaction. `projected`: whether it was (the read model stood right before them).
+    The projections are given the group's events as decided, in the order saved: decoding them
+    back from their stored form would make the same objects again (tests/conftest.py checks)."""
 
-    def __init__(self, read_model: ReadModel) -> None:
+    def __init__(self, read_model: ReadModel, events: Sequence[Any]) -> None:
         self.read_model = read_model
+        self.events = events
         self.projected = False
 
     def lock_ahead(self, cursor: Any) -> None:
         self.read_model.lock_ahead(cursor)
 
     def __call__(self, cursor: Any, notifications: Sequence[Notification]) -> None:
-        self.projected = self.read_model.project_inserted(cursor, notifications)
+        self.projected = self.read_model.project_inserted(cursor, notifications, self.events)
 
 
 @dataclass(eq=False)
@@ -617,7 +620,7 @@ class Writer:
         """Record the events in one transaction, in the order they were decided, and project them
         in it when the recorder can (the second value says whether it did). A database that
         fails during the save may have committed it or not: say exactly that."""
-        projecting = None if self.read_model is None else _Projecting(self.read_model)
+        projecting = None if self.read_model is None else _Projecting(self.read_model, events)
         options = {} if projecting is None else {PROJECT_INSERTED: projecting}
         try:
             recordings = self._app.save(*events, **options)

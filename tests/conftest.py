@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -43,6 +44,42 @@ def _deployment_files_untouched() -> Iterator[None]:
     yield
     touched = [name for name in DEPLOYMENT_FILES if _stamp(here / name) != before[name]]
     assert not touched, f"the tests wrote {touched} in {here}, where a deployment keeps its own"
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same type all the way down (a tuple is not a list, nor a UUID its text)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
+    return bool(a == b)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _projected_as_decoded() -> Iterator[None]:
+    """The writer projects its group's events as it decided them, not decoded back from their
+    stored form (projections/projector.py `project_inserted`): that is only right while both are
+    the same objects, which replay and audit read. Every group any test projects is checked."""
+    from projections.projector import Projector
+
+    differences: list[str] = []
+    real = Projector.project_inserted
+
+    def checked(self: Projector, raw: Any, notifications: Any, events: Any) -> bool:
+        for notification, event in zip(notifications, events, strict=True):
+            decoded = self.app.mapper.to_domain_event(notification)
+            if not _same(vars(event), vars(decoded)) or type(event) is not type(decoded):
+                differences.append(f"{type(event).__qualname__}: {vars(event)} decodes as {vars(decoded)}")
+        return real(self, raw, notifications, events)
+
+    Projector.project_inserted = checked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Projector.project_inserted = real  # type: ignore[method-assign]
+    assert not differences, differences[:5]
 
 
 def _postgres_unavailable_reason() -> str | None:

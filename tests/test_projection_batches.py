@@ -151,8 +151,8 @@ def test_what_a_batch_hands_on_is_kept_only_if_it_commits(services: Services, mo
     services.app.execute(donate, giver)
     real = services.projector.project_inserted
 
-    def projected_then_lost(raw: Any, notifications: Any) -> bool:
-        real(raw, notifications)  # the batch's state is handed on ...
+    def projected_then_lost(raw: Any, notifications: Any, events: Any) -> bool:
+        real(raw, notifications, events)  # the batch's state is handed on ...
         raise OperationalError("server closed the connection unexpectedly")  # ... and never committed
 
     monkeypatch.setattr(services.projector, "project_inserted", projected_then_lost)
