@@ -2,13 +2,16 @@
 
 Every write route does the same things: authenticate, admit only some roles, read the
 Idempotency-Key, turn the path and the body into a command, put it on the bus, wait for the
-read model and answer with the status. `command_route` declares a route by what differs:
+read model and answer with the status. `command_route` declares a route by what differs, once:
+its status, response model and Idempotency-Key rule are also what /openapi.json says of it.
 
-    command_route(router, "POST", "/donations", body=DonationIn, roles=(VOLUNTEER,), status=201)
+    command_route(router, "POST", "/donations", body=DonationIn, roles=(VOLUNTEER,),
+                  response_model=schemas.Donation, name="donate")
 
 The body model builds the command (`DonationIn.command(self) -> Donate`); ids in the path
-arrive parsed, by name (`/reports/{report_id}/verify` gives `report_id: UUID`). Routes
-without a body name the command type instead (`command=RotateToken`).
+arrive parsed, by name (`/reports/{report_id}/close` gives `report_id: UUID`). Routes
+without a body name the command type instead (`command=ApproveSettlement`). The steps around
+it: docs/adding-a-transaction.md.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ class Key(Enum):
     NONE = "none"  # the answer carries a secret (a token, a code) that is never stored
 
 
+KEY_RULE = "x-idempotency-key"  # carries a route's Key into its OpenAPI operation; api/openapi.py words it
+
+
 def execute(services: Services, command: Command, actor: Actor, idempotency_key: str | None, status: int) -> JSONResponse:
     """Put a command on the bus and answer with its outcome (the read model already has it): what
     a write route does once it has built its command, from a thread."""
@@ -73,10 +79,12 @@ class Guesses:
 
 def command_route(
     router: APIRouter, method: str, path: str, *, roles: tuple[str, ...], status: int = 201,
+    response_model: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None, command: Callable[..., Command] | None = None,
     key: Key = Key.OPTIONAL, guesses: Guesses | None = None, name: str, summary: str | None = None,
 ) -> None:
-    """Declare the write route `method path` for the command the body (or `command`) builds.
+    """Declare the write route `method path` for the command the body (or `command`) builds,
+    answering `status` with the result (`response_model`, from api/schemas.py, documents it).
     It runs on the event loop: the credential comes from memory and the writer's group is
     awaited, so no thread is held for a write (what may read the database goes to a thread)."""
     if (body is None) == (command is None):
@@ -142,7 +150,8 @@ def command_route(
     route.__name__ = route.__qualname__ = name
     route.__doc__ = summary
     route.direct = direct  # type: ignore[attr-defined]
-    router.add_api_route(path, route, methods=[method], status_code=status, name=name, route_class_override=CommandRoute)
+    router.add_api_route(path, route, methods=[method], status_code=status, response_model=response_model, name=name,
+                         openapi_extra={KEY_RULE: key.value}, route_class_override=CommandRoute)
 
 
 class CommandRoute(APIRoute):

@@ -1,8 +1,9 @@
 """/openapi.json as the contract needs it: the bearer security scheme, the error
 responses every operation can give in the one error shape, and `Idempotency-Key` with its
-pattern (required on POST /v1/redemptions). FastAPI derives the rest from the routes; this adds
-what it cannot see (the routes answer errors through api/errors.py, and return the application's
-views as JSON, so the response models of api/schemas.py are attached here)."""
+pattern, required where the route declares `Key.REQUIRED` (api/commands.py). FastAPI derives the
+rest from the routes, their response models included; this adds what it cannot see (the routes
+answer errors through api/errors.py, and the reads' response models are attached here:
+api/schemas.py `READ_MODELS`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from api.commands import KEY_RULE, Key
 from api.deps import IDEMPOTENCY_KEY_PATTERN
 from api.errors import STATUS_BY_CODE
-from api.schemas import RESPONSE_MODELS
+from api.schemas import READ_MODELS
 
 SECURITY_SCHEME = "bearer"
 ERROR_SCHEMA_REF = "#/components/schemas/Error"
@@ -44,7 +46,6 @@ ERRORS_OF_ANYONE = ("404", "422", "503")
 PUBLIC_PATHS = ("/v1/public/", "/v1/auth/sign-in", "/healthz", "/metrics")  # no token needed
 HTML_SUFFIX = ".html"
 PUBLIC_REFUSALS = {"/v1/auth/sign-in": ("409", "413", "429")}  # a used or unknown code; guessing
-KEY_REQUIRED = {("post", "/v1/redemptions")}
 IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200,
                           "pattern": IDEMPOTENCY_KEY_PATTERN.pattern}
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")  # our 422s have the Error shape
@@ -73,34 +74,34 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
     for path, item in schema.get("paths", {}).items():
         public = path.startswith(PUBLIC_PATHS)
         for method, operation in item.items():
-            _complete_operation(operation, method, path, public)
-            if (method, path) in RESPONSE_MODELS:
-                _declare_response_model(schemas, operation, *RESPONSE_MODELS[(method, path)])
+            _complete_operation(operation, path, public)
+            if method == "get" and path in READ_MODELS:
+                _declare_response_model(schemas, operation, READ_MODELS[path])
     return schema
 
 
-def _declare_response_model(schemas: dict[str, Any], operation: dict[str, Any], status: str,
-                            model: type[BaseModel]) -> None:
+def _declare_response_model(schemas: dict[str, Any], operation: dict[str, Any], model: type[BaseModel]) -> None:
     model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(model_schema.pop("$defs", {}))
     schemas[model.__name__] = model_schema
-    success = operation["responses"].pop("200", None) or operation["responses"].pop("201", None) or {}
-    operation["responses"][status] = {
+    success = operation["responses"].pop("200", {})
+    operation["responses"]["200"] = {
         "description": success.get("description", "Successful Response"),
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
     }
 
 
-def _complete_operation(operation: dict[str, Any], method: str, path: str, public: bool) -> None:
+def _complete_operation(operation: dict[str, Any], path: str, public: bool) -> None:
     if not public:
         operation["security"] = [{SECURITY_SCHEME: []}]
+    key = Key(operation.pop(KEY_RULE, Key.OPTIONAL.value))  # a command route's; the others take it optionally
     parameters = []
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "header" and parameter["name"].lower() == "authorization":
             continue  # the security scheme says it
         if parameter["in"] == "header" and parameter["name"] == "Idempotency-Key":
             parameter["schema"] = IDEMPOTENCY_KEY_SCHEMA
-            parameter["required"] = (method, path) in KEY_REQUIRED
+            parameter["required"] = key is Key.REQUIRED
             parameter["description"] = "the same key and body replay the first outcome (Idempotent-Replayed: true)"
         parameters.append(parameter)
     if parameters:

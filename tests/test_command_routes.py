@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from starlette.routing import BaseRoute
 
 from api.app import create_app
-from api.commands import CommandRoute, usual_body
+from api.commands import KEY_RULE, CommandRoute, Key, usual_body
 from infra.settings import Settings
 from infra.wiring import build_services
 from tests.conftest import ADMIN_TOKEN
@@ -30,17 +30,42 @@ def _routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
 
 
 @pytest.fixture(scope="module")
-def command_routes() -> list[APIRoute]:
+def app_and_routes() -> tuple[Any, list[APIRoute]]:
     services = build_services(Settings(database_url="memory://", admin_token=ADMIN_TOKEN))
     try:
-        return [route for route in _routes(create_app(services).routes) if isinstance(route, CommandRoute)]
+        app = create_app(services)
+        return app, [route for route in _routes(app.routes) if isinstance(route, CommandRoute)]
     finally:
         services.close()
+
+
+@pytest.fixture(scope="module")
+def command_routes(app_and_routes) -> list[APIRoute]:
+    return app_and_routes[1]
 
 
 def test_every_write_route_declared_once_is_a_command_route(command_routes) -> None:
     assert len(command_routes) >= 20
     assert any(route.path == "/v1/redemptions" for route in command_routes)
+
+
+def test_the_openapi_document_says_of_each_command_route_what_its_command_route_line_declares(app_and_routes) -> None:
+    app, command_routes = app_and_routes
+    document = app.openapi()
+    for route in command_routes:
+        (method,) = route.methods
+        operation = document["paths"][route.path][method.lower()]
+        key = Key(route.openapi_extra[KEY_RULE])
+        headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert ("Idempotency-Key" in headers) == (key is not Key.NONE), route.path
+        if key is not Key.NONE:
+            assert headers["Idempotency-Key"]["required"] == (key is Key.REQUIRED), route.path
+        assert KEY_RULE not in operation  # the declaration is worded, not shown
+        assert [status for status in operation["responses"] if status.startswith("2")] == [str(route.status_code)]
+        if route.response_model is not None:
+            schema = operation["responses"][str(route.status_code)]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{route.response_model.__name__}"}, route.path
+    assert sum(route.response_model is not None for route in command_routes) >= 15
 
 
 _scalars = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=8) \

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api import schemas
 from api.commands import Key, command_route
 from api.deps import (
     ADMIN,
@@ -54,7 +55,8 @@ class FreezeIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
-command_route(router, "POST", "/accounts", body=AccountIn, roles=(ADMIN, STAFF), name="open_account")
+command_route(router, "POST", "/accounts", body=AccountIn, roles=(ADMIN, STAFF), response_model=schemas.AccountCreated,
+              name="open_account")
 
 
 @router.get("/accounts/{account_id}")
@@ -105,7 +107,7 @@ def get_entries(
     return page(items, next_cursor)
 
 
-@router.post("/accounts/{account_id}/freeze")  # by hand: its body (the reason) is optional
+@router.post("/accounts/{account_id}/freeze", response_model=schemas.AccountStatus)  # by hand: its body (the reason) is optional
 def freeze(
     account_id: str, services: ServicesDep, actor: Annotated[Actor, Depends(require(ADMIN, STAFF))],
     body: FreezeIn | None = None,
@@ -115,4 +117,4 @@ def freeze(
 
 
 command_route(router, "POST", "/accounts/{account_id}/unfreeze", command=partial(SetFrozen, frozen=False),
-              roles=(ADMIN, STAFF), status=200, key=Key.NONE, name="unfreeze")
+              roles=(ADMIN, STAFF), status=200, response_model=schemas.AccountStatus, key=Key.NONE, name="unfreeze")

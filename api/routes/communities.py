@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StrictInt
 
+from api import schemas
 from api.commands import command_route
 from api.deps import ADMIN, PEOPLE_WHO_RUN, AppDep, path_id, require
 from domain.bus import Actor
@@ -26,7 +27,8 @@ class CommunityIn(BaseModel):
                                  award_schedule=self.award_schedule, card_daily_limit=self.card_daily_limit)
 
 
-command_route(router, "POST", "/communities", body=CommunityIn, roles=(ADMIN,), name="register_community")
+command_route(router, "POST", "/communities", body=CommunityIn, roles=(ADMIN,), response_model=schemas.Community,
+              name="register_community")
 
 
 @router.get("/communities/{community_id}")

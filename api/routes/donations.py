@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, StrictInt
 
+from api import schemas
 from api.commands import command_route
 from api.deps import VOLUNTEER, body_id
 from domain.donating import Donate
@@ -18,4 +19,5 @@ class DonationIn(BaseModel):
         return Donate(to_account_id=body_id(self.to_account_id), amount=self.amount)
 
 
-command_route(router, "POST", "/donations", body=DonationIn, roles=(VOLUNTEER,), name="donate")
+command_route(router, "POST", "/donations", body=DonationIn, roles=(VOLUNTEER,), response_model=schemas.Donation,
+              name="donate")

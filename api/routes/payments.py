@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, StrictInt
 
+from api import schemas
 from api.commands import Guesses, Key, command_route
 from api.deps import (
     ADMIN,
@@ -57,12 +58,14 @@ class RedemptionIn(BaseModel):
 
 
 command_route(router, "POST", "/accounts/{account_id}/payment-codes", command=IssuePaymentCode,
-              roles=(VOLUNTEER, BENEFICIARY), key=Key.NONE, name="issue_payment_code")
-command_route(router, "POST", "/accounts/{account_id}/cards", body=CardIn, roles=(ADMIN, STAFF), name="issue_card")
-command_route(router, "POST", "/redemptions", body=RedemptionIn, roles=(MERCHANT,), key=Key.REQUIRED,
-              guesses=Guesses(lambda services: services.payment_code_guesses, UnknownPaymentCode), name="redeem")
+              roles=(VOLUNTEER, BENEFICIARY), response_model=schemas.PaymentCode, key=Key.NONE, name="issue_payment_code")
+command_route(router, "POST", "/accounts/{account_id}/cards", body=CardIn, roles=(ADMIN, STAFF),
+              response_model=schemas.Card, name="issue_card")
+command_route(router, "POST", "/redemptions", body=RedemptionIn, roles=(MERCHANT,), response_model=schemas.Redemption,
+              key=Key.REQUIRED, guesses=Guesses(lambda services: services.payment_code_guesses, UnknownPaymentCode),
+              name="redeem")
 command_route(router, "POST", "/redemptions/{redemption_id}/reverse", command=ReverseRedemption, roles=(MERCHANT,),
-              status=200, name="reverse")
+              status=200, response_model=schemas.Redemption, name="reverse")
 
 
 @router.get("/accounts/{account_id}/payment-codes/{code}.svg", response_class=Response,

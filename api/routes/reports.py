@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
+from api import schemas
 from api.commands import command_route, execute
 from api.deps import (
     ADMIN,
@@ -78,7 +79,7 @@ class CloseIn(BaseModel):
         return CloseReport(report_id=report_id, handler_awards=tuple(sorted(awards.items())))
 
 
-command_route(router, "POST", "", body=ReportIn, roles=(VOLUNTEER,), name="submit")
+command_route(router, "POST", "", body=ReportIn, roles=(VOLUNTEER,), response_model=schemas.Report, name="submit")
 
 
 @router.get("/{report_id}")
@@ -93,7 +94,7 @@ def get_report(
     return report_view(report)
 
 
-@router.post("/{report_id}/verify")
+@router.post("/{report_id}/verify", response_model=schemas.ReportStatus)
 def verify(
     report_id: str, services: ServicesDep, actor: StaffDep, body: VerifyIn | None = None,
     key: IdempotencyKeyHeader = None,
@@ -104,7 +105,9 @@ def verify(
     return execute(services, command, actor, key, 200)
 
 
-command_route(router, "POST", "/{report_id}/reject", body=RejectIn, roles=(ADMIN, STAFF), status=200, name="reject")
+command_route(router, "POST", "/{report_id}/reject", body=RejectIn, roles=(ADMIN, STAFF), status=200,
+              response_model=schemas.ReportStatus, name="reject")
 command_route(router, "POST", "/{report_id}/dispatch", body=DispatchIn, roles=(ADMIN, STAFF), status=200,
-              name="dispatch")
-command_route(router, "POST", "/{report_id}/close", body=CloseIn, roles=(ADMIN, STAFF), status=200, name="close")
+              response_model=schemas.ReportStatus, name="dispatch")
+command_route(router, "POST", "/{report_id}/close", body=CloseIn, roles=(ADMIN, STAFF), status=200,
+              response_model=schemas.ReportStatus, name="close")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api import schemas
 from api.commands import command_route, execute
 from api.deps import (
     ADMIN,
@@ -60,7 +61,7 @@ class RejectIn(BaseModel):
         return RejectSettlement(settlement_id=settlement_id, reason=self.reason)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=schemas.Settlement)
 def propose(
     body: SettlementIn, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None
 ) -> JSONResponse:
@@ -79,9 +80,11 @@ def propose(
 
 
 command_route(router, "POST", "/{settlement_id}/approve", command=ApproveSettlement, roles=(ADMIN,), status=200,
-              name="approve")
-command_route(router, "POST", "/{settlement_id}/pay", body=PayIn, roles=(ADMIN, STAFF), status=200, name="pay")
-command_route(router, "POST", "/{settlement_id}/reject", body=RejectIn, roles=(ADMIN,), status=200, name="reject",
+              response_model=schemas.Settlement, name="approve")
+command_route(router, "POST", "/{settlement_id}/pay", body=PayIn, roles=(ADMIN, STAFF), status=200,
+              response_model=schemas.Settlement, name="pay")
+command_route(router, "POST", "/{settlement_id}/reject", body=RejectIn, roles=(ADMIN,), status=200,
+              response_model=schemas.Settlement, name="reject",
               summary="Withdraw a proposed or approved settlement before payment; its sales are released.")
 
 

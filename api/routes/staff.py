@@ -5,6 +5,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api import schemas
 from api.commands import command_route
 from api.deps import ADMIN, body_id
 from domain.errors import NotFound
@@ -27,4 +28,5 @@ class StaffIn(BaseModel):
                              account_id=account_id)
 
 
-command_route(router, "POST", "/staff", body=StaffIn, roles=(ADMIN,), name="register_staff")
+command_route(router, "POST", "/staff", body=StaffIn, roles=(ADMIN,), response_model=schemas.StaffCreated,
+              name="register_staff")

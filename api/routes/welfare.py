@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
+from api import schemas
 from api.commands import execute
 from api.deps import (
     ADMIN,
@@ -56,7 +57,7 @@ def _allowances(services: Services, body: AllowancesIn) -> IssueAllowances:
     )
 
 
-@router.post("/allowances", status_code=201)
+@router.post("/allowances", status_code=201, response_model=schemas.Allowances)
 def issue_allowances(
     body: AllowancesIn, request: Request, services: ServicesDep, actor: StaffDep, key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
