@@ -19,8 +19,11 @@ from projections.projector import Recorded
 from projections.store import Cursor
 
 TOP_MERCHANTS_MAX = 5
+# The transactions that mint beans (from the community's issuance account): their beans are
+# "minted" and the holders they reach are the month's active volunteers. A new mint joins here.
+MINTING_TRANSACTIONS = ("report_award", "dispatch_award")
 # The transactions the dashboard counts by month (redemptions come from their own projection).
-COUNTED_TRANSACTIONS = ("report_award", "dispatch_award", "donation", "welfare_allowance")
+COUNTED_TRANSACTIONS = (*MINTING_TRANSACTIONS, "donation", "welfare_allowance")
 REPORT_EVENTS = {"Report.Verified", "Report.Rejected", "Report.Dispatched", "Report.Closed"}
 
 
@@ -119,7 +122,7 @@ class DashboardProjection:
             if posting.amount > 0:
                 key = (community_id, period, kind, posting.asset.value)
                 self._units[key] = self._units.get(key, 0) + posting.amount
-                if kind in ("report_award", "dispatch_award"):
+                if kind in MINTING_TRANSACTIONS:
                     self._active[(community_id, period, posting.account_id)] = None
 
 
@@ -163,7 +166,7 @@ def month(cursor: Cursor, community_id: str, period: str) -> dict[str, Any]:
         "period": period,
         "reports": {"by_category": reports, "total": sum(sum(by.values()) for by in reports.values())},
         "beans": {
-            "minted": units.get(("report_award", "bean"), 0) + units.get(("dispatch_award", "bean"), 0),
+            "minted": sum(units.get((kind, "bean"), 0) for kind in MINTING_TRANSACTIONS),
             "redeemed": int(sales["bean"]),
             "donated": units.get(("donation", "bean"), 0),
         },

@@ -18,11 +18,11 @@ from domain.accounts import Account
 from domain.bus import Actor
 from domain.community import DEFAULT_TIMEZONE
 from domain.earning import SubmitReport, VerifyReport
-from domain.money import Asset
+from domain.money import Asset, SystemAccount
 from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.periods import period_of
 from infra.wiring import Services, memory_read_store
-from projections import ledger
+from projections import dashboard, ledger
 from projections.projector import Projector
 from projections.registry import all_projections
 from tests.conftest import ADMIN_TOKEN
@@ -95,7 +95,14 @@ def check_invariants(services: Services) -> None:
     with services.store.read() as cursor:
         totals = ledger.totals_by_asset(cursor)
         live = ledger.all_balances(cursor)
+        counted = cursor.one(
+            "SELECT COALESCE(SUM(units), 0) AS minted FROM dashboard_units WHERE asset = 'bean' AND kind IN"
+            f" ({', '.join('?' * len(dashboard.MINTING_TRANSACTIONS))})", dashboard.MINTING_TRANSACTIONS)
     assert all(total == 0 for total in totals.values()), f"Σ balances must be 0 per asset: {totals}"
+    issued = -sum(balance for (account_id, asset), balance in live.items()
+                  if asset == Asset.BEAN.value and account_id.endswith(f":{SystemAccount.ISSUANCE.value}"))
+    assert counted is not None and int(counted["minted"]) == issued, \
+        f"the dashboard's minted beans ({counted}) != beans issued ({issued}): a mint missing from MINTING_TRANSACTIONS?"
     for (account_id, asset), balance in live.items():
         if ":" not in account_id and balance < 0:
             raise AssertionError(f"holder {account_id} went negative in {asset}: {balance}")
