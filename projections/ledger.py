@@ -31,6 +31,15 @@ TRANSACTION_TYPES: dict[str, str] = {
 
 ENTRIES_PAGE_MAX = 500
 
+
+def transaction_type(name: str) -> str:
+    """The statement type of the event class `name`, which moves money."""
+    try:
+        return TRANSACTION_TYPES[name]
+    except KeyError:
+        raise LookupError(f"{name} moves money (it carries postings) but has no statement type: add it to "
+                          "projections/ledger.py TRANSACTION_TYPES (docs/adding-a-transaction.md)") from None
+
 # Whose name a statement line shows: the shop on a sale or its reversal (shops are public), both
 # sides of a donation (a donor and the elder they chose know each other). A customer's name never
 # reaches a merchant's statement.
@@ -111,7 +120,7 @@ class LedgerProjection:
             self._report_categories[recorded.originator] = event.category
             cursor.execute("INSERT INTO ledger_reports VALUES (?, ?)", (recorded.originator, event.category))
         if recorded.postings:  # a report closed with no awards moves nothing
-            self._apply_transaction(cursor, recorded, TRANSACTION_TYPES[name])
+            self._apply_transaction(cursor, recorded, transaction_type(name))
             self._note_transaction(cursor, recorded)
 
     def _note_transaction(self, cursor: Cursor, recorded: Recorded) -> None:
