@@ -38,6 +38,9 @@ class StaffRole(str, Enum):
     AUDITOR = "auditor"
 
 
+ACTING_STAFF = (StaffRole.ADMIN.value, StaffRole.STAFF.value)  # the roles that act for a community; an auditor reads
+
+
 # Control characters have no place in what people type here, and NUL cannot even be stored in
 # a PostgreSQL text column (a read model would fail on it after the event was recorded).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")

@@ -11,7 +11,14 @@ from uuid import UUID
 from domain.accounts import Account
 from domain.bus import Actor, Command, Handlers, Result, UnitOfWork, check_scope
 from domain.clock import local_time
-from domain.community import DEFAULT_TIMEZONE, Community, Credential, Staff, StaffRole
+from domain.community import (
+    ACTING_STAFF,
+    DEFAULT_TIMEZONE,
+    Community,
+    Credential,
+    Staff,
+    StaffRole,
+)
 from domain.credentials import (
     INVALID_SIGN_IN_CODE_MESSAGE,
     LIVE_CREDENTIALS_MAX,
@@ -28,7 +35,6 @@ from domain.ids import derived_id
 from domain.payments import new_code
 
 STAFF_KIND = "staff"  # a sign-in code's `role` for any staff member; the person's role is read at sign-in
-ISSUERS = (StaffRole.ADMIN.value, StaffRole.STAFF.value)
 STRANGER = Actor(role="stranger", principal_id=derived_id("stranger"), community_id=None, account_id=None)
 """Whoever sends a sign-in code: no one yet (the code, not the sender, names who signs in)."""
 
@@ -255,7 +261,7 @@ def sign_in(command: SignIn, actor: Actor, uow: UnitOfWork) -> Result:
 
 def _account_for_issuer(uow: UnitOfWork, actor: Actor, account_id: UUID) -> Account:
     account = uow.get(Account, account_id, "account")
-    if actor.role not in ISSUERS:
+    if actor.role not in ACTING_STAFF:
         raise Forbidden("only staff and admins manage a holder's credentials")
     check_scope(actor, account.community_id)
     return account

@@ -19,7 +19,7 @@ from domain.bus import (
     check_scope,
 )
 from domain.clock import local_time
-from domain.community import Community, StaffRole
+from domain.community import ACTING_STAFF, Community
 from domain.errors import (
     Forbidden,
     InvalidPaymentCode,
@@ -58,9 +58,6 @@ from domain.payments import (
 from domain.periods import check_period, months_after, period_of
 from domain.redemptions import Redemption
 from domain.welfare import BENEFICIARIES_PER_RUN_MAX, WelfareAllowance
-
-CARD_ISSUERS = (StaffRole.ADMIN.value, StaffRole.STAFF.value)
-
 
 # --- welfare allowances -----------------------------------------------------------------------
 
@@ -203,7 +200,7 @@ def displayable_code(uow: UnitOfWork, actor: Actor, account_id: UUID, code: str)
     """The code, if it is live, belongs to this account and `actor` may show it (the holder;
     staff too for a printed card, which they print). Anything else is simply not found."""
     account = uow.get(Account, account_id, "account")
-    holder_or_staff = actor.account_id == account.id or actor.role in CARD_ISSUERS
+    holder_or_staff = actor.account_id == account.id or actor.role in ACTING_STAFF
     if not holder_or_staff:
         raise Forbidden("you may show only your own payment codes")
     try:

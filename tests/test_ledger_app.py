@@ -179,6 +179,29 @@ def test_dispatch_and_close_mint_each_handlers_award_in_one_transaction(communit
     check_invariants(community.services)
 
 
+def test_only_staff_mint_awards_whatever_the_route_admits(community: AppCommunity) -> None:
+    """The handlers refuse by themselves: a route's `roles=` is not the only guard on a mint."""
+    reporter, handler, other = (community.open("volunteer") for _ in range(3))
+    auditor = community.register_staff("auditor")
+    verifiable = community.report(reporter)
+    dispatched = community.report(reporter)
+    community.app.execute(DispatchReport(report_id=dispatched, handler_ids=(handler.account_id,)), community.staff)
+
+    for outsider in (other, handler, auditor):
+        with pytest.raises(Forbidden, match="only staff and admins verify reports"):
+            community.app.execute(VerifyReport(report_id=verifiable, award=50), outsider)
+        with pytest.raises(Forbidden, match="only staff and admins close reports"):
+            community.app.execute(CloseReport(report_id=dispatched, handler_awards=((str(handler.account_id), 50),)),
+                                  outsider)
+    assert [community.balance(v) for v in (reporter, handler, other)] == [0, 0, 0]
+
+    community.app.execute(VerifyReport(report_id=verifiable), community.staff)
+    community.app.execute(CloseReport(report_id=dispatched, handler_awards=((str(handler.account_id), 5),)),
+                          community.staff)
+    assert [community.balance(v) for v in (reporter, handler)] == [10, 5]
+    check_invariants(community.services)
+
+
 def test_a_verified_report_can_still_be_dispatched_and_both_awards_stand(community: AppCommunity) -> None:
     reporter, handler = community.open("volunteer"), community.open("volunteer")
     report_id = community.report(reporter, "resident_need")
