@@ -4,12 +4,14 @@ A command is a frozen dataclass naming what someone asks for (`Redeem`, `Donate`
 handler is a plain function `handler(command, actor, uow) -> result`: it reads what it needs
 through the unit of work, checks the rules (raising named domain errors before any event
 exists), calls the aggregates' public methods (each checks, then records a private `@event`),
-hands new aggregates to `uow.add` and returns the result the caller sees. Handlers never save:
-the writer (domain/writer.py) saves everything a unit of work touched, in one transaction.
+hands new aggregates (recorded as they are made) to `uow.add` and returns the result the caller
+sees. Handlers never save: the writer (domain/writer.py) saves everything a unit of work touched,
+in one transaction.
 
 Each feature module declares its commands and a `HANDLERS` table; `domain/application.py`
-joins the tables into the one bus. Adding a kind of transaction is: a command, a handler, one
-line in the table, and one route declaration (api/commands.py).
+joins the tables into the one bus. A new kind of transaction is an event carrying postings, a
+command and its handler (one line in the table), its statement type in projections/ledger.py and
+one `command_route` line (api/commands.py), with their tests: docs/adding-a-transaction.md.
 """
 
 from __future__ import annotations
