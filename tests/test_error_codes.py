@@ -1,10 +1,14 @@
-"""Every refusal the domain can raise has an HTTP status: a new error class whose code is not in
-`api.errors.STATUS_BY_CODE` would answer 500 instead of its refusal."""
+"""Every refusal the domain can raise has an HTTP status (a new error class whose code is not in
+`api.errors.STATUS_BY_CODE` would answer 500 instead of its refusal), and docs/api.md names it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import domain.errors
 from api.errors import STATUS_BY_CODE
+
+API_DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -20,3 +24,6 @@ def test_every_domain_error_code_has_a_status() -> None:
     missing = sorted({f"{cls.__module__}.{cls.__qualname__}: {cls.code}" for cls in classes
                       if cls.code != root and cls.code not in STATUS_BY_CODE})
     assert not missing, f"add these codes to api/errors.py STATUS_BY_CODE: {missing}"
+    documented = API_DOCUMENT.read_text(encoding="utf-8")
+    undocumented = sorted({cls.code for cls in classes if cls.code != root and f"`{cls.code}`" not in documented})
+    assert not undocumented, f"add these codes to the error list of docs/api.md: {undocumented}"
