@@ -49,6 +49,14 @@ class Actor:
         return f"{self.role}:{self.principal_id}"
 
 
+def check_role(actor: Actor, roles: tuple[str, ...], refusal: str) -> None:
+    """Only these roles may do this. A handler checks it itself, with the roles its route admits:
+    a route's `roles=` guards only HTTP, and commands reach the bus other ways too (the CLI, the
+    demo, the bench, tests). `refusal` says who may ("only staff and admins …")."""
+    if actor.role not in roles:
+        raise Forbidden(refusal)
+
+
 def check_scope(actor: Actor, community_id: UUID) -> None:
     """People bound to a community act only in it (a deployment-wide admin acts anywhere)."""
     if actor.community_id is not None and actor.community_id != community_id:

@@ -8,10 +8,18 @@ from typing import Any
 from uuid import UUID
 
 from domain.accounts import Account, AccountKind
-from domain.bus import Actor, Command, Handlers, Result, UnitOfWork, check_scope
+from domain.bus import (
+    Actor,
+    Command,
+    Handlers,
+    Result,
+    UnitOfWork,
+    check_role,
+    check_scope,
+)
 from domain.community import ACTING_STAFF, Community
 from domain.credentialing import new_sign_in_code, sign_in_code_view
-from domain.errors import Forbidden, ValidationFailed
+from domain.errors import ValidationFailed
 from domain.ids import parse_id
 from domain.paying import new_card, printable_card
 
@@ -30,8 +38,7 @@ class PrepareCardSheet(Command):
 
 def prepare_card_sheet(command: PrepareCardSheet, actor: Actor, uow: UnitOfWork) -> Result:
     community = uow.get(Community, command.community_id, "community")
-    if actor.role not in ACTING_STAFF:
-        raise Forbidden("only staff and admins print cards")
+    check_role(actor, ACTING_STAFF, "only staff and admins print cards")
     check_scope(actor, community.id)
     wanted = list(dict.fromkeys(command.account_ids))
     if not wanted or len(wanted) > CARDS_PER_SHEET_MAX:

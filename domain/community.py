@@ -39,6 +39,7 @@ class StaffRole(str, Enum):
 
 
 ACTING_STAFF = (StaffRole.ADMIN.value, StaffRole.STAFF.value)  # the roles that act for a community; an auditor reads
+ADMINS = (StaffRole.ADMIN.value,)  # the role that manages staff and signs settlements off
 
 
 # Control characters have no place in what people type here, and NUL cannot even be stored in

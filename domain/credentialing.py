@@ -9,15 +9,23 @@ from typing import Any
 from uuid import UUID
 
 from domain.accounts import Account
-from domain.bus import Actor, Command, Handlers, Result, UnitOfWork, check_scope
+from domain.bus import (
+    Actor,
+    Command,
+    Handlers,
+    Result,
+    UnitOfWork,
+    check_role,
+    check_scope,
+)
 from domain.clock import local_time
 from domain.community import (
     ACTING_STAFF,
+    ADMINS,
     DEFAULT_TIMEZONE,
     Community,
     Credential,
     Staff,
-    StaffRole,
 )
 from domain.credentials import (
     INVALID_SIGN_IN_CODE_MESSAGE,
@@ -261,8 +269,7 @@ def sign_in(command: SignIn, actor: Actor, uow: UnitOfWork) -> Result:
 
 def _account_for_issuer(uow: UnitOfWork, actor: Actor, account_id: UUID) -> Account:
     account = uow.get(Account, account_id, "account")
-    if actor.role not in ACTING_STAFF:
-        raise Forbidden("only staff and admins manage a holder's credentials")
+    check_role(actor, ACTING_STAFF, "only staff and admins manage a holder's credentials")
     check_scope(actor, account.community_id)
     return account
 
@@ -271,8 +278,7 @@ def _staff_for(uow: UnitOfWork, actor: Actor, staff_id: UUID, *, itself_allowed:
     staff = uow.get(Staff, staff_id, "staff member")
     if itself_allowed and actor.principal_id == staff.id:
         return staff
-    if actor.role != StaffRole.ADMIN.value:
-        raise Forbidden("only an admin manages another staff member's credentials")
+    check_role(actor, ADMINS, "only an admin manages another staff member's credentials")
     if actor.community_id is not None and actor.community_id != staff.community_id:
         raise Forbidden("this staff member belongs to another community")
     return staff

@@ -8,7 +8,15 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from domain.accounts import Account, AccountKind, post_transaction
-from domain.bus import Actor, Command, Handlers, Result, UnitOfWork, check_scope
+from domain.bus import (
+    Actor,
+    Command,
+    Handlers,
+    Result,
+    UnitOfWork,
+    check_role,
+    check_scope,
+)
 from domain.community import (
     ACTING_STAFF,
     AWARD_MAX,
@@ -68,8 +76,7 @@ def report_view(report: Report) -> dict[str, Any]:
 def _report_for_staff(uow: UnitOfWork, actor: Actor, report_id: UUID | None, *, action: str) -> Report:
     """The report staff `action` (verifying and closing mint beans): no one else may, whatever
     the route in front of the bus admits."""
-    if actor.role not in ACTING_STAFF:
-        raise Forbidden(f"only staff and admins {action} reports")
+    check_role(actor, ACTING_STAFF, f"only staff and admins {action} reports")
     report = uow.get(Report, report_id, "report")
     check_scope(actor, report.community_id)
     return report
