@@ -16,9 +16,11 @@ from domain.bus import (
     Handlers,
     Result,
     UnitOfWork,
+    check_role,
     check_scope,
 )
 from domain.community import (
+    ACTING_STAFF,
     Community,
     check_name,
     check_optional_text,
@@ -79,6 +81,7 @@ class RecordFundDonation(Command):
 
 
 def record_fund_donation(command: RecordFundDonation, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins record fund donations")
     community = community_for(uow, actor, command.community_id)
     amount_fen = check_positive_amount(command.amount_fen, maximum=AMOUNT_FEN_MAX, field="amount_fen")
     day = check_received_on(command.received_on, uow.now().astimezone(ZoneInfo(community.timezone)).date())
@@ -129,6 +132,7 @@ class ProposeSettlement(Command):
 
 
 def propose_settlement(command: ProposeSettlement, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins propose settlements")
     community = community_for(uow, actor, command.community_id)
     period = check_period(command.period)
     redemptions = _claimable(uow, community, period, command.candidate_ids)
@@ -208,6 +212,7 @@ class PaySettlement(Command):
 
 
 def pay_settlement(command: PaySettlement, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins pay settlements")
     settlement = settlement_for(uow, actor, command.settlement_id)
     settlement.check_payable()
     reference = check_text(command.bank_reference, "bank_reference", BANK_REFERENCE_LENGTH_MAX)

@@ -16,6 +16,7 @@ from domain.bus import (
     Handlers,
     Result,
     UnitOfWork,
+    check_role,
     check_scope,
 )
 from domain.clock import local_time
@@ -76,6 +77,7 @@ class IssueAllowances(Command):
 
 
 def issue_allowances(command: IssueAllowances, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins issue welfare allowances")
     community = uow.get(Community, command.community_id, "community")
     check_scope(actor, community.id)
     _check_welfare_period(uow, check_period(command.period), community.timezone)
@@ -157,6 +159,7 @@ class IssueCard(Command):
 
 
 def issue_card(command: IssueCard, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins issue cards")
     account = uow.get(Account, command.account_id, "account")
     check_scope(actor, account.community_id)
     if account.kind != AccountKind.BENEFICIARY.value:

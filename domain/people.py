@@ -12,8 +12,17 @@ from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from domain.accounts import Account, AccountKind, check_merchant_categories
-from domain.bus import Actor, Command, Handlers, Result, UnitOfWork, check_scope
+from domain.bus import (
+    Actor,
+    Command,
+    Handlers,
+    Result,
+    UnitOfWork,
+    check_role,
+    check_scope,
+)
 from domain.community import (
+    ACTING_STAFF,
     DEFAULT_CARD_DAILY_LIMIT,
     DEFAULT_REBATE_RATE_BPS,
     DEFAULT_TIMEZONE,
@@ -163,6 +172,7 @@ class OpenAccount(Command):
 
 
 def open_account(command: OpenAccount, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins open accounts")
     community = uow.get(Community, command.community_id, "community")
     check_scope(actor, community.id)
     try:
@@ -198,6 +208,7 @@ class SetFrozen(Command):
 
 
 def set_frozen(command: SetFrozen, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins freeze and unfreeze accounts")
     account = uow.get(Account, command.account_id, "account")
     check_scope(actor, account.community_id)
     why = check_optional_text(command.reason, "reason", REASON_LENGTH_MAX, multiline=True)

@@ -9,8 +9,16 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from domain.accounts import Account, AccountKind, post_transaction
-from domain.bus import Actor, Command, Handlers, Result, UnitOfWork, check_scope
-from domain.community import Community, check_text
+from domain.bus import (
+    Actor,
+    Command,
+    Handlers,
+    Result,
+    UnitOfWork,
+    check_role,
+    check_scope,
+)
+from domain.community import ACTING_STAFF, Community, check_text
 from domain.errors import Forbidden, ValidationFailed
 from domain.money import Asset, check_positive_amount, encode_postings, transfer
 from domain.redemptions import WISH_METHOD, Redemption
@@ -30,6 +38,7 @@ class CreateWish(Command):
 
 
 def create_wish(command: CreateWish, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins post wishes")
     community = uow.get(Community, command.community_id, "community")
     check_scope(actor, community.id)
     wish = Wish(
@@ -84,6 +93,7 @@ class FulfilWish(Command):
 
 
 def fulfil_wish(command: FulfilWish, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins fulfil wishes")
     wish = wish_in_scope(uow, actor, command.wish_id)
     wish.check_fulfillable()
     supplier = command.merchant_id or wish.merchant_id
@@ -110,6 +120,7 @@ class CancelWish(Command):
 
 
 def cancel_wish(command: CancelWish, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ACTING_STAFF, "only staff and admins cancel wishes")
     wish = wish_in_scope(uow, actor, command.wish_id)
     wish.check_cancellable()
     pledgers = [uow.get(Account, UUID(volunteer_id), "account") for volunteer_id in sorted(wish.pledges)]
