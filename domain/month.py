@@ -21,6 +21,7 @@ from domain.bus import (
 )
 from domain.community import (
     ACTING_STAFF,
+    ADMINS,
     Community,
     check_name,
     check_optional_text,
@@ -179,6 +180,7 @@ class ApproveSettlement(Command):
 
 
 def approve_settlement(command: ApproveSettlement, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ADMINS, "only an admin approves a settlement")
     settlement = settlement_for(uow, actor, command.settlement_id)
     settlement.check_approvable(str(actor.principal_id))
     settlement.approve(approved_by=actor.label, approver_id=str(actor.principal_id))
@@ -195,6 +197,7 @@ class RejectSettlement(Command):
 
 
 def reject_settlement(command: RejectSettlement, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ADMINS, "only an admin rejects a settlement")
     settlement = settlement_for(uow, actor, command.settlement_id)
     settlement.check_rejectable()
     settlement.reject(rejected_by=actor.label, reason=check_text(command.reason, "reason", REASON_LENGTH_MAX))

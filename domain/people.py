@@ -23,6 +23,7 @@ from domain.bus import (
 )
 from domain.community import (
     ACTING_STAFF,
+    ADMINS,
     DEFAULT_CARD_DAILY_LIMIT,
     DEFAULT_REBATE_RATE_BPS,
     DEFAULT_TIMEZONE,
@@ -61,6 +62,7 @@ class RegisterCommunity(Command):
 
 
 def register_community(command: RegisterCommunity, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ADMINS, "only an admin creates communities")
     if actor.community_id is not None:
         raise Forbidden("only a deployment-wide administrator creates communities")
     community = Community(
@@ -100,6 +102,7 @@ class RegisterStaff(Command):
 
 
 def register_staff(command: RegisterStaff, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, ADMINS, "only an admin registers staff")
     community = uow.get(Community, command.community_id, "community")
     check_scope(actor, community.id)
     _check_role(command.role)

@@ -19,11 +19,14 @@ from domain.month import (
     PaySettlement,
     ProposeSettlement,
     RecordFundDonation,
+    RejectSettlement,
 )
 from domain.paying import IssueAllowances, IssueCard
 from domain.people import (
     CONSOLE,
     OpenAccount,
+    RegisterCommunity,
+    RegisterStaff,
     SetFrozen,
 )
 from domain.wishing import CancelWish, CreateWish, FulfilWish
@@ -77,6 +80,7 @@ class Case:
 
 
 WRONG_FOR_STAFF_WORK = ("volunteer", "auditor")
+WRONG_FOR_ADMIN_WORK = ("staff", "auditor")
 
 CASES = {
     "OpenAccount": Case(WRONG_FOR_STAFF_WORK, lambda w, _: OpenAccount(
@@ -96,6 +100,13 @@ CASES = {
         community_id=w.community.id, period=this_period(), candidate_ids=(w.sale(),))),
     "PaySettlement": Case(WRONG_FOR_STAFF_WORK, lambda w, _: PaySettlement(
         settlement_id=w.settlement(approved=True), bank_reference="越权转账")),
+    "RegisterStaff": Case(WRONG_FOR_ADMIN_WORK, lambda w, _: RegisterStaff(
+        community_id=w.community.id, display_name="越权管理员", role="admin")),
+    "ApproveSettlement": Case(WRONG_FOR_ADMIN_WORK, lambda w, _: ApproveSettlement(
+        settlement_id=w.settlement(approved=False))),
+    "RejectSettlement": Case(WRONG_FOR_ADMIN_WORK, lambda w, _: RejectSettlement(
+        settlement_id=w.settlement(approved=False), reason="越权撤回")),
+    "RegisterCommunity": Case(("stranger", "console"), lambda w, _: RegisterCommunity(name="越权社区")),
 }
 
 
