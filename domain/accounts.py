@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.bus import Actor, UnitOfWork, check_role
 from domain.errors import AccountFrozen, InsufficientFunds, ValidationFailed
 from domain.money import Asset, Posting, deltas_for
 
@@ -17,6 +18,9 @@ class AccountKind(str, Enum):
     VOLUNTEER = "volunteer"
     BENEFICIARY = "beneficiary"
     MERCHANT = "merchant"
+
+
+SPENDERS = (AccountKind.VOLUNTEER.value, AccountKind.BENEFICIARY.value)  # holders who pay; a merchant is paid
 
 
 class AccountStatus(str, Enum):
@@ -79,7 +83,7 @@ class Account(Aggregate):
 
     @property
     def is_guarded(self) -> bool:
-        return self.kind in (AccountKind.VOLUNTEER.value, AccountKind.BENEFICIARY.value)
+        return self.kind in SPENDERS
 
     @property
     def is_frozen(self) -> bool:
@@ -126,6 +130,15 @@ class Account(Aggregate):
     @event("Unfrozen")
     def unfreeze(self, by: str) -> None:
         self.status = AccountStatus.ACTIVE.value
+
+
+def own_account(uow: UnitOfWork, actor: Actor, kind: AccountKind, refusal: str) -> Account:
+    """The account `actor` acts from as its holder, one of this `kind` (a holder's credential
+    carries its account's kind as its role). The role, not the account, says who acts: a staff
+    member's actor carries the person's own volunteer account too (for maker-checker), yet acts
+    as staff, and an actor with no account is refused as its route refuses it, not "not found"."""
+    check_role(actor, (kind.value,), refusal)
+    return uow.get(Account, actor.account_id, "account")
 
 
 def post_transaction(transaction_id: str, postings: Sequence[Posting], accounts: Iterable[Account]) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from domain.accounts import Account, AccountKind, post_transaction
+from domain.accounts import Account, AccountKind, own_account, post_transaction
 from domain.bus import Actor, Command, Handlers, Result, UnitOfWork
 from domain.donations import Donation
-from domain.errors import Forbidden, ValidationFailed
+from domain.errors import ValidationFailed
 from domain.money import Asset, check_positive_amount, encode_postings, transfer
 
 
@@ -21,10 +21,8 @@ class Donate(Command):
 
 
 def donate(command: Donate, actor: Actor, uow: UnitOfWork) -> Result:
+    donor = own_account(uow, actor, AccountKind.VOLUNTEER, "only volunteers donate beans")
     amount = check_positive_amount(command.amount)
-    donor = uow.get(Account, actor.account_id, "account")
-    if donor.kind != AccountKind.VOLUNTEER.value:
-        raise Forbidden("only volunteers donate beans")
     recipient = uow.get(Account, command.to_account_id, "account")
     if recipient.kind != AccountKind.BENEFICIARY.value or recipient.community_id != donor.community_id:
         raise ValidationFailed("beans can be donated only to a beneficiary of your community", field="to_account_id")

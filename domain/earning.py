@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.accounts import Account, AccountKind, post_transaction
+from domain.accounts import Account, AccountKind, own_account, post_transaction
 from domain.bus import (
     Actor,
     Command,
@@ -24,7 +24,7 @@ from domain.community import (
     ReportCategory,
     check_text,
 )
-from domain.errors import Forbidden, SamePerson, ValidationFailed
+from domain.errors import SamePerson, ValidationFailed
 from domain.money import (
     Asset,
     Posting,
@@ -50,9 +50,7 @@ class SubmitReport(Command):
 
 
 def submit_report(command: SubmitReport, actor: Actor, uow: UnitOfWork) -> Result:
-    reporter = uow.get(Account, actor.account_id, "account")
-    if reporter.kind != AccountKind.VOLUNTEER.value:
-        raise Forbidden("only volunteers submit reports")
+    reporter = own_account(uow, actor, AccountKind.VOLUNTEER, "only volunteers submit reports")
     if command.category not in {c.value for c in ReportCategory}:
         raise ValidationFailed(
             "category must be one of " + ", ".join(c.value for c in ReportCategory), field="category"

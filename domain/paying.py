@@ -8,7 +8,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.accounts import Account, AccountKind, post_transaction
+from domain.accounts import (
+    SPENDERS,
+    Account,
+    AccountKind,
+    own_account,
+    post_transaction,
+)
 from domain.bus import (
     NOT_FINGERPRINTED,
     Actor,
@@ -136,11 +142,10 @@ class IssuePaymentCode(Command):
 
 
 def issue_payment_code(command: IssuePaymentCode, actor: Actor, uow: UnitOfWork) -> Result:
+    check_role(actor, SPENDERS, "only volunteers and beneficiaries pay with codes")
     account = uow.get(Account, command.account_id, "account")
     if actor.account_id != account.id:
         raise Forbidden("you may create payment codes only for your own account")
-    if not account.is_guarded:
-        raise Forbidden("merchants receive payments; they do not pay with codes")
     code = new_code(PHONE_CODE_DIGITS)
     expires_at = uow.now() + PHONE_CODE_LIFETIME
     uow.add(PaymentCode(
@@ -239,8 +244,8 @@ class Redeem(Command):
 
 
 def redeem(command: Redeem, actor: Actor, uow: UnitOfWork) -> Result:
+    merchant = own_account(uow, actor, AccountKind.MERCHANT, "only merchants take payments")
     amount = check_positive_amount(command.amount)
-    merchant = _merchant_of(uow, actor)
     now = uow.now()
     code = _live_code(uow, command.payment_code, merchant, now)
     customer = uow.get(Account, code.account_id, "account")
@@ -273,13 +278,6 @@ def redeem(command: Redeem, actor: Actor, uow: UnitOfWork) -> Result:
     post_transaction(transaction_id, postings, [customer])
     uow.add(redemption)
     return redemption_view(redemption, timezone)
-
-
-def _merchant_of(uow: UnitOfWork, actor: Actor) -> Account:
-    merchant = uow.get(Account, actor.account_id, "account")
-    if merchant.kind != AccountKind.MERCHANT.value:
-        raise Forbidden("only merchants take payments")
-    return merchant
 
 
 def _live_code(uow: UnitOfWork, payment_code: str, merchant: Account, now: datetime) -> PaymentCode | Card:

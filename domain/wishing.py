@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.accounts import Account, AccountKind, post_transaction
+from domain.accounts import Account, AccountKind, own_account, post_transaction
 from domain.bus import (
     Actor,
     Command,
@@ -19,7 +19,7 @@ from domain.bus import (
     check_scope,
 )
 from domain.community import ACTING_STAFF, Community, check_text
-from domain.errors import Forbidden, ValidationFailed
+from domain.errors import ValidationFailed
 from domain.money import Asset, check_positive_amount, encode_postings, transfer
 from domain.redemptions import WISH_METHOD, Redemption
 from domain.wishes import STORY_LENGTH_MAX, TARGET_BEANS_MAX, TITLE_LENGTH_MAX, Wish
@@ -65,10 +65,8 @@ class PledgeToWish(Command):
 
 
 def pledge_to_wish(command: PledgeToWish, actor: Actor, uow: UnitOfWork) -> Result:
+    volunteer = own_account(uow, actor, AccountKind.VOLUNTEER, "only volunteers pledge beans to wishes")
     amount = check_positive_amount(command.amount)
-    volunteer = uow.get(Account, actor.account_id, "account")
-    if volunteer.kind != AccountKind.VOLUNTEER.value:
-        raise Forbidden("only volunteers pledge beans to wishes")
     wish = wish_in_scope(uow, actor, command.wish_id)
     wish.check_pledgeable(amount)
     volunteer.check_can_spend({Asset.BEAN: amount})

@@ -13,6 +13,8 @@ import pytest
 from api.errors import STATUS_BY_CODE
 from domain.bus import Actor, Command
 from domain.credentialing import STRANGER
+from domain.donating import Donate
+from domain.earning import SubmitReport
 from domain.errors import Forbidden
 from domain.month import (
     ApproveSettlement,
@@ -21,7 +23,7 @@ from domain.month import (
     RecordFundDonation,
     RejectSettlement,
 )
-from domain.paying import IssueAllowances, IssueCard
+from domain.paying import IssueAllowances, IssueCard, IssuePaymentCode, Redeem
 from domain.people import (
     CONSOLE,
     OpenAccount,
@@ -29,9 +31,9 @@ from domain.people import (
     RegisterStaff,
     SetFrozen,
 )
-from domain.wishing import CancelWish, CreateWish, FulfilWish
+from domain.wishing import CancelWish, CreateWish, FulfilWish, PledgeToWish
 from infra.wiring import Services
-from tests.support import new_app_community
+from tests.support import new_app_community, new_key
 from tests.test_month_app import donate, propose, redeem, this_period
 from tests.test_wishes_app import new_wish, pledge
 
@@ -81,6 +83,7 @@ class Case:
 
 WRONG_FOR_STAFF_WORK = ("volunteer", "auditor")
 WRONG_FOR_ADMIN_WORK = ("staff", "auditor")
+WRONG_FOR_HOLDERS = ("staff with its own volunteer account", "auditor")
 
 CASES = {
     "OpenAccount": Case(WRONG_FOR_STAFF_WORK, lambda w, _: OpenAccount(
@@ -107,6 +110,14 @@ CASES = {
     "RejectSettlement": Case(WRONG_FOR_ADMIN_WORK, lambda w, _: RejectSettlement(
         settlement_id=w.settlement(approved=False), reason="越权撤回")),
     "RegisterCommunity": Case(("stranger", "console"), lambda w, _: RegisterCommunity(name="越权社区")),
+    "SubmitReport": Case(WRONG_FOR_HOLDERS, lambda w, _: SubmitReport(category="fire", description="越权上报")),
+    "Donate": Case(WRONG_FOR_HOLDERS, lambda w, _: Donate(to_account_id=w.beneficiary.account_id, amount=1)),
+    "PledgeToWish": Case(WRONG_FOR_HOLDERS, lambda w, _: PledgeToWish(wish_id=w.wish(funded=False), amount=1)),
+    "IssuePaymentCode": Case(("staff with its own volunteer account",),
+                             lambda w, outsider: IssuePaymentCode(account_id=outsider.account_id)),  # its own account
+    "Redeem": Case(("auditor", "admin"), lambda w, _: Redeem(
+        payment_code=w.community.app.execute(IssuePaymentCode(account_id=w.volunteer.account_id), w.volunteer)
+        .result["code"], amount=1, sale_key=new_key())),
 }
 
 
