@@ -40,6 +40,7 @@ def transaction_type(name: str) -> str:
         raise LookupError(f"{name} moves money (it carries postings) but has no statement type: add it to "
                           "projections/ledger.py TRANSACTION_TYPES (docs/adding-a-transaction.md)") from None
 
+
 # Whose name a statement line shows: the shop on a sale or its reversal (shops are public), both
 # sides of a donation (a donor and the elder they chose know each other). A customer's name never
 # reaches a merchant's statement.
