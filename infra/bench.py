@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -41,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import httpx
@@ -61,6 +63,7 @@ from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.periods import period_of
 from infra.audit import verify_chain
 from infra.bench_plot import plot
+from infra.cpu_use import database_seconds, machine_busy_seconds, process_tree_seconds
 from infra.settings import Settings, persistence_env
 from infra.wiring import Services, build_services, memory_read_store
 from projections.projector import Projector
@@ -86,6 +89,7 @@ class Measurement:
     # Jindou's HTTP runs on one server process: the share of the run its writer spent on groups,
     # and the share its thread spent on CPU (GET /metrics, decision 0026)
     writer: tuple[float, float] | None = None
+    cpu: CpuUse | None = None  # HTTP runs: what each process spent on a request
 
     @property
     def rate(self) -> float:
@@ -104,7 +108,19 @@ class Measurement:
                 "per_second": self.rate, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "errors": self.errors,
                 "statements_per_operation": self.statements_per_operation,
                 "writer_busy": None if self.writer is None else self.writer[0],
-                "writer_cpu": None if self.writer is None else self.writer[1]}
+                "writer_cpu": None if self.writer is None else self.writer[1],
+                **(CpuUse(None, None, None, None) if self.cpu is None else self.cpu)._asdict()}
+
+
+class CpuUse(NamedTuple):
+    """What an HTTP run cost each side, per request answered: CPU in microseconds of the server's
+    process (and its workers), of the machine's PostgreSQL processes (None: the database is not
+    on this machine, or is SQLite inside the server) and of the load generator; and how many of
+    the machine's cores were busy, on average, meanwhile. None where /proc cannot tell."""
+    server_cpu_us: float | None
+    database_cpu_us: float | None
+    load_cpu_us: float | None
+    machine_cores_busy: float | None
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -366,8 +382,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class _Served(NamedTuple):
+    base: str
+    pid: int
+
+
 @contextmanager
-def _server(command: list[str], env: dict[str, str]) -> Iterator[str]:
+def _server(command: list[str], env: dict[str, str]) -> Iterator[_Served]:
     """A server process on a free loopback port, up when /healthz answers; stopped afterwards."""
     port = _free_port()
     process = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], env=os.environ | env,
@@ -386,7 +407,7 @@ def _server(command: list[str], env: dict[str, str]) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start in time")
             time.sleep(0.1)
-        yield base
+        yield _Served(base, process.pid)
     finally:
         process.terminate()
         try:
@@ -401,6 +422,43 @@ def _load(spec: dict[str, object]) -> dict[str, object]:
                           text=True, check=True, timeout=LOAD_TIMEOUT_S)
     result: dict[str, object] = json.loads(done.stdout)
     return result
+
+
+class _CpuReading(NamedTuple):
+    at: float
+    server: float | None
+    database: float | None
+    load: float  # this process's waited-for children: the load generators run so far
+    machine: float | None
+
+    @classmethod
+    def now(cls, server_pid: int, database_here: bool) -> _CpuReading:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return cls(time.perf_counter(), process_tree_seconds(server_pid),
+                   database_seconds() if database_here else None, children.ru_utime + children.ru_stime,
+                   machine_busy_seconds())
+
+
+def _load_costed(spec: dict[str, object], server_pid: int, database_here: bool) -> tuple[dict[str, object], CpuUse]:
+    """`_load`, and what it cost each process per request. The load generator's own start is in
+    its figure; nothing else the bench runs is, since the bench waits for the load meanwhile."""
+    before = _CpuReading.now(server_pid, database_here)
+    load = _load(spec)
+    after = _CpuReading.now(server_pid, database_here)
+    answered = len(load["latencies_ms"])  # type: ignore[arg-type]
+
+    def per_request(spent: float | None, was: float | None) -> float | None:
+        return None if spent is None or was is None or not answered else (spent - was) / answered * 1e6
+
+    machine = None if after.machine is None or before.machine is None else (
+        (after.machine - before.machine) / (after.at - before.at))
+    return load, CpuUse(per_request(after.server, before.server), per_request(after.database, before.database),
+                        per_request(after.load, before.load), machine)
+
+
+def _database_here(url: str) -> bool:
+    """PostgreSQL on this machine, whose processes' CPU /proc can read."""
+    return url.startswith("postgres") and urlsplit(url).hostname in (None, "", "localhost", "127.0.0.1", "::1")
 
 
 def _cards_for(base: str, clients: int, sales_per_card: int) -> tuple[str, list[str]]:
@@ -445,37 +503,39 @@ def bench_http(label: str, url: str, requests: int, levels: Sequence[int], worke
     serve = [sys.executable, "-m", "api.cli", "serve", "--database-url", url, "--log-level", "warning",
              "--workers", str(processes)]
     reference_url = url if not url.startswith("sqlite") else url + "-reference"
+    database_here = _database_here(url)
     with _signing_key() as key, _server(serve, {"JINDOU_ADMIN_TOKEN": BENCH_ADMIN_TOKEN,
                                                  "JINDOU_TRANSPARENCY_KEY_FILE": key}) as jindou:
-        merchant_token, cards = _cards_for(jindou, max(levels), sales_per_card)
+        merchant_token, cards = _cards_for(jindou.base, max(levels), sales_per_card)
         reference_server = contextlib.nullcontext(None) if url.startswith("memory") else _server(
             [sys.executable, "-m", "uvicorn", "infra.bench_reference:app", "--log-level", "warning"],
             {"JINDOU_REFERENCE_DATABASE_URL": reference_url})
         with reference_server as reference:
             for clients in levels:
-                spec = {"base_url": jindou, "path": "/v1/redemptions", "clients": clients,
+                spec = {"base_url": jindou.base, "path": "/v1/redemptions", "clients": clients,
                         "requests_per_client": per_client[clients], "key_prefix": f"bench-{uuid4().hex}",
                         "headers": {"Authorization": f"Bearer {merchant_token}"},
                         "bodies": [{"payment_code": card, "amount": 1} for card in cards[:clients]]}
-                before = _writer_seconds(jindou)
-                load = _load(spec)
-                after = _writer_seconds(jindou)
+                before = _writer_seconds(jindou.base)
+                load, cpu = _load_costed(spec, jindou.pid, database_here)
+                after = _writer_seconds(jindou.base)
                 between = after.answered - before.asked  # both readings lie within it
                 writer = None if processes > 1 else (  # /metrics answers for one process only
                     (after.seconds - before.seconds) / between, (after.cpu - before.cpu) / between)
-                results.append(_measured(label, f"http-{clients}", load, writer))
+                results.append(_measured(label, f"http-{clients}", load, cpu, writer))
                 if reference is not None:
-                    spec = {"base_url": reference, "path": "/sale", "clients": clients,
+                    spec = {"base_url": reference.base, "path": "/sale", "clients": clients,
                             "requests_per_client": per_client[clients], "headers": {},
                             "bodies": [{"account_id": i, "amount": 1} for i in range(clients)]}
-                    results.append(_measured(label, f"ref-{clients}", _load(spec)))
+                    results.append(_measured(label, f"ref-{clients}", *_load_costed(spec, reference.pid, database_here)))
     return results
 
 
-def _measured(label: str, name: str, load: dict[str, object], writer: tuple[float, float] | None = None) -> Measurement:
+def _measured(label: str, name: str, load: dict[str, object], cpu: CpuUse,
+              writer: tuple[float, float] | None = None) -> Measurement:
     latencies = [float(v) for v in load["latencies_ms"]]  # type: ignore[attr-defined]
     return Measurement(label, name, len(latencies), float(load["seconds"]), latencies,  # type: ignore[arg-type]
-                       errors=int(load["errors"]), writer=writer)  # type: ignore[call-overload]
+                       errors=int(load["errors"]), writer=writer, cpu=cpu)  # type: ignore[call-overload]
 
 
 class _WriterSeconds(NamedTuple):
@@ -573,6 +633,9 @@ def run_bench(args: argparse.Namespace) -> int:
         if m.writer is not None:
             console.print(f"{m.backend:<9} {m.name}: the writer on groups {m.writer[0]:.0%} of the run, "
                           f"on CPU {m.writer[1]:.0%}")
+    for m in results:
+        if m.cpu is not None and m.cpu.server_cpu_us is not None:
+            console.print(f"{m.backend:<9} {m.name}: CPU a request: {_cpu_line(m.cpu)}")
     output = Path(args.output)
     output.write_text(json.dumps({"results": [m.as_json() for m in results],
                                   "ratios": [{"backend": b, "what": w, "ratio": r} for b, w, r in ratios(results)]},
@@ -581,6 +644,15 @@ def run_bench(args: argparse.Namespace) -> int:
     plotted.write_text(plot(results))
     console.print(f"written to {output} and {plotted}")
     return 0
+
+
+def _cpu_line(cpu: CpuUse) -> str:
+    def us(value: float | None) -> str:
+        return "—" if value is None else f"{value:,.0f} µs"
+
+    busy = "" if cpu.machine_cores_busy is None else f"; the machine {cpu.machine_cores_busy:.2f} cores busy"
+    return (f"server {us(cpu.server_cpu_us)}, database {us(cpu.database_cpu_us)}, "
+            f"load generator {us(cpu.load_cpu_us)}{busy}")
 
 
 def _table(results: Sequence[Measurement]) -> Table:

@@ -38,6 +38,12 @@ def check_figures(figures: dict[str, object], backend: str, expected_runs: set[s
     for name in ("http-1", "http-4"):  # read from the server's metrics around the run: CPU within the time on groups
         assert 0 < runs[name]["writer_cpu"] <= runs[name]["writer_busy"] <= 1
     assert runs["ref-4"]["writer_busy"] is None and runs["replay"]["writer_busy"] is None
+    for name in ("http-1", "http-4", "ref-1", "ref-4"):  # what each side spent on a request, from /proc
+        row = runs[name]
+        assert row["server_cpu_us"] is not None and row["server_cpu_us"] >= 0
+        assert row["load_cpu_us"] > 0 and row["machine_cores_busy"] > 0  # the load generator's start, at least
+        assert (row["database_cpu_us"] is not None) == (backend == "postgres")  # SQLite runs in the server
+    assert runs["replay"]["server_cpu_us"] is None  # measured in the bench's own process: no such split
     for name in ("replay", "verify", "scan+sha"):
         assert runs[name]["operations"] > 0 and runs[name]["p50_ms"] is None  # no per-event timing, so none shown
     assert runs["sale"]["statements_per_operation"] > 0 and runs["naive-save"]["statements_per_operation"] > 0
