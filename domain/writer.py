@@ -13,6 +13,15 @@ group the writer asks for the log's head (one cheap query) and evicts whatever a
 changed since, so a decision never reads a stale aggregate, and a busy aggregate is not read
 from the database again and again.
 
+While nobody else writes (the last look at the head found only this writer's events, and its
+last group's ids directly followed them), the writer skips that look (decision 0030). It decides
+on the cache as it stands, takes an Idempotency-Key the cache has never seen as unused, and
+answers nobody yet. The check comes later, in the group's own transaction, under the log's lock:
+its first event must take the id right after the cache's position. If it does not, someone else
+wrote in between. The transaction then rolls back (`LogMoved`), and the group is decided again
+after a look at the head, as above. A group that records nothing asks for the head before it
+answers. A key that was used after all collides, and the group is decided again the same way.
+
 When the group's transaction collides (another process wrote one of its aggregates, or recorded
 the same Idempotency-Key first) nothing of it was recorded: the writer then runs each command of
 the group alone, with the bounded retries below, exactly as a lone command runs.
@@ -33,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -137,6 +146,11 @@ class Limit(Protocol):
 PROJECT_INSERTED = "project_inserted"  # the save keyword our recorders pass on (infra/in_transaction.py)
 
 
+class LogMoved(Exception):
+    """Raised in a group's transaction, which then rolls back: another writer recorded events
+    after the position the group was decided at, so it is decided again (module docstring)."""
+
+
 class ReadModel(Protocol):
     """What the writer needs of the projector."""
 
@@ -225,6 +239,11 @@ class AggregateCache:
         """The log position the cache is coherent with (None before the first sync); never goes back."""
         return self._position
 
+    def holds(self, aggregate_id: UUID) -> bool:
+        """Whether this process holds the aggregate, or knows that it does not exist."""
+        with self._lock:
+            return aggregate_id in self._entries
+
     def known(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate if this process holds it, reading nothing (None: not held, or absent)."""
         with self._lock:
@@ -301,15 +320,20 @@ class _Projecting:
     The projections are given the group's events as decided, in the order saved: decoding them
     back from their stored form would make the same objects again (tests/conftest.py checks)."""
 
-    def __init__(self, read_model: ReadModel, events: Sequence[Any]) -> None:
+    def __init__(self, read_model: ReadModel, events: Sequence[Any], after: int | None) -> None:
         self.read_model = read_model
         self.events = events
+        self.after = after  # the log position the group was decided at, unseen by a look at the head
         self.projected = False
 
     def lock_ahead(self, cursor: Any) -> None:
         self.read_model.lock_ahead(cursor)
 
     def __call__(self, cursor: Any, notifications: Sequence[Notification]) -> None:
+        # Under the log's lock ids are issued and committed in one order (decision 0016): the
+        # group's first id follows `after` only if nobody recorded anything since.
+        if self.after is not None and notifications[0].id != self.after + 1:
+            raise LogMoved(f"the log moved past {self.after} before event {notifications[0].id}")
         self.projected = self.read_model.project_inserted(cursor, notifications, self.events)
 
 
@@ -366,6 +390,12 @@ class Writer:
         self._thread: threading.Thread | None = None
         self.read_model: ReadModel | None = None  # the projector (infra/wiring.py)
         self.groups = self.commands = self.collisions = 0  # since start (GET /metrics)
+        self.moved = 0  # since start: groups decided again because another writer had recorded meanwhile
+        # The last id this writer recorded, while its events directly followed the cache's
+        # position; and whether the cache's last look at the head found nothing of anyone else's.
+        # Both: the cache is current as long as nobody else writes (module docstring).
+        self._recorded_through: int | None = None
+        self._quiet = False
         # Since start: the writer's time on groups, and its thread's CPU in that time; the rest
         # was waiting, for the database or for the interpreter (decision 0026).
         self.seconds = self.cpu_seconds = 0.0
@@ -483,43 +513,101 @@ class Writer:
     def _record_group(self, group: list[_Job]) -> None:
         if not group:
             return
-        # The log's head, and the group's Idempotency-Keys (mostly absent), in one round trip.
-        self.cache.sync(prefetch=[job.key.record_id for job in group if job.key is not None])
+        current = self._current()
+        if not current:
+            self._sync(group)
         group = self._within_limits(group)
         if not group:
             return
         if len(group) == 1:
-            self._record_alone(group[0])
+            self._record_alone(group[0], current)
             return
+        self._decide_and_save(group, current)
+
+    def _current(self) -> bool:
+        """Whether the cache can be taken as current without a look at the head: nobody else
+        wrote at the last look, this writer's last group followed it, and the recorder checks
+        in the group's transaction that nobody has since (`_Projecting`)."""
+        return (self._quiet and self._recorded_through is not None and self.cache.position == self._recorded_through
+                and self.read_model is not None and getattr(self._app.recorder, "projects_inserted", False))
+
+    def _sync(self, group: Sequence[_Job]) -> None:
+        """The log's head, and the group's Idempotency-Keys (mostly absent), in one round trip."""
+        before = self.cache.position
+        head = self.cache.sync(prefetch=[job.key.record_id for job in group if job.key is not None])
+        self._quiet = before is None or head == before
+
+    def _unseen_keys(self, group: Sequence[_Job]) -> set[UUID]:
+        """The group's Idempotency-Keys the cache has never seen: taken as unused. A used one
+        collides with its record when the group is saved, and the group is decided again."""
+        return {job.key.record_id for job in group if job.key is not None and not self.cache.holds(job.key.record_id)}
+
+    def _cached_unless_unseen(self, unseen: set[UUID], aggregate_id: UUID) -> Aggregate | None:
+        return None if aggregate_id in unseen else self.cache.get(aggregate_id)
+
+    def _head_unmoved(self, decided_at: int | None) -> bool:
+        """For a group that records nothing, decided without a look at the head at `decided_at`:
+        whether nobody has recorded anything since (else it is decided again on what they recorded)."""
+        return (self._app.recorder.max_notification_id() or 0) == decided_at
+
+    def _moved(self, group: Sequence[_Job]) -> None:
+        """Another writer recorded while the group was decided without a look at the head: look."""
+        self.moved += 1
+        self._sync(group)
+
+    def _decide_and_save(self, group: list[_Job], current: bool) -> None:
+        """Decide the group in order on one state and save it in one transaction. `current`: it
+        is decided on the cache without a look at the head, and answered only once nobody else
+        turns out to have recorded meanwhile; otherwise it is decided again after a look."""
         state: dict[UUID, Aggregate] = {}  # the group's aggregates as its earlier commands left them
+        # Taken before deciding: a read's look at the head may move the cache on meanwhile.
+        decided_at = self.cache.position if current else None
+        unseen = self._unseen_keys(group) if current else set()
 
         def load(aggregate_id: UUID) -> Aggregate | None:
             if aggregate_id in state:
                 return private_copy(state[aggregate_id])
-            return self.cache.get(aggregate_id)
+            return self._cached_unless_unseen(unseen, aggregate_id)
 
         decided: list[_Decided] = []
+        unchanged: list[_Decided] = []  # answered at once, or with the group when it was `current`
         events: list[Any] = []
         for job in group:
             decision = self._decide(job, self._unit_of_work(load))
             if not decision.changed:
-                self._answer(decision, None)  # records nothing: no need to wait for the others
+                if current:
+                    unchanged.append(decision)
+                else:
+                    self._answer(decision, None)  # records nothing: no need to wait for the others
                 continue
             for aggregate in decision.changed:
                 events.extend(aggregate.collect_events())
                 state[aggregate.id] = aggregate
             decided.append(decision)
         if not events:
-            for decision in decided:
+            if current and not self._head_unmoved(decided_at):
+                self._moved(group)
+                self._decide_and_save(group, current=False)
+                return
+            for decision in unchanged + decided:
                 self._answer(decision, None)
             return
         try:
-            saved = self._save(events, state.values())
+            saved = self._save(events, state.values(), after=decided_at)
+        except LogMoved:
+            self._moved(group)
+            self._decide_and_save(group, current=False)
+            return
         except IntegrityError:
             # Someone else wrote one of these aggregates or keys first; nothing of ours was
-            # recorded. Each command runs again alone, on fresh state.
+            # recorded. Decided on the cache alone, the group is decided again after a look at
+            # the head; otherwise each command runs again alone, on fresh state.
             self.collisions += 1
             self.cache.evict(state)
+            if current:
+                self._moved(group)
+                self._decide_and_save(group, current=False)
+                return
             for decision in decided:
                 self._record_alone(decision.job)
             return
@@ -529,6 +617,8 @@ class Writer:
             return
         self.groups, self.commands = self.groups + 1, self.commands + len(decided)
         position = self._recorded(*saved)
+        for decision in unchanged:
+            self._answer(decision, None)
         for decision in decided:
             self._answer(decision, position)
 
@@ -552,18 +642,33 @@ class Writer:
                 job.finish(error=copy(refusal))  # each request raises its own
         return admitted
 
-    def _record_alone(self, job: _Job) -> None:
-        """One command, retried on optimistic-concurrency collisions with other processes."""
+    def _record_alone(self, job: _Job, current: bool = False) -> None:
+        """One command, retried on optimistic-concurrency collisions with other processes.
+        `current`: decided first without a look at the head, as `_decide_and_save` explains."""
         for attempt in range(SAVE_ATTEMPTS_MAX):
-            decision = self._decide(job, self._unit_of_work(self.cache.get))
+            decided_at = self.cache.position if current else None  # as in `_decide_and_save`
+            unseen = self._unseen_keys([job]) if current else set()
+            decision = self._decide(job, self._unit_of_work(partial(self._cached_unless_unseen, unseen)))
             events = [event for aggregate in decision.changed for event in aggregate.collect_events()]
             if not events:
+                if current and not self._head_unmoved(decided_at):
+                    self._moved([job])
+                    current = False
+                    continue
                 self._answer(decision, None)
                 return
             try:
-                saved = self._save(events, decision.changed)
+                saved = self._save(events, decision.changed, after=decided_at)
+            except LogMoved:
+                self._moved([job])
+                current = False
+                continue
             except IntegrityError:
                 self.cache.evict(aggregate.id for aggregate in decision.changed)
+                if current:  # an unused-looking key that was used, or a change the cache had not seen
+                    self._moved([job])
+                    current = False
+                    continue
                 # Another process wrote first: back off exponentially, with jitter to de-synchronise the racers.
                 time.sleep(random.uniform(0, min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_BASE_S * 2**attempt)))
                 self.cache.sync()
@@ -616,11 +721,13 @@ class Writer:
         except DomainError as refusal:  # a different request under this key, or a recorded refusal
             return _Decided(job, refusal=refusal, replayed=True)
 
-    def _save(self, events: list[Any], aggregates: Iterable[Aggregate]) -> tuple[list[Recording[UUID]], bool]:
+    def _save(self, events: list[Any], aggregates: Iterable[Aggregate], after: int | None = None,
+              ) -> tuple[list[Recording[UUID]], bool]:
         """Record the events in one transaction, in the order they were decided, and project them
-        in it when the recorder can (the second value says whether it did). A database that
-        fails during the save may have committed it or not: say exactly that."""
-        projecting = None if self.read_model is None else _Projecting(self.read_model, events)
+        in it when the recorder can (the second value says whether it did). `after`: raise
+        `LogMoved`, recording nothing, unless the first event takes the id right after it. A
+        database that fails during the save may have committed it or not: say exactly that."""
+        projecting = None if self.read_model is None else _Projecting(self.read_model, events, after)
         options = {} if projecting is None else {PROJECT_INSERTED: projecting}
         try:
             recordings = self._app.save(*events, **options)
@@ -632,6 +739,8 @@ class Writer:
         recorded = {event.originator_id for event in events}
         saved = [aggregate for aggregate in aggregates if aggregate.id in recorded]
         self.cache.remember(saved, recordings)
+        last = max((r.notification.id for r in recordings if r.notification.id is not None), default=None)
+        self._recorded_through = last if last is not None and self.cache.position == last else None
         self._take_snapshots(saved, events)
         return recordings, projecting is not None and projecting.projected
 

@@ -41,6 +41,8 @@ def notifications_of(stored_events: Sequence[StoredEvent], ids: Sequence[int]) -
 
 
 class ProjectingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    projects_inserted = True  # calls the writer's callback in the insert's transaction, before it commits
+
     def logged_events(self, after: int, through: int, limit: int) -> list[LoggedEvent]:
         """The log's events after `after` up to `through`, `limit` at most, as plain tuples. The
         library stores a UUID originator as its 32 hex digits; SQLite spells it back canonically."""

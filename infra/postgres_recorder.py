@@ -34,6 +34,8 @@ class OrderedPostgresApplicationRecorder(FailFastApplicationRecorder):
     """Fails fast like the rest of our PostgreSQL recorders (infra/persistence.py): no retries
     inside a request, which must answer within seconds when the database is away."""
 
+    projects_inserted = True  # calls the writer's callback in the insert's transaction, before it commits
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)

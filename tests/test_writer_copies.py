@@ -77,11 +77,11 @@ def test_an_event_is_stored_as_it_was_decided(database_url: str, monkeypatch: py
         trigger(self, *args, **kwargs)
         decided(self)
 
-    def saved(self: Writer, events: list[Any], aggregates: Any) -> Any:
+    def saved(self: Writer, events: list[Any], aggregates: Any, *rest: Any, **options: Any) -> Any:
         for event in events:
             assert transcoder.encode(vars(event)) == as_decided.pop(id(event))[1], f"{type(event).__qualname__} changed"
         checked.extend(events)
-        return save(self, events, aggregates)
+        return save(self, events, aggregates, *rest, **options)
 
     monkeypatch.setattr(BaseAggregate, "_create", classmethod(created))
     monkeypatch.setattr(BaseAggregate, "trigger_event", triggered)

@@ -41,6 +41,7 @@ def metrics(services: ServicesDep, authorization: Annotated[str | None, Header()
         "jindou_writer_groups": services.app.writer.groups,  # transactions the writer committed
         "jindou_writer_commands": services.app.writer.commands,  # commands in them: ÷ groups = group size
         "jindou_writer_collisions": services.app.writer.collisions,  # groups run again command by command
+        "jindou_writer_moved": services.app.writer.moved,  # groups decided again: another process had recorded
         # Seconds the writer spent on groups (its rate near 1: saturated), and its thread's CPU in
         # them (near the former: bound by CPU; far below: waiting on the database or the interpreter).
         "jindou_writer_seconds": round(services.app.writer.seconds, 6),
