@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from domain.bus import Actor
 from domain.credentialing import IssueAccountToken
 from domain.donating import Donate
 from domain.money import Asset
@@ -35,6 +36,15 @@ def elsewhere(services: Services, community: AppCommunity, tmp_path: Path) -> It
         other.close()
 
 
+def giver(services: Services, beans: int) -> tuple[AppCommunity, Actor, Actor]:
+    """A community with a volunteer who has `beans` to give, and an elder to give them to."""
+    community = new_app_community(services)
+    volunteer, elder = community.open("volunteer"), community.open("beneficiary")
+    if beans:
+        community.earn(volunteer, beans)
+    return community, volunteer, elder
+
+
 def no_look_at_the_head(monkeypatch: pytest.MonkeyPatch, services: Services) -> None:
     def refused(*_: Any, **__: Any) -> Any:
         raise AssertionError("the writer looked at the log's head")
@@ -46,9 +56,7 @@ def no_look_at_the_head(monkeypatch: pytest.MonkeyPatch, services: Services) -> 
 def test_alone_on_its_log_the_writer_decides_without_reading_the_database_first(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    community = new_app_community(services)
-    volunteer, elder = community.open("volunteer"), community.open("beneficiary")
-    community.earn(volunteer, 9)
+    community, volunteer, elder = giver(services, 9)
     app = community.app
     with monkeypatch.context() as offline:
         no_look_at_the_head(offline, services)
@@ -67,8 +75,7 @@ def test_alone_on_its_log_the_writer_decides_without_reading_the_database_first(
 def test_a_refusal_is_answered_only_after_what_another_process_recorded_is_seen(
     services: Services, tmp_path: Path
 ) -> None:
-    community = new_app_community(services)
-    volunteer, elder = community.open("volunteer"), community.open("beneficiary")
+    community, volunteer, elder = giver(services, 0)
     app = community.app
     app.execute(OpenAccount(community_id=community.id, kind="volunteer", display_name="李四"), community.admin)
     assert community.balance(volunteer) == 0  # this process holds the volunteer at no beans
@@ -85,9 +92,7 @@ def test_a_refusal_is_answered_only_after_what_another_process_recorded_is_seen(
 def test_a_group_decided_while_another_process_recorded_is_decided_again_and_recorded_once(
     services: Services, tmp_path: Path
 ) -> None:
-    community = new_app_community(services)
-    volunteer, elder = community.open("volunteer"), community.open("beneficiary")
-    community.earn(volunteer, 5)
+    community, volunteer, elder = giver(services, 5)
     app = community.app
     app.execute(Donate(to_account_id=elder.account_id, amount=1), volunteer)  # the writer is current again
     moved = app.writer.moved
@@ -126,9 +131,7 @@ def test_a_token_another_process_replaced_is_refused_though_this_process_still_h
 
 
 def test_a_key_another_process_used_is_replayed_not_recorded_again(services: Services, tmp_path: Path) -> None:
-    community = new_app_community(services)
-    volunteer, elder = community.open("volunteer"), community.open("beneficiary")
-    community.earn(volunteer, 6)
+    community, volunteer, elder = giver(services, 6)
     app = community.app
     gift = Donate(to_account_id=elder.account_id, amount=4)
     app.execute(Donate(to_account_id=elder.account_id, amount=1), volunteer)  # the writer is current again
@@ -143,9 +146,7 @@ def test_a_key_another_process_used_is_replayed_not_recorded_again(services: Ser
 def test_a_writer_on_a_busy_shared_log_keeps_looking_at_the_head(services: Services, tmp_path: Path) -> None:
     """After finding another writer's events, a writer looks at the head before each group until
     a look finds none: it does not pay for a transaction rolled back on every group."""
-    community = new_app_community(services)
-    volunteer, elder = community.open("volunteer"), community.open("beneficiary")
-    community.earn(volunteer, 9)
+    community, volunteer, elder = giver(services, 9)
     app = community.app
     donate = Donate(to_account_id=elder.account_id, amount=1)
     with elsewhere(services, community, tmp_path) as other:
