@@ -635,7 +635,7 @@ def run_bench(args: argparse.Namespace) -> int:
                           f"on CPU {m.writer[1]:.0%}")
     for m in results:
         if m.cpu is not None and m.cpu.server_cpu_us is not None:
-            console.print(f"{m.backend:<9} {m.name}: CPU a request: {_cpu_line(m.cpu)}")
+            console.print(f"{m.backend:<9} {m.name}: CPU a request: {_cpu_line(m.cpu)}", soft_wrap=True)
     output = Path(args.output)
     output.write_text(json.dumps({"results": [m.as_json() for m in results],
                                   "ratios": [{"backend": b, "what": w, "ratio": r} for b, w, r in ratios(results)]},
