@@ -602,12 +602,12 @@ class Writer:
             # Someone else wrote one of these aggregates or keys first; nothing of ours was
             # recorded. Decided on the cache alone, the group is decided again after a look at
             # the head; otherwise each command runs again alone, on fresh state.
-            self.collisions += 1
             self.cache.evict(state)
             if current:
                 self._moved(group)
                 self._decide_and_save(group, current=False)
                 return
+            self.collisions += 1
             for decision in decided:
                 self._record_alone(decision.job)
             return
