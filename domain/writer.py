@@ -611,8 +611,8 @@ class Writer:
             for decision in decided:
                 self._record_alone(decision.job)
             return
-        except DomainError as failure:
-            for decision in decided:
+        except DomainError as failure:  # the database failed: nothing of the group is confirmed
+            for decision in unchanged + decided:
                 decision.job.finish(error=failure)
             return
         self.groups, self.commands = self.groups + 1, self.commands + len(decided)

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from domain.bus import Actor
 from domain.credentialing import IssueAccountToken
 from domain.donating import Donate
+from domain.errors import OutcomeUnknown
 from domain.money import Asset
 from domain.people import OpenAccount
 from domain.writer import Writer, _Job
@@ -70,6 +72,29 @@ def test_alone_on_its_log_the_writer_decides_without_reading_the_database_first(
     assert community.balance(volunteer) == 1 and community.balance(elder) == 8
     assert app.writer.moved == 0
     check_invariants(services)
+
+
+def test_when_the_database_fails_every_command_of_a_group_decided_on_memory_is_answered(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refusal waits for its group's check; when the save fails instead, it gets the failure:
+    nothing confirms the state it was decided on."""
+    community, volunteer, elder = giver(services, 3)
+    app = community.app
+    app.execute(Donate(to_account_id=elder.account_id, amount=1), volunteer)  # the writer is current again
+    jobs = [_Job(*app._job(Donate(to_account_id=elder.account_id, amount=1), volunteer, "failing")),
+            _Job(*app._job(Donate(to_account_id=elder.account_id, amount=50), volunteer, None))]  # refused: 2 left
+    assert app.writer._current()
+
+    def database_gone(*_: Any, **__: Any) -> Any:
+        raise OperationalError("the server closed the connection")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(app, "save", database_gone)
+        app.writer._record_group(jobs)
+    assert all(job.done.is_set() for job in jobs), "every request is answered"
+    assert all(isinstance(job.error, OutcomeUnknown) for job in jobs)
+    assert community.balance(volunteer) == 2
 
 
 def test_a_refusal_is_answered_only_after_what_another_process_recorded_is_seen(
