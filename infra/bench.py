@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import json
 import os
-import resource
 import socket
 import statistics
 import subprocess
@@ -63,7 +62,12 @@ from domain.people import OpenAccount, RegisterCommunity, RegisterStaff
 from domain.periods import period_of
 from infra.audit import verify_chain
 from infra.bench_plot import plot
-from infra.cpu_use import database_seconds, machine_busy_seconds, process_tree_seconds
+from infra.cpu_use import (
+    database_seconds,
+    machine_busy_seconds,
+    process_tree_seconds,
+    waited_children_seconds,
+)
 from infra.settings import Settings, persistence_env
 from infra.wiring import Services, build_services, memory_read_store
 from projections.projector import Projector
@@ -428,15 +432,13 @@ class _CpuReading(NamedTuple):
     at: float
     server: float | None
     database: float | None
-    load: float  # this process's waited-for children: the load generators run so far
+    load: float | None  # this process's waited-for children: the load generators run so far
     machine: float | None
 
     @classmethod
     def now(cls, server_pid: int, database_here: bool) -> _CpuReading:
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return cls(time.perf_counter(), process_tree_seconds(server_pid),
-                   database_seconds() if database_here else None, children.ru_utime + children.ru_stime,
-                   machine_busy_seconds())
+                   database_seconds() if database_here else None, waited_children_seconds(), machine_busy_seconds())
 
 
 def _load_costed(spec: dict[str, object], server_pid: int, database_here: bool) -> tuple[dict[str, object], CpuUse]:

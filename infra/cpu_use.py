@@ -1,5 +1,5 @@
 """How much CPU a process, the database server and the whole machine have used, read from Linux's
-/proc. The bench divides what was used during a run by the requests it answered: the cost of a
+/proc (and, for the processes this one waited for, from getrusage). The bench divides what was used during a run by the requests it answered: the cost of a
 request, on each side, in figures that hold on a noisy machine better than throughput does.
 
 Every reading is None where /proc cannot tell (another system, a process that is gone).
@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
 
 PROC = Path("/proc")
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -81,3 +86,11 @@ def machine_busy_seconds() -> float | None:
     idle, iowait = ticks[3], ticks[4] if len(ticks) > 4 else 0
     guest = sum(ticks[8:10])  # guest time is counted in user time already
     return (sum(ticks) - idle - iowait - guest) / _TICKS_PER_SECOND
+
+
+def waited_children_seconds() -> float | None:
+    """CPU used so far by the processes this one started and has waited for (getrusage)."""
+    if resource is None:
+        return None
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return children.ru_utime + children.ru_stime

@@ -13,7 +13,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra.cpu_use import database_seconds, machine_busy_seconds, process_tree_seconds
+from infra.cpu_use import (
+    database_seconds,
+    machine_busy_seconds,
+    process_tree_seconds,
+    waited_children_seconds,
+)
 from tests.conftest import POSTGRES_ADMIN_URL, require_postgres
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the readings come from Linux's /proc")
@@ -53,6 +58,14 @@ def test_a_process_that_is_gone_has_no_reading() -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     assert process_tree_seconds(gone.pid) is None
+
+
+def test_a_child_waited_for_is_counted_with_the_children() -> None:
+    before = waited_children_seconds()
+    burner = f"import time\nuntil = time.process_time() + {BURN_S}\nwhile time.process_time() < until: pass\n"
+    subprocess.run([sys.executable, "-c", burner], check=True)
+    after = waited_children_seconds()
+    assert before is not None and after is not None and after - before >= BURN_S - TICK_S
 
 
 def test_the_machine_is_counted_busy_for_at_least_what_this_process_burns() -> None:
