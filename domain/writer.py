@@ -555,6 +555,11 @@ class Writer:
         self.moved += 1
         self._sync(group)
 
+    def _decide_again(self, group: list[_Job]) -> None:
+        """A group decided on the cache alone turned out not current: look, then decide it again."""
+        self._moved(group)
+        self._decide_and_save(group, current=False)
+
     def _decide_and_save(self, group: list[_Job], current: bool) -> None:
         """Decide the group in order on one state and save it in one transaction. `current`: it
         is decided on the cache without a look at the head, and answered only once nobody else
@@ -586,8 +591,7 @@ class Writer:
             decided.append(decision)
         if not events:
             if current and not self._head_unmoved(decided_at):
-                self._moved(group)
-                self._decide_and_save(group, current=False)
+                self._decide_again(group)
                 return
             for decision in unchanged + decided:
                 self._answer(decision, None)
@@ -595,8 +599,7 @@ class Writer:
         try:
             saved = self._save(events, state.values(), after=decided_at)
         except LogMoved:
-            self._moved(group)
-            self._decide_and_save(group, current=False)
+            self._decide_again(group)
             return
         except IntegrityError:
             # Someone else wrote one of these aggregates or keys first; nothing of ours was
@@ -604,8 +607,7 @@ class Writer:
             # the head; otherwise each command runs again alone, on fresh state.
             self.cache.evict(state)
             if current:
-                self._moved(group)
-                self._decide_and_save(group, current=False)
+                self._decide_again(group)
                 return
             self.collisions += 1
             for decision in decided:
