@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="th
 
 BURN_S = 0.3  # CPU a process below the measured one spends before it says so
 TICK_S = 0.02  # /proc counts in clock ticks (10 ms): a reading may lag by one per process
+BURNER = f"import time\nuntil = time.process_time() + {BURN_S}\nwhile time.process_time() < until: pass\n"
 
 
 def burn(seconds: float) -> None:
@@ -35,9 +36,7 @@ def burn(seconds: float) -> None:
 
 def test_a_process_tree_counts_the_cpu_of_its_workers_below_it(tmp_path: Path) -> None:
     done = tmp_path / "done"
-    worker = (f"import time, pathlib\nuntil = time.process_time() + {BURN_S}\n"
-              "while time.process_time() < until: pass\n"
-              f"pathlib.Path({str(done)!r}).write_text('x')\ntime.sleep(120)\n")
+    worker = BURNER + f"import pathlib\npathlib.Path({str(done)!r}).write_text('x')\ntime.sleep(120)\n"
     supervisor = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {worker!r}])"])
     try:
         deadline = time.monotonic() + 60
@@ -62,8 +61,7 @@ def test_a_process_that_is_gone_has_no_reading() -> None:
 
 def test_a_child_waited_for_is_counted_with_the_children() -> None:
     before = waited_children_seconds()
-    burner = f"import time\nuntil = time.process_time() + {BURN_S}\nwhile time.process_time() < until: pass\n"
-    subprocess.run([sys.executable, "-c", burner], check=True)
+    subprocess.run([sys.executable, "-c", BURNER], check=True)
     after = waited_children_seconds()
     assert before is not None and after is not None and after - before >= BURN_S - TICK_S
 
