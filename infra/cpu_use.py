@@ -1,8 +1,9 @@
 """How much CPU a process, the database server and the whole machine have used, read from Linux's
-/proc (and, for the processes this one waited for, from getrusage). The bench divides what was used during a run by the requests it answered: the cost of a
-request, on each side, in figures that hold on a noisy machine better than throughput does.
+/proc (and, for the processes this one waited for, from getrusage). The bench divides what was
+used during a run by the requests it answered: the cost of a request, on each side, in figures
+that hold on a noisy machine better than throughput does.
 
-Every reading is None where /proc cannot tell (another system, a process that is gone).
+Every reading is None where it cannot be read (another system, a process that is gone).
 """
 
 from __future__ import annotations
